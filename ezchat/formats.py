@@ -1,0 +1,467 @@
+"""Prompt formats: how a conversation becomes the text a model was trained on.
+
+A format is either a set of prefixes and suffixes around each message (easy-llama's dicts, and
+the TOML files in ``formats/``) or a Jinja chat template (a GGUF's ``tokenizer.chat_template``
+or a TOML file's ``template``). Both render the same way and both split the prompt into
+segments that tell the tokenizer which text came from the user, so that a user who types
+``<|im_end|>`` gets those characters and not the end-of-turn token.
+
+Shipped formats live in ``formats/*.toml``; files of the same name in the user's config dir
+override them. ``ezchat.formats.chatml`` and friends load by attribute, as in easy-llama.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.ext
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from . import paths, userfiles
+from .errors import UnknownNameError, UserFileError
+from .userfiles import UserFile
+
+KIND = "formats"
+
+FIELDS = (
+    "system_prefix",
+    "system_prompt",
+    "system_suffix",
+    "user_prefix",
+    "user_suffix",
+    "bot_prefix",
+    "bot_suffix",
+    "stops",
+)
+_TEXT_FIELDS = FIELDS[:-1]
+_FILE_KEYS: dict[str, type | tuple[type, ...]] = {
+    **dict.fromkeys(_TEXT_FIELDS, str),
+    "stops": list,
+    "template": str,
+    "bos_token": str,
+    "eos_token": str,
+    "system_in_user": bool,
+    "description": str,
+}
+# With a template the turns come from the template; only these may sit beside it.
+_TEMPLATE_KEYS = {"template", "system_prompt", "stops", "bos_token", "eos_token", "description"}
+
+_ROLES = {"system": "system", "user": "user", "assistant": "assistant", "bot": "assistant"}
+_SENTINEL = re.compile("(\ue000EZ\\d+\ue001)")
+# End-of-turn markers of the common families; a template that mentions one stops on it.
+_TURN_ENDS = (
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|eot|>",
+    "<end_of_turn>",
+    "<|end|>",
+    "<|end_of_turn|>",
+    "<|END_OF_TURN_TOKEN|>",
+    "<|end_of_text|>",
+    "<｜end▁of▁sentence｜>",
+)
+
+Message = Mapping[str, Any]
+
+
+class ChatTemplateError(Exception):
+    """A chat template called ``raise_exception``; usually it rejects a system message."""
+
+
+class Format(dict):
+    """A prompt format: easy-llama's dict of prefixes and suffixes, plus how to render it."""
+
+    def __init__(
+        self,
+        fields: Mapping[str, Any],
+        *,
+        name: str,
+        source: str,
+        template: str | None = None,
+        bos_token: str = "",
+        eos_token: str = "",
+        system_in_user: bool = False,
+        description: str = "",
+    ) -> None:
+        super().__init__({key: fields.get(key, "") for key in _TEXT_FIELDS})
+        self["stops"] = list(fields.get("stops", []))
+        self.name = name
+        self.source = source
+        self.template = template
+        self.bos_token = bos_token
+        self.eos_token = eos_token
+        self.system_in_user = system_in_user
+        self.description = description
+
+    def __repr__(self) -> str:
+        return f"<Format {self.name!r} from {self.source}>"
+
+    @property
+    def is_jinja(self) -> bool:
+        return self.template is not None
+
+    @property
+    def stops(self) -> list[str]:
+        return self["stops"]
+
+    @property
+    def system_prompt(self) -> str:
+        return self["system_prompt"]
+
+    def render(self, messages: Iterable[Message], add_generation_prompt: bool = True) -> str:
+        return "".join(text for text, _ in self.segments(messages, add_generation_prompt))
+
+    def segments(
+        self, messages: Iterable[Message], add_generation_prompt: bool = True
+    ) -> list[tuple[str, bool]]:
+        """The prompt as ``(text, is_content)`` pieces; content is tokenized without specials."""
+        turns = _normalize(messages)
+        if self.is_jinja:
+            return self._jinja_segments(turns, add_generation_prompt)
+        if self.system_prompt and not any(role == "system" for role, _ in turns):
+            # Published templates (Qwen, SmolLM2) add their default the same way.
+            turns.insert(0, ("system", self.system_prompt))
+        if self.system_in_user:
+            turns = _fold_system(turns)
+        pieces: list[tuple[str, bool]] = []
+        for role, content in turns:
+            prefix, suffix = self.message_parts(role)
+            pieces += [(prefix, False), (content, True), (suffix, False)]
+        if add_generation_prompt:
+            pieces.append((self["bot_prefix"], False))
+        return [piece for piece in pieces if piece[0]]
+
+    def message_parts(self, role: str) -> tuple[str, str]:
+        """The text before and after a message of ``role``."""
+        key = "bot" if _role(role) == "assistant" else _role(role)
+        return self[f"{key}_prefix"], self[f"{key}_suffix"]
+
+    def _render_template(self, turns: list[tuple[str, str]], add_generation_prompt: bool) -> str:
+        assert self.template is not None
+        text = _compile(self.template).render(
+            messages=[{"role": role, "content": content} for role, content in turns],
+            bos_token=self.bos_token,
+            eos_token=self.eos_token,
+            add_generation_prompt=add_generation_prompt,
+        )
+        # llama.cpp adds BOS itself; the template's copy would make two.
+        if self.bos_token and text.startswith(self.bos_token):
+            text = text[len(self.bos_token) :]
+        return text
+
+    def _jinja_segments(
+        self, turns: list[tuple[str, str]], add_generation_prompt: bool
+    ) -> list[tuple[str, bool]]:
+        attempts = [turns]
+        if any(role == "system" for role, _ in turns):
+            attempts.append(_fold_system(turns))
+        error: Exception | None = None
+        for attempt in attempts:
+            try:
+                return self._split_template(attempt, add_generation_prompt)
+            except Exception as exc:  # a template can fail in any way; the chat must go on
+                error = exc
+        warnings.warn(
+            f"format {self.name!r}: the chat template failed ({error}); using chatml instead",
+            stacklevel=3,
+        )
+        return _fallback().segments(
+            [{"role": role, "content": content} for role, content in turns], add_generation_prompt
+        )
+
+    def _split_template(
+        self, turns: list[tuple[str, str]], add_generation_prompt: bool
+    ) -> list[tuple[str, bool]]:
+        """Render once for real and once with a sentinel per content, then cut at the sentinels.
+
+        Templates that trim content are matched by trying the trimmed content; any other
+        transformation gives up the split (with a warning) rather than mislabel text.
+        """
+        real = self._render_template(turns, add_generation_prompt)
+        marked = self._render_template(_mark(turns), add_generation_prompt)
+        for transform in (str, str.strip):
+            pieces = []
+            for piece in _SENTINEL.split(marked):
+                index = _sentinel_index(piece)
+                if index is None:
+                    pieces.append((piece, False))
+                else:
+                    pieces.append((transform(turns[index][1]), True))
+            if "".join(text for text, _ in pieces) == real:
+                return [piece for piece in pieces if piece[0]]
+        warnings.warn(
+            f"format {self.name!r}: the chat template changes message text, so typed special "
+            "tokens in it are not escaped",
+            stacklevel=4,
+        )
+        return [(real, False)]
+
+
+def _role(role: str) -> str:
+    try:
+        return _ROLES[role.lower()]
+    except KeyError:
+        raise ValueError(f"unknown role {role!r}: use system, user or assistant") from None
+
+
+def _normalize(messages: Iterable[Message]) -> list[tuple[str, str]]:
+    turns = []
+    for message in messages:
+        content = message["content"]
+        if not isinstance(content, str):
+            raise TypeError(f"message content must be str, not {type(content).__name__}")
+        turns.append((_role(message["role"]), content))
+    return turns
+
+
+def _fold_system(turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Put system text at the head of the next user message, as llama.cpp does."""
+    folded: list[tuple[str, str]] = []
+    pending: list[str] = []
+    for role, content in turns:
+        if role == "system":
+            pending.append(content)
+        elif role == "user" and pending:
+            folded.append(("user", "\n\n".join([*pending, content])))
+            pending = []
+        else:
+            folded.append((role, content))
+    if pending:
+        folded.append(("user", "\n\n".join(pending)))
+    return folded
+
+
+def _mark(turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(role, f"\ue000EZ{i}\ue001") for i, (role, _) in enumerate(turns)]
+
+
+def _sentinel_index(piece: str) -> int | None:
+    return int(piece[3:-1]) if _SENTINEL.fullmatch(piece) else None
+
+
+def _common_prefix(a: str, b: str) -> str:
+    """The shared head of two texts, never ending inside a ``<...>`` marker."""
+    size = 0
+    while size < min(len(a), len(b)) and a[size] == b[size]:
+        size += 1
+    common = a[:size]
+    cut = common.rfind("<")
+    return common[:cut] if cut > common.rfind(">") else common
+
+
+# --- Jinja ------------------------------------------------------------------------------------
+
+
+class _GenerationTag(jinja2.ext.Extension):
+    """HF's ``{% generation %}`` marks training targets; for inference it renders as-is."""
+
+    tags = {"generation"}
+
+    def parse(self, parser: jinja2.parser.Parser) -> list[jinja2.nodes.Node]:
+        parser.stream.skip(1)
+        return parser.parse_statements(("name:endgeneration",), drop_needle=True)
+
+
+def _raise_exception(message: str) -> None:
+    raise ChatTemplateError(message)
+
+
+def _tojson(
+    value: Any,
+    ensure_ascii: bool = False,
+    indent: int | None = None,
+    separators: tuple[str, str] | None = None,
+    sort_keys: bool = False,
+) -> str:
+    return json.dumps(
+        value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
+    )
+
+
+@functools.cache
+def _environment() -> ImmutableSandboxedEnvironment:
+    # The same settings as transformers' apply_chat_template, so templates render as on the Hub.
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=[jinja2.ext.loopcontrols, _GenerationTag],
+    )
+    env.filters["tojson"] = _tojson
+    env.globals["raise_exception"] = _raise_exception
+    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+    return env
+
+
+@functools.lru_cache(maxsize=64)
+def _compile(template: str) -> jinja2.Template:
+    return _environment().from_string(template)
+
+
+def from_jinja(
+    template: str,
+    bos_token: str = "",
+    eos_token: str = "",
+    name: str = "jinja",
+    *,
+    source: str = "inline",
+) -> Format:
+    """A format that renders a Jinja chat template; its dict keys are derived best-effort."""
+    try:
+        _compile(template)
+    except jinja2.TemplateSyntaxError as exc:
+        raise UserFileError(f"{source}: chat template line {exc.lineno}: {exc.message}") from None
+    fmt = Format(
+        {}, name=name, source=source, template=template, bos_token=bos_token, eos_token=eos_token
+    )
+    fmt.update(_derive_parts(fmt))
+    stops = [eos_token] if eos_token else []
+    fmt["stops"] = stops + [end for end in _TURN_ENDS if end in template and end not in stops]
+    return fmt
+
+
+def _derive_parts(fmt: Format) -> dict[str, str]:
+    """Prefixes and suffixes read off a rendered sample conversation.
+
+    A boundary between two messages holds one message's suffix and the next one's prefix; the
+    split point comes from where the conversation ends (a suffix with nothing after it).
+    """
+    chat = [("user", "u"), ("assistant", "a"), ("user", "u"), ("assistant", "a")]
+    try:
+        pieces = _SENTINEL.split(fmt._render_template(_mark(chat), False))
+        after_user = _SENTINEL.split(fmt._render_template(_mark(chat[:1]), False))[-1]
+    except Exception:  # a template this odd still renders; it only lacks the easy-llama keys
+        return {}
+    if len(pieces) != 9:
+        return {}
+    user_suffix = _common_prefix(pieces[2], after_user)
+    bot_suffix = _common_prefix(pieces[8], pieces[4])
+    parts = {
+        "user_prefix": pieces[4][len(bot_suffix) :],
+        "user_suffix": user_suffix,
+        "bot_prefix": pieces[2][len(user_suffix) :],
+        "bot_suffix": bot_suffix,
+    }
+    try:
+        system = _SENTINEL.split(fmt._render_template(_mark([("system", "s"), *chat]), False))
+    except Exception:  # no system role: its text gets folded into the user's
+        return parts
+    if len(system) == 11:
+        parts["system_prefix"] = system[0]
+        parts["system_suffix"] = system[2].removesuffix(parts["user_prefix"])
+    return parts
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def available() -> list[str]:
+    return sorted(userfiles.discover(KIND))
+
+
+def sources() -> dict[str, UserFile]:
+    return userfiles.discover(KIND)
+
+
+def load(name: str) -> Format:
+    """The shipped or user format ``name`` (case-insensitive); user files win."""
+    found = userfiles.find(KIND, name, "format")
+    return _build(_read(found.path, found.path.stat().st_mtime_ns), found.name, found.path)
+
+
+@functools.lru_cache(maxsize=128)
+def _read(path: Path, mtime_ns: int) -> dict[str, Any]:
+    # mtime_ns is part of the cache key, so an edited file is read again.
+    data = userfiles.read_toml(path)
+    userfiles.check_keys(data, path, _FILE_KEYS)
+    if "template" in data:
+        for key in data.keys() - _TEMPLATE_KEYS:
+            raise UserFileError(
+                f"{userfiles.where(path, key)}: {key!r} comes from the template in this file; "
+                "remove it or remove the template"
+            )
+    for stop in data.get("stops", []):
+        if not isinstance(stop, str):
+            raise UserFileError(f"{userfiles.where(path, 'stops')}: stops must be strings")
+    return data
+
+
+def _build(data: Mapping[str, Any], name: str, path: Path | str) -> Format:
+    source = str(path)
+    if "template" in data:
+        bos, eos = data.get("bos_token", ""), data.get("eos_token", "")
+        fmt = from_jinja(data["template"], bos, eos, name, source=source)
+        fmt["system_prompt"] = data.get("system_prompt", "")
+        if "stops" in data:
+            fmt["stops"] = list(data["stops"])
+        fmt.description = data.get("description", "")
+        return fmt
+    return Format(
+        data,
+        name=name,
+        source=source,
+        bos_token=data.get("bos_token", ""),
+        eos_token=data.get("eos_token", ""),
+        system_in_user=data.get("system_in_user", False),
+        description=data.get("description", ""),
+    )
+
+
+def _fallback() -> Format:
+    # The shipped chatml, not load("chatml"): a user's broken chatml.toml must not recurse.
+    path = paths.shipped_dir(KIND) / "chatml.toml"
+    return _build(_read(path, path.stat().st_mtime_ns), "chatml", path)
+
+
+def from_dict(data: Mapping[str, Any], name: str = "inline") -> Format:
+    """A format from a dict such as easy-llama users write; unknown keys are refused."""
+    for key, value in data.items():
+        if key not in _FILE_KEYS:
+            raise ValueError(f"unknown format key {key!r}; valid keys are {', '.join(_FILE_KEYS)}")
+        if not isinstance(value, _FILE_KEYS[key]):
+            raise TypeError(f"format key {key!r} cannot be a {type(value).__name__}")
+    return _build(data, name, "inline")
+
+
+def from_metadata(metadata: Mapping[str, str], bos_token: str, eos_token: str) -> Format | None:
+    """The ``auto`` format: the chat template a GGUF carries, or None when it has none."""
+    template = metadata.get("tokenizer.chat_template")
+    if not template:
+        return None
+    return from_jinja(template, bos_token, eos_token, "auto", source="model metadata")
+
+
+def coerce(fmt: Format | Mapping[str, Any] | str) -> Format:
+    """A Format from a Format, an easy-llama dict or a format name."""
+    if isinstance(fmt, Format):
+        return fmt
+    if isinstance(fmt, Mapping):
+        return from_dict(fmt)
+    if isinstance(fmt, str):
+        if fmt.lower() == "auto":
+            raise UnknownNameError(
+                "the 'auto' format is the chat template inside a model file, so it needs a "
+                "model: pass it to a Thread with the model, or name a format"
+            )
+        return load(fmt)
+    raise TypeError(f"a format is a Format, a dict or a name, not {type(fmt).__name__}")
+
+
+def __getattr__(name: str) -> Format:
+    if name.startswith("_"):
+        raise AttributeError(name)
+    try:
+        return load(name)
+    except UnknownNameError as exc:
+        raise AttributeError(str(exc)) from None
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(available()))
