@@ -1,0 +1,45 @@
+"""ezchat: talk to local GGUF language models.
+
+    import ezchat as ez
+    model = ez.Model(ez.default_model_path())
+    thread = ez.Thread(model, "auto", ez.samplers.GreedyDecoding)
+    thread.send("Hello!")
+"""
+
+from __future__ import annotations
+
+from . import formats, samplers
+from .errors import (
+    EzChatError,
+    GenerationError,
+    ModelLoadError,
+    ModelUnloadedException,
+    PromptTooLongError,
+    UnknownNameError,
+    UserFileError,
+)
+from .model import Model
+from .modelpath import default_model_path, resolve_model_path
+from .samplers import SamplerSettings
+from .thread import Message, Thread
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EzChatError",
+    "GenerationError",
+    "Message",
+    "Model",
+    "ModelLoadError",
+    "ModelUnloadedException",
+    "PromptTooLongError",
+    "SamplerSettings",
+    "Thread",
+    "UnknownNameError",
+    "UserFileError",
+    "default_model_path",
+    "formats",
+    "resolve_model_path",
+    "samplers",
+    "__version__",
+]

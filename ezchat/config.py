@@ -1,0 +1,107 @@
+"""The user's settings file: ``config.toml`` in the config dir.
+
+One small TOML file holds the choices a user makes once (default model, format, sampler,
+theme, key bindings). It is read with the same loader as formats and presets, so a mistake
+is reported with its file, line and key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .userfiles import check_keys, read_toml
+
+CONFIG_FILE = "config.toml"
+
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "model": str,
+    "format": str,
+    "sampler": str,
+    "system_prompt": str,
+    "theme": str,
+    "context_length": int,
+    "n_gpu_layers": int,
+    "flash_attn": bool,
+    "n_threads": int,
+    "server": str,
+    "keymap": dict,
+}
+
+
+@dataclass(slots=True)
+class Config:
+    model: str | None = None
+    format: str | None = None  # None: "auto", the model's own template
+    sampler: str | None = None  # None: DefaultSampling
+    system_prompt: str | None = None
+    theme: str | None = None
+    context_length: int | None = None
+    n_gpu_layers: int | None = None
+    flash_attn: bool | None = None
+    n_threads: int | None = None
+    server: str | None = None
+    # action id -> key(s), e.g. {"stop" = "escape", "reroll" = "ctrl+r"}
+    keymap: dict[str, str] = field(default_factory=dict)
+
+
+def config_path() -> Path:
+    return paths.config_dir() / CONFIG_FILE
+
+
+def load_config(path: Path | None = None) -> Config:
+    """The settings, or defaults when the file does not exist yet."""
+    path = path or config_path()
+    if not path.exists():
+        return Config()
+    data = read_toml(path)
+    check_keys(data, path, _TYPES)
+    return Config(**data)
+
+
+def save_config(config: Config, path: Path | None = None) -> Path:
+    """Write the settings that are set; unset ones are left out of the file."""
+    path = path or config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    values = {k: v for k, v in asdict(config).items() if v not in (None, {})}
+    path.write_text(_to_toml(values), encoding="utf-8")
+    return path
+
+
+def update_config(**changes: Any) -> Config:
+    """Change some settings and save, keeping the rest of the file's values."""
+    config = load_config()
+    known = {f.name for f in fields(Config)}
+    for key, value in changes.items():
+        if key not in known:
+            raise KeyError(key)
+        setattr(config, key, value)
+    save_config(config)
+    return config
+
+
+def _to_toml(values: dict[str, Any]) -> str:
+    lines = ["# ezchat settings; see `ezchat config path`", ""]
+    tables = {k: v for k, v in values.items() if isinstance(v, dict)}
+    for key, value in values.items():
+        if key not in tables:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for name, table in tables.items():
+        lines += ["", f"[{name}]"]
+        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{text}"'

@@ -1,0 +1,172 @@
+"""One generation: the per-token loop and the events it yields.
+
+The loop is the hot path of ezchat. Per token it does one sample, one stop check, one cached
+byte lookup, one incremental decode and one ``llama_decode``; everything else (candidates,
+stats) costs only when asked for.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .decoder import Decoder, EvalReport
+from .textstream import TextAssembler
+
+class Candidate(tuple):
+    """``(text, probability)``, as easy-llama returns it, that also knows its token ``id`` (so a
+    user interface can branch a reply at that token)."""
+
+    id: int
+
+    def __new__(cls, text: str, probability: float, id: int) -> Candidate:
+        candidate = super().__new__(cls, (text, probability))
+        candidate.id = id
+        return candidate
+
+    @property
+    def text(self) -> str:
+        return self[0]
+
+    @property
+    def probability(self) -> float:
+        return self[1]
+
+    def __getnewargs__(self) -> tuple[str, float, int]:
+        return (self[0], self[1], self.id)
+
+
+@dataclass(slots=True)
+class TokenEvent:
+    """One generated token: its id, the text it made showable, and optionally the top-k
+    candidates the model weighed at this position (full-softmax probabilities)."""
+
+    id: int
+    text: str
+    candidates: list[Candidate] | None = None
+
+
+@dataclass(slots=True)
+class GenerationResult:
+    text: str = ""
+    tokens: list[int] = field(default_factory=list)
+    # "eog" (end-of-generation token), "stop_token", "stop_string", "length", "cancelled",
+    # "context_full"
+    stop_reason: str = ""
+    stop_string: str | None = None
+    prompt: EvalReport = field(default_factory=EvalReport)
+    decode_seconds: float = 0.0
+
+    @property
+    def n_generated(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.n_generated / self.decode_seconds if self.decode_seconds > 0 else 0.0
+
+
+def top_candidates(logits: np.ndarray, k: int, piece: Callable[[int], str]) -> list[Candidate]:
+    """The k most likely next tokens, with probabilities from the softmax over the whole
+    vocabulary (so they sum to at most 1), most likely first."""
+    k = max(1, min(k, logits.shape[0]))
+    shifted = np.exp(logits - logits.max())
+    probs = shifted / shifted.sum()
+    top = np.argpartition(probs, -k)[-k:]
+    top = top[np.argsort(probs[top])[::-1]]
+    return [Candidate(piece(int(token)), float(probs[token]), int(token)) for token in top]
+
+
+class Generation:
+    """An iterator of ``TokenEvent``; ``result`` is complete once iteration ends.
+
+    ``cancel()`` may be called from any thread: the loop checks it before every token, and
+    the partial reply stays in ``result``.
+    """
+
+    def __init__(
+        self,
+        decoder: Decoder,
+        sample: Callable[[], int],
+        is_stop_token: Callable[[int], bool],
+        piece_bytes: Callable[[int], bytes],
+        piece_text: Callable[[int], str],
+        stops: list[str],
+        max_tokens: int,
+        candidates_k: int,
+        prompt_report: EvalReport,
+        on_finish: Callable[[], None] | None = None,
+    ) -> None:
+        self._decoder = decoder
+        self._sample = sample
+        self._is_stop_token = is_stop_token
+        self._piece_bytes = piece_bytes
+        self._piece_text = piece_text
+        self._assembler = TextAssembler(stops)
+        self._max_tokens = max_tokens
+        self._candidates_k = candidates_k
+        self._on_finish = on_finish
+        self._cancel = threading.Event()
+        self.result = GenerationResult(prompt=prompt_report)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def __iter__(self) -> Iterator[TokenEvent]:
+        result = self.result
+        decoder = self._decoder
+        assembler = self._assembler
+        sample, is_stop, piece_bytes = self._sample, self._is_stop_token, self._piece_bytes
+        cancelled = self._cancel.is_set
+        tokens = result.tokens
+        room = decoder.n_ctx
+        limit = self._max_tokens if self._max_tokens > 0 else room
+        started = time.perf_counter()
+        try:
+            while True:
+                if cancelled():
+                    result.stop_reason = "cancelled"
+                    break
+                if len(tokens) >= limit:
+                    result.stop_reason = "length"
+                    break
+                if len(decoder.tokens) >= room:
+                    result.stop_reason = "context_full"
+                    break
+                candidates = (
+                    top_candidates(decoder.logits(), self._candidates_k, self._piece_text)
+                    if self._candidates_k
+                    else None
+                )
+                token = sample()
+                if is_stop(token):
+                    result.stop_reason = "stop_token"
+                    break
+                tokens.append(token)
+                text = assembler.push(piece_bytes(token))
+                if assembler.stopped_by is not None:
+                    result.stop_reason, result.stop_string = "stop_string", assembler.stopped_by
+                    if text:
+                        yield TokenEvent(token, text, candidates)
+                    break
+                yield TokenEvent(token, text, candidates)
+                decoder.step(token)
+            rest = assembler.finish()
+            if rest:
+                yield TokenEvent(-1, rest, None)
+        finally:
+            result.text = assembler.text
+            if not result.stop_reason:  # the consumer closed the iterator early
+                result.stop_reason = "cancelled"
+            result.decode_seconds = time.perf_counter() - started
+            if self._on_finish is not None:
+                self._on_finish()
+
+    def run(self) -> GenerationResult:
+        for _ in self:
+            pass
+        return self.result

@@ -1,0 +1,263 @@
+"""Sampler settings, presets from TOML files, and llama.cpp's sampler chain built from them."""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+import llama_cpp
+
+from . import userfiles
+from .errors import UserFileError
+
+KIND = "samplers"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldInfo:
+    type: type
+    low: float | None
+    high: float | None
+    help: str
+
+
+# One table: the form in the TUI, validate() and the file loader all read it.
+FIELD_INFO: dict[str, FieldInfo] = {
+    "max_len_tokens": FieldInfo(int, None, None, "most tokens per reply; < 1 for no limit"),
+    "temp": FieldInfo(float, 0.0, 10.0, "temperature; 0 picks the most likely token"),
+    "top_p": FieldInfo(float, 0.0, 1.0, "nucleus: keep the smallest set with this much probability"),
+    "min_p": FieldInfo(float, 0.0, 1.0, "drop tokens below this fraction of the top token's probability"),
+    "top_k": FieldInfo(int, 0, None, "keep the k most likely tokens; 0 keeps all"),
+    "frequency_penalty": FieldInfo(float, -2.0, 2.0, "penalty growing with a token's count"),
+    "presence_penalty": FieldInfo(float, -2.0, 2.0, "flat penalty for tokens already present"),
+    "repeat_penalty": FieldInfo(float, 0.0, 10.0, "divides repeated tokens' logits; 1 is off"),
+    "penalty_last_n": FieldInfo(int, -1, None, "how many recent tokens the penalties see; -1 all"),
+    "typical_p": FieldInfo(float, 0.0, 1.0, "locally typical sampling; 1 is off"),
+    "seed": FieldInfo(int, -1, 2**32 - 1, "random seed; -1 picks one per reply"),
+    "mirostat_mode": FieldInfo(int, 0, 2, "0 off, 1 mirostat, 2 mirostat 2.0"),
+    "mirostat_tau": FieldInfo(float, 0.0, 20.0, "mirostat target surprise"),
+    "mirostat_eta": FieldInfo(float, 0.0, 1.0, "mirostat learning rate"),
+    "dry_multiplier": FieldInfo(float, 0.0, 10.0, "DRY repetition penalty strength; 0 is off"),
+    "dry_base": FieldInfo(float, 1.0, 10.0, "DRY penalty growth base"),
+    "dry_allowed_length": FieldInfo(int, 0, None, "repeats up to this length are not penalised"),
+    "dry_penalty_last_n": FieldInfo(int, -1, None, "how far back DRY looks; -1 the whole context"),
+    "dry_sequence_breakers": FieldInfo(list, None, None, "strings that end a repeated sequence"),
+    "xtc_probability": FieldInfo(float, 0.0, 1.0, "chance to exclude top choices; 0 is off"),
+    "xtc_threshold": FieldInfo(float, 0.0, 0.5, "top choices above this probability are excluded"),
+    "top_n_sigma": FieldInfo(float, -1.0, 10.0, "keep tokens within n sigma of the top logit; -1 off"),
+    "dynatemp_range": FieldInfo(float, 0.0, 10.0, "dynamic temperature range; 0 is off"),
+    "dynatemp_exponent": FieldInfo(float, 0.0, 10.0, "dynamic temperature exponent"),
+}
+
+
+@dataclass(slots=True)
+class SamplerSettings:
+    """How the next token is chosen. Defaults are llama.cpp's."""
+
+    max_len_tokens: int = -1
+    temp: float = 0.8
+    top_p: float = 0.95
+    min_p: float = 0.05
+    top_k: int = 40
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    repeat_penalty: float = 1.0
+    penalty_last_n: int = 64
+    typical_p: float = 1.0
+    seed: int = -1
+    mirostat_mode: int = 0
+    mirostat_tau: float = 5.0
+    mirostat_eta: float = 0.1
+    dry_multiplier: float = 0.0
+    dry_base: float = 1.75
+    dry_allowed_length: int = 2
+    dry_penalty_last_n: int = -1
+    dry_sequence_breakers: list[str] = field(default_factory=lambda: ["\n", ":", '"', "*"])
+    xtc_probability: float = 0.0
+    xtc_threshold: float = 0.1
+    top_n_sigma: float = -1.0
+    dynatemp_range: float = 0.0
+    dynatemp_exponent: float = 1.0
+    name: str = "custom"
+
+    def validate(self) -> SamplerSettings:
+        for key, info in FIELD_INFO.items():
+            problem = _check_value(key, getattr(self, key), info)
+            if problem:
+                raise ValueError(problem)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def replace(self, **changes: Any) -> SamplerSettings:
+        changes.setdefault("name", "custom" if changes else self.name)
+        return replace(self, **changes).validate()
+
+    @property
+    def is_greedy(self) -> bool:
+        return self.temp <= 0 or self.top_k == 1
+
+    def __repr__(self) -> str:
+        changed = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "name" and getattr(self, f.name) != getattr(_DEFAULTS, f.name)
+        }
+        inner = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+        return f"SamplerSettings({self.name!r}{', ' if inner else ''}{inner})"
+
+
+_DEFAULTS = SamplerSettings()
+
+
+def field_info() -> dict[str, FieldInfo]:
+    return dict(FIELD_INFO)
+
+
+def _check_value(key: str, value: Any, info: FieldInfo) -> str | None:
+    numeric = (int, float) if info.type is float else (info.type,)
+    if isinstance(value, bool) or not isinstance(value, numeric):
+        return f"{key} must be {info.type.__name__}, got {value!r}"
+    if info.type is list:
+        return None if all(isinstance(v, str) for v in value) else f"{key} must be a list of strings"
+    low, high = info.low, info.high
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = (
+            f"between {low:g} and {high:g}" if low is not None and high is not None
+            else f"at least {low:g}" if low is not None else f"at most {high:g}"
+        )
+        return f"{key} must be {bounds}, got {value!r}"
+    return None
+
+
+# --- presets ------------------------------------------------------------------------------------
+
+_cache: dict[tuple[str, float], tuple[SamplerSettings, str]] = {}
+
+
+def _load_file(file: userfiles.UserFile) -> tuple[SamplerSettings, str]:
+    key = (str(file.path), file.path.stat().st_mtime)
+    if key in _cache:
+        settings, description = _cache[key]
+        return replace(settings, dry_sequence_breakers=list(settings.dry_sequence_breakers)), description
+    data = userfiles.read_toml(file.path)
+    valid: dict[str, type | tuple[type, ...]] = {"description": str}
+    for name, info in FIELD_INFO.items():
+        valid[name] = (int, float) if info.type is float else info.type
+    userfiles.check_keys(data, file.path, valid)
+    description = data.pop("description", "")
+    for name, value in data.items():
+        problem = _check_value(name, value, FIELD_INFO[name])
+        if problem:
+            raise UserFileError(f"{userfiles.where(file.path, name)}: {problem}")
+    settings = SamplerSettings(**data, name=file.name)
+    _cache[key] = (settings, description)
+    return replace(settings, dry_sequence_breakers=list(settings.dry_sequence_breakers)), description
+
+
+def load(name: str) -> SamplerSettings:
+    """A fresh copy of the preset ``name`` (a user file overrides a shipped one)."""
+    return _load_file(userfiles.find(KIND, name, "sampler preset"))[0]
+
+
+def description(name: str) -> str:
+    return _load_file(userfiles.find(KIND, name, "sampler preset"))[1]
+
+
+def available() -> list[str]:
+    return sorted(userfiles.discover(KIND))
+
+
+def sources() -> dict[str, userfiles.UserFile]:
+    return userfiles.discover(KIND)
+
+
+def __getattr__(name: str) -> SamplerSettings:
+    if name.startswith("_") or name not in userfiles.discover(KIND):
+        raise AttributeError(f"module 'ezchat.samplers' has no attribute {name!r}")
+    return load(name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(available()))
+
+
+# --- llama.cpp sampler chain -------------------------------------------------------------------
+
+
+class SamplerChain:
+    """A llama.cpp sampler chain; ``sample`` picks (and accepts) the next token."""
+
+    def __init__(self, chain: llama_cpp.llama_sampler_p, needs_history: bool) -> None:
+        self._chain = chain
+        self.needs_history = needs_history
+        self._sample = llama_cpp.llama_sampler_sample
+
+    def sample(self, ctx: llama_cpp.llama_context_p, idx: int = -1) -> int:
+        return self._sample(self._chain, ctx, idx)
+
+    def accept(self, token: int) -> None:
+        llama_cpp.llama_sampler_accept(self._chain, token)
+
+    def reset(self) -> None:
+        llama_cpp.llama_sampler_reset(self._chain)
+
+    def free(self) -> None:
+        if self._chain is not None:
+            llama_cpp.llama_sampler_free(self._chain)
+            self._chain = None
+
+    def __del__(self) -> None:
+        self.free()
+
+
+def build_chain(
+    settings: SamplerSettings, model_ptr: Any, vocab_ptr: Any, n_vocab: int, n_ctx: int
+) -> SamplerChain:
+    """The chain in llama.cpp's common order, leaving out samplers whose setting is neutral."""
+    s = settings
+    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+    add = llama_cpp.llama_sampler_chain_add
+    seed = s.seed if s.seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED
+    penalties = s.repeat_penalty != 1.0 or s.frequency_penalty != 0.0 or s.presence_penalty != 0.0
+    dry = s.dry_multiplier > 0.0
+    if s.is_greedy and not (penalties or dry):
+        add(chain, llama_cpp.llama_sampler_init_greedy())
+        return SamplerChain(chain, needs_history=False)
+    if penalties:
+        last_n = n_ctx if s.penalty_last_n < 0 else s.penalty_last_n
+        add(chain, llama_cpp.llama_sampler_init_penalties(
+            last_n, s.repeat_penalty, s.frequency_penalty, s.presence_penalty))
+    if dry:
+        breakers = [b.encode() for b in s.dry_sequence_breakers]
+        array = (ctypes.c_char_p * len(breakers))(*breakers)
+        last_n = n_ctx if s.dry_penalty_last_n < 0 else s.dry_penalty_last_n
+        add(chain, llama_cpp.llama_sampler_init_dry(
+            vocab_ptr, n_ctx, s.dry_multiplier, s.dry_base, s.dry_allowed_length, last_n,
+            array, len(breakers)))
+    if s.is_greedy:
+        add(chain, llama_cpp.llama_sampler_init_greedy())
+    elif s.mirostat_mode == 1:
+        add(chain, llama_cpp.llama_sampler_init_temp(s.temp))
+        add(chain, llama_cpp.llama_sampler_init_mirostat(n_vocab, seed, s.mirostat_tau, s.mirostat_eta, 100))
+    elif s.mirostat_mode == 2:
+        add(chain, llama_cpp.llama_sampler_init_temp(s.temp))
+        add(chain, llama_cpp.llama_sampler_init_mirostat_v2(seed, s.mirostat_tau, s.mirostat_eta))
+    else:
+        if s.top_n_sigma >= 0:
+            add(chain, llama_cpp.llama_sampler_init_top_n_sigma(s.top_n_sigma))
+        if s.top_k > 0:
+            add(chain, llama_cpp.llama_sampler_init_top_k(s.top_k))
+        if s.typical_p < 1.0:
+            add(chain, llama_cpp.llama_sampler_init_typical(s.typical_p, 1))
+        if s.top_p < 1.0:
+            add(chain, llama_cpp.llama_sampler_init_top_p(s.top_p, 1))
+        if s.min_p > 0.0:
+            add(chain, llama_cpp.llama_sampler_init_min_p(s.min_p, 1))
+        if s.xtc_probability > 0.0:
+            add(chain, llama_cpp.llama_sampler_init_xtc(s.xtc_probability, s.xtc_threshold, 1, seed))
+        add(chain, llama_cpp.llama_sampler_init_temp_ext(s.temp, s.dynatemp_range, s.dynatemp_exponent))
+        add(chain, llama_cpp.llama_sampler_init_dist(seed))
+    return SamplerChain(chain, needs_history=penalties or dry)

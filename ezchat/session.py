@@ -1,0 +1,87 @@
+"""What every interface does to start a chat: pick the model, format and sampler from the
+command line, the config file and the defaults, then load them.
+
+The TUI, the REPL, the CLI and the runners all start here, so the same choice of model or
+preset means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from . import formats, samplers
+from .config import Config, load_config
+from .model import Model
+from .modelpath import resolve_model_path
+from .samplers import SamplerSettings
+from .thread import Thread
+
+
+@dataclass(slots=True)
+class ChatOptions:
+    """Choices for one session; ``None`` means: from the config file, else the default."""
+
+    model: str | Path | None = None
+    format: str | None = None
+    sampler: str | None = None
+    system: str | None = None
+    context_length: int | None = None
+    n_gpu_layers: int | None = None
+    flash_attn: bool | None = None
+    n_threads: int | None = None
+    seed: int | None = None
+    server: str | None = None
+
+    def with_config(self, config: Config | None = None) -> ChatOptions:
+        """Fill what the user did not choose from the config file."""
+        config = config or load_config()
+        return replace(
+            self,
+            format=self.format or config.format,
+            sampler=self.sampler or config.sampler,
+            system=self.system if self.system is not None else config.system_prompt,
+            context_length=self.context_length or config.context_length,
+            n_gpu_layers=self.n_gpu_layers
+            if self.n_gpu_layers is not None
+            else config.n_gpu_layers,
+            flash_attn=self.flash_attn if self.flash_attn is not None else config.flash_attn,
+            n_threads=self.n_threads or config.n_threads,
+            server=self.server or config.server,
+            model=resolve_model_path(self.model, config.model)
+            if not (self.server or config.server)
+            else self.model,
+        )
+
+
+def load_model(options: ChatOptions) -> Model:
+    """Load the model the options name (call ``with_config`` first to apply the config file)."""
+    return Model(
+        resolve_model_path(options.model),
+        context_length=options.context_length,
+        n_gpu_layers=options.n_gpu_layers or 0,
+        flash_attn=bool(options.flash_attn),
+        n_threads=options.n_threads,
+        seed=options.seed if options.seed is not None else -1,
+    )
+
+
+def load_sampler(options: ChatOptions) -> SamplerSettings:
+    sampler = samplers.load(options.sampler or "DefaultSampling")
+    if options.seed is not None:
+        sampler.seed = options.seed
+    return sampler
+
+
+def make_thread(model: Model, options: ChatOptions) -> Thread:
+    """A Thread in the chosen format (default: the GGUF's own template) and preset, with the
+    chosen system prompt replacing the format's default."""
+    format_name = options.format or "auto"
+    thread = Thread(
+        model,
+        format_name if format_name == "auto" else formats.load(format_name),
+        load_sampler(options),
+    )
+    if options.system is not None:
+        thread.set_system_prompt(options.system)
+    return thread

@@ -1,0 +1,104 @@
+"""The one loader for the TOML files that users edit (formats, sampler presets, config).
+
+Shipped files come from ``paths.shipped_dir(kind)``; files of the same kind in the user's config
+dir add new names or override shipped ones. Every mistake is reported with the file, the line
+and the key, so the user can go straight to it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .errors import UnknownNameError, UserFileError
+
+
+@dataclass(frozen=True, slots=True)
+class UserFile:
+    name: str
+    path: Path
+    source: str  # "shipped" or "user"
+
+
+def discover(kind: str) -> dict[str, UserFile]:
+    """All files of a kind by name (the file's stem), user files overriding shipped ones."""
+    found: dict[str, UserFile] = {}
+    for source, folder in (("shipped", paths.shipped_dir(kind)), ("user", paths.user_dir(kind))):
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                found[path.stem] = UserFile(path.stem, path, source)
+    return found
+
+
+def find(kind: str, name: str, what: str) -> UserFile:
+    """The file for ``name``; an unknown name lists the ones that exist."""
+    files = discover(kind)
+    if name in files:
+        return files[name]
+    folded = {key.lower(): key for key in files}
+    if name.lower() in folded:
+        return files[folded[name.lower()]]
+    known = ", ".join(sorted(files)) or "(none)"
+    raise UnknownNameError(
+        f"unknown {what} {name!r}: choose one of {known}, "
+        f"or add {name}.toml to {paths.user_dir(kind)}"
+    )
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise UserFileError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserFileError(f"{path}: malformed TOML: {exc}") from None
+
+
+def line_of_key(path: Path, key: str) -> int | None:
+    """The 1-based line where ``key`` is assigned, for error messages."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+    for number, line in enumerate(lines, start=1):
+        if pattern.match(line):
+            return number
+    return None
+
+
+def where(path: Path, key: str) -> str:
+    line = line_of_key(path, key)
+    return f"{path}:{line}" if line else str(path)
+
+
+def check_keys(data: dict[str, Any], path: Path, valid: dict[str, type | tuple[type, ...]]) -> None:
+    """Raise on an unknown key or a value of the wrong type, naming file, line and key."""
+    for key, value in data.items():
+        if key not in valid:
+            raise UserFileError(
+                f"{where(path, key)}: unknown key {key!r}; valid keys are {', '.join(valid)}"
+            )
+        expected = valid[key]
+        # bool is an int in Python; a TOML `true` is never a valid number here
+        if isinstance(value, bool) and bool not in _as_tuple(expected):
+            ok = False
+        else:
+            ok = isinstance(value, expected)
+        if not ok:
+            names = " or ".join(t.__name__ for t in _as_tuple(expected))
+            raise UserFileError(
+                f"{where(path, key)}: key {key!r} must be {names}, not {type(value).__name__}"
+            )
+
+
+def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
+    return expected if isinstance(expected, tuple) else (expected,)
