@@ -17,13 +17,14 @@ import numpy as np
 from .decoder import Decoder, EvalReport
 from .textstream import TextAssembler
 
+
 class Candidate(tuple):
     """``(text, probability)``, as easy-llama returns it, that also knows its token ``id`` (so a
     user interface can branch a reply at that token)."""
 
     id: int
 
-    def __new__(cls, text: str, probability: float, id: int) -> Candidate:
+    def __new__(cls, text: str, probability: np.floating, id: int) -> Candidate:
         candidate = super().__new__(cls, (text, probability))
         candidate.id = id
         return candidate
@@ -33,10 +34,10 @@ class Candidate(tuple):
         return self[0]
 
     @property
-    def probability(self) -> float:
+    def probability(self) -> np.floating:
         return self[1]
 
-    def __getnewargs__(self) -> tuple[str, float, int]:
+    def __getnewargs__(self) -> tuple[str, np.floating, int]:
         return (self[0], self[1], self.id)
 
 
@@ -78,7 +79,7 @@ def top_candidates(logits: np.ndarray, k: int, piece: Callable[[int], str]) -> l
     probs = shifted / shifted.sum()
     top = np.argpartition(probs, -k)[-k:]
     top = top[np.argsort(probs[top])[::-1]]
-    return [Candidate(piece(int(token)), float(probs[token]), int(token)) for token in top]
+    return [Candidate(piece(int(token)), probs[token], int(token)) for token in top]
 
 
 class Generation:

@@ -151,3 +151,46 @@ def test_prompt_that_cannot_fit(model_path, greedy: ez.SamplerSettings) -> None:
             thread.send("word " * 400)
         assert thread.messages[: len(before)] == before
         assert thread.messages[-1]["content"].startswith("word word")  # what the user typed is kept
+
+
+def test_reroll_replaces_reply_and_evaluates_no_history(
+    thread: ez.Thread, model: ez.Model
+) -> None:
+    first = thread.send("Name a colour.")
+    count = len(thread.messages)
+    warm = ez.SamplerSettings(temp=1.5, seed=7, max_len_tokens=24)
+    reply = thread.start_reroll(sampler=warm)
+    reply.run()
+    assert reply.replaced is not None and reply.replaced["content"] == first
+    assert len(thread.messages) == count
+    # The prompt (everything before the reply) was already cached: nothing re-evaluated but the
+    # one token whose logits are needed again.
+    assert reply.result.prompt.evaluated <= 1
+
+
+def test_candidates_at_each_reply_position_match_the_greedy_choice(thread: ez.Thread) -> None:
+    thread.send("What is the capital of France?")
+    index = len(thread.messages) - 1
+    tokens = thread.reply_tokens(thread.messages[index])
+    for position in range(3):
+        candidates = thread.candidates_at(index, position, k=5)
+        assert candidates[0].id == tokens[position]  # greedy picked the most likely token
+        assert [float(c.probability) for c in candidates] == sorted(
+            (float(c.probability) for c in candidates), reverse=True
+        )
+
+
+def test_branch_forces_a_candidate_and_continues(thread: ez.Thread, model: ez.Model) -> None:
+    thread.send("What is the capital of France?")
+    index = len(thread.messages) - 1
+    original = thread.messages[index]["content"]
+    second = thread.candidates_at(index, 1, k=3)[1]
+    reply = thread.start_branch(1, second.id)
+    reply.run()
+    branched = thread.messages[index]
+    tokens = thread.reply_tokens(branched)
+    assert tokens[1] == second.id
+    assert branched["content"].startswith(reply.branch_text)
+    assert branched["content"] != original
+    assert reply.replaced["content"] == original
+    assert len(thread.messages) == index + 1
