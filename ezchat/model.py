@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import llama_cpp
+import numpy as np
 
 from .decoder import Decoder, EvalReport
 from .errors import GenerationError, ModelLoadError, ModelUnloadedException, PromptTooLongError
@@ -393,9 +394,16 @@ class Model:
                 chain.accept(token)
         ctx = self._llama._ctx.ctx  # type: ignore[union-attr]
         chain_sample = chain.sample
+        if chain.pure_greedy:
+            # argmax picks the first of equal maxima, as llama.cpp's greedy sampler does
+            logits, argmax = decoder.logits, np.argmax
 
-        def sample() -> int:
-            return chain_sample(ctx, -1)
+            def sample() -> int:
+                return int(argmax(logits()))
+        else:
+
+            def sample() -> int:
+                return chain_sample(ctx, -1)
 
         is_eog = self.is_eog
         if stop_ids:

@@ -190,9 +190,14 @@ def __dir__() -> list[str]:
 class SamplerChain:
     """A llama.cpp sampler chain; ``sample`` picks (and accepts) the next token."""
 
-    def __init__(self, chain: llama_cpp.llama_sampler_p, needs_history: bool) -> None:
+    def __init__(
+        self, chain: llama_cpp.llama_sampler_p, needs_history: bool, pure_greedy: bool = False
+    ) -> None:
         self._chain = chain
         self.needs_history = needs_history
+        # Plain argmax with nothing before it: the caller may take the argmax of the logits
+        # itself, which skips copying the whole vocabulary into llama.cpp's candidate array.
+        self.pure_greedy = pure_greedy
         self._sample = llama_cpp.llama_sampler_sample
 
     def sample(self, ctx: llama_cpp.llama_context_p, idx: int = -1) -> int:
@@ -225,7 +230,7 @@ def build_chain(
     dry = s.dry_multiplier > 0.0
     if s.is_greedy and not (penalties or dry):
         add(chain, llama_cpp.llama_sampler_init_greedy())
-        return SamplerChain(chain, needs_history=False)
+        return SamplerChain(chain, needs_history=False, pure_greedy=True)
     if penalties:
         last_n = n_ctx if s.penalty_last_n < 0 else s.penalty_last_n
         add(chain, llama_cpp.llama_sampler_init_penalties(

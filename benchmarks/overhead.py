@@ -1,0 +1,99 @@
+"""Per-token Python overhead: wall time per generated token minus the time spent inside
+``llama_decode``, for ezchat's ``Thread`` and for llama-cpp-python's ``create_completion``.
+
+On a GPU the decode itself takes ~1 ms for the default model, so this overhead decides how close
+a binding gets to llama.cpp's own speed; on this CPU it is the proxy the GPU figure depends on.
+"""
+
+from __future__ import annotations
+
+import time
+
+import llama_cpp
+import llama_cpp.llama_cpp as llama_cpp_lib
+from common import ezchat_model, greedy, print_table, raw_llama, raw_stream, timed
+
+import ezchat as ez
+
+PROMPT = "Write a long story about a lighthouse keeper and a storm."
+TOKENS = 200
+
+
+class DecodeTimer:
+    """Wraps ``llama_decode`` (both bindings call it through the module) to sum its time."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+        self._original = llama_cpp_lib.llama_decode
+
+    def __enter__(self) -> DecodeTimer:
+        original = self._original
+
+        def timed_decode(ctx, batch):  # type: ignore[no-untyped-def]
+            start = time.perf_counter()
+            status = original(ctx, batch)
+            self.seconds += time.perf_counter() - start
+            self.calls += 1
+            return status
+
+        llama_cpp_lib.llama_decode = timed_decode
+        llama_cpp.llama_decode = timed_decode
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        llama_cpp_lib.llama_decode = self._original
+        llama_cpp.llama_decode = self._original
+
+    def reset(self) -> None:
+        self.seconds, self.calls = 0.0, 0
+
+
+def measure(rounds: int = 3) -> list[list[object]]:
+    timer = DecodeTimer()
+    with timer:  # patch before the models bind the function
+        model = ezchat_model(2048)
+        raw = raw_llama(2048)
+        sampler = greedy(TOKENS)
+        sampler.max_len_tokens = TOKENS
+        thread = ez.Thread(model, "auto", sampler)
+        thread.add_message("user", PROMPT)
+        prompt = thread.plan_prompt().tokens
+        rows = []
+        for name in ["ezchat", "raw"] * rounds:
+            if name == "ezchat":
+                model.ingest(prompt)  # the prompt is cached: what follows is decode only
+                timer.reset()
+                reply = model.start(prompt, sampler=sampler)
+                clock, items = timed(e for e in reply if e.id >= 0)
+            else:
+                list(raw_stream(raw, prompt, max_tokens=1))
+                timer.reset()
+                clock, items = timed(raw_stream(raw, prompt, max_tokens=len(items_ezchat)))
+            decode_calls = max(1, timer.calls - 1)  # the first call re-evaluates the last prompt token
+            per_token_wall = clock.decode_seconds / max(1, clock.intervals)
+            per_decode = timer.seconds / max(1, timer.calls)
+            overhead_us = (per_token_wall - per_decode) * 1e6
+            if name == "ezchat":
+                items_ezchat = items
+            rows.append([name, len(items), decode_calls, per_token_wall * 1e3, per_decode * 1e3,
+                         overhead_us])
+    model.unload()
+    return rows
+
+
+def main() -> dict[str, float]:
+    rows = measure()
+    print_table(
+        f"per-token overhead, greedy, {TOKENS} tokens (overhead = wall per token - llama_decode)",
+        ["binding", "tokens", "decode calls", "ms/token", "ms in llama_decode", "overhead us/token"],
+        rows,
+    )
+    ours = min(r[5] for r in rows if r[0] == "ezchat")
+    theirs = min(r[5] for r in rows if r[0] == "raw")
+    print(f"\nbest overhead: ezchat {ours:.0f} us/token, llama-cpp-python {theirs:.0f} us/token")
+    return {"ezchat overhead us": ours, "raw overhead us": theirs}
+
+
+if __name__ == "__main__":
+    main()
