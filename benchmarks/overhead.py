@@ -60,6 +60,7 @@ def measure(rounds: int = 3) -> list[list[object]]:
         thread.add_message("user", PROMPT)
         prompt = thread.plan_prompt().tokens
         rows = []
+        generated = TOKENS
         for name in ["ezchat", "raw"] * rounds:
             if name == "ezchat":
                 model.ingest(prompt)  # the prompt is cached: what follows is decode only
@@ -69,15 +70,25 @@ def measure(rounds: int = 3) -> list[list[object]]:
             else:
                 list(raw_stream(raw, prompt, max_tokens=1))
                 timer.reset()
-                clock, items = timed(raw_stream(raw, prompt, max_tokens=len(items_ezchat)))
-            decode_calls = max(1, timer.calls - 1)  # the first call re-evaluates the last prompt token
+                clock, items = timed(raw_stream(raw, prompt, max_tokens=generated))
+            decode_calls = max(
+                1, timer.calls - 1
+            )  # the first call re-evaluates the last prompt token
             per_token_wall = clock.decode_seconds / max(1, clock.intervals)
             per_decode = timer.seconds / max(1, timer.calls)
             overhead_us = (per_token_wall - per_decode) * 1e6
             if name == "ezchat":
-                items_ezchat = items
-            rows.append([name, len(items), decode_calls, per_token_wall * 1e3, per_decode * 1e3,
-                         overhead_us])
+                generated = len(items)
+            rows.append(
+                [
+                    name,
+                    len(items),
+                    decode_calls,
+                    per_token_wall * 1e3,
+                    per_decode * 1e3,
+                    overhead_us,
+                ]
+            )
     model.unload()
     return rows
 
@@ -86,7 +97,14 @@ def main() -> dict[str, float]:
     rows = measure()
     print_table(
         f"per-token overhead, greedy, {TOKENS} tokens (overhead = wall per token - llama_decode)",
-        ["binding", "tokens", "decode calls", "ms/token", "ms in llama_decode", "overhead us/token"],
+        [
+            "binding",
+            "tokens",
+            "decode calls",
+            "ms/token",
+            "ms in llama_decode",
+            "overhead us/token",
+        ],
         rows,
     )
     ours = min(r[5] for r in rows if r[0] == "ezchat")

@@ -13,10 +13,36 @@ from common import ezchat_model, greedy, print_table, rate, raw_llama, raw_strea
 import ezchat as ez
 
 TOPICS = [
-    "the ocean", "volcanoes", "honey bees", "the moon", "trains", "coffee", "chess", "rain",
-    "libraries", "bicycles", "mountains", "bread", "owls", "lighthouses", "music", "gardens",
-    "comets", "rivers", "deserts", "clocks", "paper", "glass", "salt", "wind", "maps", "bridges",
-    "snow", "tea", "stars", "forests",
+    "the ocean",
+    "volcanoes",
+    "honey bees",
+    "the moon",
+    "trains",
+    "coffee",
+    "chess",
+    "rain",
+    "libraries",
+    "bicycles",
+    "mountains",
+    "bread",
+    "owls",
+    "lighthouses",
+    "music",
+    "gardens",
+    "comets",
+    "rivers",
+    "deserts",
+    "clocks",
+    "paper",
+    "glass",
+    "salt",
+    "wind",
+    "maps",
+    "bridges",
+    "snow",
+    "tea",
+    "stars",
+    "forests",
 ]
 REPLY_TOKENS = 96
 
@@ -47,15 +73,34 @@ def main(turns: int = 30, context_length: int = 4096) -> dict[str, float]:
         ours_seconds += clock.decode_seconds
         raw_tokens += raw_clock.intervals
         raw_seconds += raw_clock.decode_seconds
-        rows.append([
-            turn, report.prompt_tokens, new, report.evaluated, ratio, plan.dropped,
-            len(result.tokens), rate(clock.intervals, clock.decode_seconds),
-            rate(raw_clock.intervals, raw_clock.decode_seconds), "yes" if same else "NO",
-        ])
+        rows.append(
+            [
+                turn,
+                report.prompt_tokens,
+                new,
+                report.evaluated,
+                ratio,
+                plan.dropped,
+                len(result.tokens),
+                rate(clock.intervals, clock.decode_seconds),
+                rate(raw_clock.intervals, raw_clock.decode_seconds),
+                "yes" if same else "NO",
+            ]
+        )
     print_table(
         f"30-turn greedy chat (context {context_length}, replies up to {REPLY_TOKENS} tokens)",
-        ["turn", "prompt", "new", "evaluated", "eval/new", "dropped", "reply", "ezchat tok/s",
-         "raw tok/s", "same text"],
+        [
+            "turn",
+            "prompt",
+            "new",
+            "evaluated",
+            "eval/new",
+            "dropped",
+            "reply",
+            "ezchat tok/s",
+            "raw tok/s",
+            "same text",
+        ],
         rows,
     )
     ours, theirs = rate(ours_tokens, ours_seconds), rate(raw_tokens, raw_seconds)
@@ -65,12 +110,16 @@ def main(turns: int = 30, context_length: int = 4096) -> dict[str, float]:
         "raw decode tok/s": theirs,
         "decode ratio": ours / theirs,
     }
-    print_table("turns summary", ["figure", "value", "target"], [
-        ["worst evaluated/new (turns that drop nothing)", worst_ratio, "<= 1.05"],
-        ["ezchat Thread decode tok/s", ours, ""],
-        ["raw create_completion decode tok/s", theirs, ""],
-        ["decode ratio ezchat/raw", ours / theirs, ">= 0.97"],
-    ])
+    print_table(
+        "turns summary",
+        ["figure", "value", "target"],
+        [
+            ["worst evaluated/new (turns that drop nothing)", worst_ratio, "<= 1.05"],
+            ["ezchat Thread decode tok/s", ours, ""],
+            ["raw create_completion decode tok/s", theirs, ""],
+            ["decode ratio ezchat/raw", ours / theirs, ">= 0.97"],
+        ],
+    )
     model.unload()
     return summary
 

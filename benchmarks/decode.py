@@ -1,0 +1,72 @@
+"""Decode tokens/s: ezchat's streaming ``Thread`` reply vs raw llama-cpp-python
+``create_completion(stream=True)`` vs llama.cpp's ``llama-bench`` (the limit), same model, same
+threads, greedy. Targets: >= 0.97 of raw, >= 0.93 of llama-bench.
+
+    python benchmarks/decode.py [--n-gpu-layers -1] [--flash-attn]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import llama_bench
+from common import (
+    THREADS,
+    default_model_path,
+    ezchat_model,
+    greedy,
+    print_table,
+    rate,
+    raw_llama,
+    raw_stream,
+    timed,
+)
+
+import ezchat as ez
+
+PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
+TOKENS = 128
+
+
+def main(n_gpu_layers: int = 0, flash_attn: bool = False, rounds: int = 5) -> dict[str, float]:
+    options = {"n_gpu_layers": n_gpu_layers, "flash_attn": flash_attn}
+    model = ezchat_model(2048, **options)
+    raw = raw_llama(2048, **options)
+    ours_tokens = ours_seconds = raw_tokens = raw_seconds = 0.0
+    for _ in range(rounds):
+        thread = ez.Thread(model, "auto", greedy(TOKENS))
+        thread.add_message("user", PROMPT)
+        reply = thread.start_reply()
+        clock, events = timed(e for e in reply if e.id >= 0)
+        prompt = thread.last_plan.tokens
+        raw_clock, _ = timed(raw_stream(raw, prompt, max_tokens=len(events)))
+        ours_tokens += clock.intervals
+        ours_seconds += clock.decode_seconds
+        raw_tokens += raw_clock.intervals
+        raw_seconds += raw_clock.decode_seconds
+    model.unload()
+    del raw
+    ours, theirs = rate(ours_tokens, ours_seconds), rate(raw_tokens, raw_seconds)
+    bench = llama_bench.decode_tokens_per_second(
+        default_model_path(), THREADS, TOKENS, flash_attn=flash_attn, n_gpu_layers=n_gpu_layers
+    )
+    bench_value = bench if bench is not None else float("nan")
+    where = f"n_gpu_layers={n_gpu_layers}, flash_attn={flash_attn}, threads={THREADS}"
+    print_table(
+        f"decode tokens/s, greedy, {TOKENS} tokens ({where})",
+        ["path", "tokens/s", "ezchat / this", "target"],
+        [
+            ["ezchat Thread (streamed)", ours, 1.0, ""],
+            ["llama-cpp-python create_completion", theirs, ours / theirs, ">= 0.97"],
+            ["llama.cpp llama-bench tg", bench_value, ours / bench_value, ">= 0.93"],
+        ],
+    )
+    return {"ezchat": ours, "raw": theirs, "llama-bench": bench_value}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n-gpu-layers", type=int, default=0)
+    parser.add_argument("--flash-attn", action="store_true")
+    args = parser.parse_args()
+    main(args.n_gpu_layers, args.flash_attn)

@@ -1,0 +1,83 @@
+"""Turn latency over a 100-turn greedy chat at context 2048, so truncation happens many times.
+
+Time to first token per turn: ezchat (which shifts the KV cache when old messages are dropped)
+vs raw llama-cpp-python given the same prompt tokens (whose prefix cache breaks at every
+truncation, so it re-evaluates everything after the dropped message). Target for ezchat: turn
+100 within 1.2x of turn 2.
+"""
+
+from __future__ import annotations
+
+from common import ezchat_model, greedy, median, print_table, raw_llama, raw_stream, timed
+
+import ezchat as ez
+
+REPLY_TOKENS = 48
+SHOWN = {1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100}
+
+
+def main(turns: int = 100, context_length: int = 2048) -> dict[str, float]:
+    model = ezchat_model(context_length)
+    raw = raw_llama(context_length)
+    thread = ez.Thread(model, "auto", greedy(REPLY_TOKENS))
+    ours: list[float] = []
+    theirs: list[float] = []
+    rows = []
+    total_dropped_turns = 0
+    for turn in range(1, turns + 1):
+        thread.add_message("user", f"Turn {turn}: give me one short fact about the number {turn}.")
+        reply = thread.start_reply()
+        clock, events = timed(e for e in reply if e.id >= 0)
+        plan, report = thread.last_plan, reply.result.prompt
+        raw_clock, _ = timed(raw_stream(raw, plan.tokens, max_tokens=max(1, len(events))))
+        ours.append(clock.first_token_seconds)
+        theirs.append(raw_clock.first_token_seconds)
+        total_dropped_turns += plan.dropped > 0
+        if turn in SHOWN:
+            rows.append(
+                [
+                    turn,
+                    report.prompt_tokens,
+                    plan.dropped,
+                    report.shifted,
+                    report.evaluated,
+                    clock.first_token_seconds * 1e3,
+                    raw_clock.first_token_seconds * 1e3,
+                ]
+            )
+    print_table(
+        f"{turns}-turn chat at context {context_length}: time to first token (ms)",
+        [
+            "turn",
+            "prompt tokens",
+            "messages dropped",
+            "shifted",
+            "evaluated",
+            "ezchat ms",
+            "raw ms",
+        ],
+        rows,
+    )
+    early, late = median(ours[1:11]), median(ours[-10:])
+    raw_early, raw_late = median(theirs[1:11]), median(theirs[-10:])
+    print_table(
+        "turn latency summary",
+        ["figure", "ezchat", "raw llama-cpp-python", "target"],
+        [
+            ["turn 100 / turn 2", ours[-1] / ours[1], theirs[-1] / theirs[1], "<= 1.2 (ezchat)"],
+            [
+                "median of turns 91-100 / median of turns 2-11",
+                late / early,
+                raw_late / raw_early,
+                "",
+            ],
+            ["median ms, turns 91-100", late * 1e3, raw_late * 1e3, ""],
+            ["turns that dropped messages", total_dropped_turns, total_dropped_turns, ""],
+        ],
+    )
+    model.unload()
+    return {"ezchat late/early": late / early, "raw late/early": raw_late / raw_early}
+
+
+if __name__ == "__main__":
+    main()

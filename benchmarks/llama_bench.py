@@ -1,0 +1,135 @@
+"""llama.cpp's own ``llama-bench``, built once from the same source tree as the installed
+llama-cpp-python (its sdist vendors llama.cpp), into the user cache dir.
+
+The build needs only pip (to fetch the sdist from the package registry), cmake and a compiler;
+it takes a few minutes on two cores and is reused after that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import llama_cpp
+
+from ezchat import paths
+
+
+def build_dir() -> Path:
+    return paths.cache_dir() / "bench" / f"llama.cpp-{llama_cpp.__version__}"
+
+
+def binary() -> Path:
+    return build_dir() / "build" / "bin" / "llama-bench"
+
+
+def ensure_built(quiet: bool = True) -> Path | None:
+    """The llama-bench binary, building it if needed; None (with a message) if that fails."""
+    target = binary()
+    if target.exists():
+        return target
+    root = build_dir()
+    source = root / "llama.cpp"
+    try:
+        if not source.exists():
+            with tempfile.TemporaryDirectory() as tmp:
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "download",
+                        "-q",
+                        "--no-deps",
+                        "--no-binary",
+                        ":all:",
+                        f"llama-cpp-python=={llama_cpp.__version__}",
+                        "-d",
+                        tmp,
+                    ],
+                    check=True,
+                )
+                archive = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
+                with tarfile.open(archive) as tar:
+                    tar.extractall(tmp, filter="data")
+                vendored = next(Path(tmp).glob("llama_cpp_python-*/vendor/llama.cpp"))
+                root.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(vendored, source)
+        out = subprocess.DEVNULL if quiet else None
+        jobs = str(os.cpu_count() or 2)
+        subprocess.run(
+            [
+                "cmake",
+                "-S",
+                str(source),
+                "-B",
+                str(root / "build"),
+                "-DCMAKE_BUILD_TYPE=Release",
+                "-DLLAMA_CURL=OFF",
+                "-DLLAMA_BUILD_TESTS=OFF",
+                "-DLLAMA_BUILD_EXAMPLES=OFF",
+                "-DLLAMA_BUILD_SERVER=OFF",
+                "-DBUILD_SHARED_LIBS=OFF",
+            ],
+            check=True,
+            stdout=out,
+            stderr=out,
+        )
+        subprocess.run(
+            ["cmake", "--build", str(root / "build"), "--target", "llama-bench", "-j", jobs],
+            check=True,
+            stdout=out,
+            stderr=out,
+        )
+    except (subprocess.CalledProcessError, OSError, StopIteration) as exc:
+        print(f"llama-bench could not be built ({exc}); its column is left empty", file=sys.stderr)
+        return None
+    return target if target.exists() else None
+
+
+def decode_tokens_per_second(
+    model: str, threads: int, tokens: int = 128, flash_attn: bool = False, n_gpu_layers: int = 0
+) -> float | None:
+    """llama-bench's text-generation figure (tg) for ``tokens`` tokens, averaged over its runs."""
+    exe = ensure_built()
+    if exe is None:
+        return None
+    result = subprocess.run(
+        [
+            str(exe),
+            "-m",
+            model,
+            "-p",
+            "0",
+            "-n",
+            str(tokens),
+            "-t",
+            str(threads),
+            "-r",
+            "5",
+            "-fa",
+            "1" if flash_attn else "0",
+            "-ngl",
+            str(n_gpu_layers),
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        print(f"llama-bench failed: {result.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    runs = json.loads(result.stdout)
+    return float(runs[0]["avg_ts"]) if runs else None
+
+
+if __name__ == "__main__":
+    path = ensure_built(quiet=False)
+    print(path or "not built")
