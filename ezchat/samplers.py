@@ -234,13 +234,13 @@ def build_chain(
     if penalties:
         last_n = n_ctx if s.penalty_last_n < 0 else s.penalty_last_n
         add(chain, llama_cpp.llama_sampler_init_penalties(
-            last_n, s.repeat_penalty, s.frequency_penalty, s.presence_penalty))
+            n_vocab, last_n, s.repeat_penalty, s.frequency_penalty, s.presence_penalty))
     if dry:
         breakers = [b.encode() for b in s.dry_sequence_breakers]
         array = (ctypes.c_char_p * len(breakers))(*breakers)
         last_n = n_ctx if s.dry_penalty_last_n < 0 else s.dry_penalty_last_n
         add(chain, llama_cpp.llama_sampler_init_dry(
-            vocab_ptr, n_ctx, s.dry_multiplier, s.dry_base, s.dry_allowed_length, last_n,
+            vocab_ptr, s.dry_multiplier, s.dry_base, s.dry_allowed_length, last_n,
             array, len(breakers)))
     if s.is_greedy:
         add(chain, llama_cpp.llama_sampler_init_greedy())

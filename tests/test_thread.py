@@ -194,3 +194,25 @@ def test_branch_forces_a_candidate_and_continues(thread: ez.Thread, model: ez.Mo
     assert branched["content"] != original
     assert reply.replaced["content"] == original
     assert len(thread.messages) == index + 1
+
+
+def test_turn_after_truncation_shifts_instead_of_re_evaluating(
+    model_path, greedy: ez.SamplerSettings
+) -> None:
+    greedy.max_len_tokens = 24
+    with ez.Model(model_path, context_length=512) as small:
+        assert small.can_shift_context
+        thread = ez.Thread(small, ez.formats.chatml, greedy)
+        thread.set_system_prompt("Answer in one short sentence.")
+        shifted_turns = 0
+        for turn in range(40):
+            before = list(small.cached_tokens)
+            thread.send(f"Turn {turn}: name a city.")
+            report = thread.last_result.prompt
+            if report.shifted:
+                shifted_turns += 1
+                # only the new user turn (and the bot header) was evaluated, not the history
+                new_tail = report.prompt_tokens - report.reused - report.shifted
+                assert report.evaluated == new_tail
+                assert report.evaluated < 40 < len(before)
+        assert shifted_turns > 0
