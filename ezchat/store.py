@@ -35,6 +35,9 @@ DEFAULT_TITLE = "New chat"
 TITLE_LENGTH = 40
 STORE_FILENAME = "chats.sqlite3"
 SETTINGS = ("model", "format", "sampler", "system_prompt")
+# A KV state takes about 22 KB a token for the default model (70 MB for a 3,000-token chat), so
+# only the chats saved most recently keep theirs; the others re-evaluate when reopened.
+MAX_SAVED_STATES = 5
 EXPORT_KIND = "ezchat-chat"
 EXPORT_VERSION = 1
 _ROLE_LABELS = {"system": "System", "user": "User", "bot": "Bot"}
@@ -151,8 +154,11 @@ def _timestamp(value: float) -> datetime:
 class ChatStore:
     """Saved chats in one SQLite file (default: ``chats.sqlite3`` in the user data dir)."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(
+        self, path: str | Path | None = None, *, max_states: int = MAX_SAVED_STATES
+    ) -> None:
         self.path = Path(path).expanduser() if path is not None else default_store_path()
+        self.max_states = max_states
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         try:
@@ -171,6 +177,9 @@ class ChatStore:
         except sqlite3.Error as exc:
             raise self._unusable(exc) from None
         try:
+            # Takes effect only in a new file (before WAL mode writes its header): lets deleted
+            # chats and states give their pages back to the file system (see _reclaim).
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             conn.execute("PRAGMA journal_mode=WAL")
             # In WAL mode NORMAL loses nothing when the app is killed (only on power loss), and
             # spares an fsync per flushed token batch.
@@ -435,6 +444,13 @@ class ChatStore:
         with self._writing() as conn:
             self._require_chat(conn, chat_id)
             conn.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+        self._reclaim()
+
+    def _reclaim(self) -> None:
+        """Give freed pages (a deleted state is tens of MB) back to the file system."""
+        with self._reading() as conn:
+            # executescript steps the pragma to the end; execute() would free a single page
+            conn.executescript("PRAGMA incremental_vacuum;")
 
     def clear_messages(self, chat_id: int, keep_system: bool = True) -> None:
         """Delete a chat's messages (but its leading system messages, with ``keep_system``)."""
@@ -454,6 +470,7 @@ class ChatStore:
                 conn.execute("DELETE FROM messages WHERE chat_id = ?", (chat_id,))
             conn.execute("DELETE FROM states WHERE chat_id = ?", (chat_id,))
             self._touch(conn, chat_id)
+        self._reclaim()
 
     # --- messages ------------------------------------------------------------------------------
 
@@ -626,7 +643,8 @@ class ChatStore:
     # --- saved KV state ------------------------------------------------------------------------
 
     def save_state(self, chat_id: int, fingerprint: str, tokens: list[int], state: bytes) -> None:
-        """Keep llama.cpp's KV state for a chat (one per chat; replaces the last one)."""
+        """Keep llama.cpp's KV state for a chat (one per chat; replaces the last one). Only
+        the ``max_states`` chats saved most recently keep a state."""
         with self._writing() as conn:
             self._require_chat(conn, chat_id)
             conn.execute(
@@ -634,6 +652,18 @@ class ChatStore:
                 "VALUES (?, ?, ?, ?, ?)",
                 (chat_id, fingerprint, pack_tokens(tokens), bytes(state), time.time()),
             )
+            pruned = conn.execute(
+                "DELETE FROM states WHERE chat_id != ? AND chat_id NOT IN (SELECT chat_id FROM "
+                "states WHERE chat_id != ? ORDER BY saved DESC LIMIT ?)",
+                (chat_id, chat_id, max(0, self.max_states - 1)),
+            ).rowcount
+        if pruned:
+            self._reclaim()
+
+    def has_state(self, chat_id: int) -> bool:
+        with self._reading() as conn:
+            found = conn.execute("SELECT 1 FROM states WHERE chat_id = ?", (chat_id,)).fetchone()
+            return found is not None
 
     def load_state(self, chat_id: int, fingerprint: str) -> tuple[list[int], bytes] | None:
         """The saved tokens and state, or None when there is none or it was saved for another
@@ -652,6 +682,7 @@ class ChatStore:
     def delete_state(self, chat_id: int) -> None:
         with self._writing() as conn:
             conn.execute("DELETE FROM states WHERE chat_id = ?", (chat_id,))
+        self._reclaim()
 
     # --- export and import ---------------------------------------------------------------------
 

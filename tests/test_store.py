@@ -489,3 +489,21 @@ def test_saved_state_resumes_without_evaluating_history(
             other = thread_from_store(store, chat, smaller, greedy)
             assert restore_state(store, chat, other) is False
             assert smaller.cached_tokens == []
+
+
+def test_only_the_latest_states_are_kept_and_space_is_reclaimed(store_path: Path) -> None:
+    blob = bytes(range(256)) * 4096  # 1 MiB
+    with ChatStore(store_path, max_states=2) as store:
+        chats = [store.create_chat(f"chat {n}") for n in range(3)]
+        for chat in chats:
+            store.save_state(chat, "fp", [1, 2], blob)
+        assert [store.has_state(chat) for chat in chats] == [False, True, True]
+        store.save_state(chats[1], "fp", [1, 2, 3], blob)  # saved again: now the newest
+        store.save_state(chats[0], "fp", [1], blob)
+        assert [store.has_state(chat) for chat in chats] == [True, True, False]
+        size_with_states = store_path.stat().st_size
+        store.delete_chat(chats[0])
+        store.delete_state(chats[1])
+        store._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert store_path.stat().st_size < size_with_states - 1.5 * len(blob)
+        assert store.load_state(chats[1], "fp") is None
