@@ -29,6 +29,7 @@ from typing import Any
 
 from . import paths
 from .errors import EzChatError
+from .samplers import SamplerSettings
 from .thread import ROLES, normalize_role
 
 DEFAULT_TITLE = "New chat"
@@ -707,6 +708,7 @@ class ChatStore:
         summary = self.chat(chat_id)
         settings = self.chat_settings(chat_id)
         lines = [f"# {summary.title}", ""]
+        settings["sampler"] = sampler_label(settings["sampler"])
         for key in ("model", "format", "sampler"):
             if settings[key]:
                 lines.append(f"- {key}: `{settings[key]}`")
@@ -738,6 +740,25 @@ class ChatStore:
                     )
                 conn.execute("UPDATE messages SET current = ? WHERE id = ?", (current, message_id))
             return chat_id
+
+
+def sampler_label(setting: str) -> str:
+    """A chat's saved sampler for people: the preset name, or the values that differ from
+    llama.cpp's defaults when the sampler was edited (``custom (temp=0.3, top_k=7)``)."""
+    if not setting.startswith("{"):
+        return setting
+    try:
+        values = json.loads(setting)
+        defaults = SamplerSettings().to_dict()
+        changed = [
+            f"{key}={value}"
+            for key, value in values.items()
+            if key != "name" and key in defaults and value != defaults[key]
+        ]
+        name = str(values.get("name", "custom"))
+    except (ValueError, AttributeError):
+        return "custom"
+    return f"{name} ({', '.join(changed)})" if changed else name
 
 
 def _packed(tokens: list[int] | None) -> bytes | None:

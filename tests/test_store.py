@@ -30,6 +30,7 @@ from ezchat.store import (
     StoredMessage,
     StoreError,
     pack_tokens,
+    sampler_label,
     title_from_text,
     unpack_tokens,
 )
@@ -387,6 +388,9 @@ def test_sampler_setting_keeps_presets_by_name_and_edits_by_value(store: ChatSto
     saved = store.chat_settings(chat)["sampler"]
     assert json.loads(saved)["temp"] == 0.3
     assert sampler_from_setting(saved) == edited
+    assert sampler_label(saved) == "custom (temp=0.3, top_k=7)"
+    assert "- sampler: `custom (temp=0.3, top_k=7)`" in store.export_markdown(chat)
+    assert sampler_label("GreedyDecoding") == "GreedyDecoding"
     assert sampler_from_setting("GreedyDecoding") == greedy
     assert sampler_from_setting("").name == "DefaultSampling"
     with pytest.raises(StoreError, match="saved sampler values are invalid"):
