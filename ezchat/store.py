@@ -191,7 +191,8 @@ class ChatStore:
         except sqlite3.Error as exc:
             conn.close()
             self._conn = None
-            raise self._unusable(exc) from None
+            locked = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+            raise (self._failed(exc) if locked else self._unusable(exc)) from None
         except StoreError:
             conn.close()
             self._conn = None

@@ -297,6 +297,20 @@ def test_corrupt_file_is_refused_with_the_fix(store_path: Path) -> None:
     assert store_path.read_bytes().startswith(b"this is not a database")  # left untouched
 
 
+def test_truncated_store_is_refused_with_the_fix(store_path: Path) -> None:
+    with ChatStore(store_path) as store:
+        for _ in range(10):
+            chat = store.create_chat()
+            for n in range(20):
+                store.add_message(chat, "user", f"message {n} " * 50)
+    data = store_path.read_bytes()
+    store_path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(StoreError) as caught, ChatStore(store_path) as store:
+        for summary in store.chats():
+            store.messages(summary.id)
+    assert str(store_path) in str(caught.value) and "move it aside" in str(caught.value)
+
+
 def test_other_sqlite_file_is_refused(store_path: Path) -> None:
     conn = sqlite3.connect(store_path)
     conn.execute("CREATE TABLE recipes (name TEXT)")
