@@ -92,6 +92,8 @@ def restore_state(store: ChatStore, chat_id: int, thread: Thread) -> bool:
     file and settings; False (quietly) when there is none or it does not fit, and then the
     next turn evaluates the history as usual."""
     model = thread.model
+    if not _has_local_cache(model):
+        return False
     saved = store.load_state(chat_id, model.context_fingerprint())
     if saved is None:
         return False
@@ -105,6 +107,8 @@ def save_thread_state(store: ChatStore, chat_id: int, thread: Thread) -> bool:
     """Save the model's KV state with the chat (and the token ids of its replies, so a rebuilt
     Thread prompts with exactly the cached tokens). False when the cache is empty."""
     model = thread.model
+    if not _has_local_cache(model):
+        return False
     tokens, state = model.save_state()
     if not tokens:
         return False
@@ -130,6 +134,11 @@ def chat_from_thread(
         tokens = thread.reply_tokens(message) if message["role"] == "bot" else None
         store.add_message(chat_id, message["role"], message["content"], tokens=tokens)
     return chat_id
+
+
+def _has_local_cache(model: object) -> bool:
+    """A local llama.cpp model, as opposed to a remote backend with no KV state to save."""
+    return all(hasattr(model, name) for name in ("save_state", "load_state", "context_fingerprint"))
 
 
 def _plain(message: StoredMessage) -> dict[str, str]:
@@ -173,6 +182,8 @@ def _remember_tokens(thread: Thread, stored: list[StoredMessage]) -> None:
     vocabulary would not spell the same text, so such ids are ignored and the text is
     tokenized again."""
     model = thread.model
+    if not _has_local_cache(model):
+        return
     for message in stored:
         tokens = message.tokens
         if (
