@@ -21,11 +21,13 @@ from .errors import (
 from .model import Model
 from .modelpath import default_model_path, resolve_model_path
 from .samplers import SamplerSettings
+from .store import ChatStore, StoreError
 from .thread import Message, Thread
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChatStore",
     "EzChatError",
     "GenerationError",
     "Message",
@@ -34,6 +36,7 @@ __all__ = [
     "ModelUnloadedException",
     "PromptTooLongError",
     "SamplerSettings",
+    "StoreError",
     "Thread",
     "UnknownNameError",
     "UserFileError",
