@@ -11,6 +11,7 @@ import functools
 import inspect
 import json
 import sys
+import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields, replace
@@ -32,6 +33,7 @@ from .session import ChatOptions, load_model, load_sampler, make_thread
 PROG = "ezchat"
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+MIN_CONTEXT = 16
 
 
 # --- errors and the group ------------------------------------------------------------------------
@@ -41,10 +43,9 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def fail(message: str) -> typer.Exit:
-    """Print ``message`` as the one error line and return the exit to raise."""
-    print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
-    return typer.Exit(EXIT_USAGE)
+def fail(message: str) -> EzChatError:
+    """A user error found by the CLI itself, to raise; ``EzChatGroup.main`` shows it."""
+    return EzChatError(message)
 
 
 class EzChatGroup(TyperGroup):
@@ -157,12 +158,10 @@ _CHAT_PARAMETERS = {
         str | None,
         typer.Option("--sampler", "-s", metavar="NAME", help="sampler preset (ezchat samplers)"),
     ],
-    "system": Annotated[
-        str | None, typer.Option("--system", metavar="TEXT", help="system prompt")
-    ],
+    "system": Annotated[str | None, typer.Option("--system", metavar="TEXT", help="system prompt")],
     "context_length": Annotated[
         int | None,
-        typer.Option("--context-length", "-c", min=16, help="context size in tokens"),
+        typer.Option("--context-length", "-c", min=MIN_CONTEXT, help="context size in tokens"),
     ],
     "n_gpu_layers": Annotated[
         int | None,
@@ -170,18 +169,20 @@ _CHAT_PARAMETERS = {
     ],
     "flash_attn": Annotated[
         bool | None,
-        typer.Option("--flash-attn/--no-flash-attn", help="use flash attention", show_default=False),
+        typer.Option(
+            "--flash-attn/--no-flash-attn", help="use flash attention", show_default=False
+        ),
     ],
     "n_threads": Annotated[
         int | None, typer.Option("--threads", "-t", min=1, help="CPU threads to use")
     ],
-    "seed": Annotated[
-        int | None, typer.Option("--seed", min=0, help="random seed for sampling")
-    ],
+    "seed": Annotated[int | None, typer.Option("--seed", min=0, help="random seed for sampling")],
 }
 
 
-def chat_options(*, exclude: Iterable[str] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def chat_options(
+    *, exclude: Iterable[str] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give a command the shared chat options (``--model``, ``--format``, ...) and pass them to
     it as one ``options: ChatOptions``. Options given before the command (``ezchat -m X chat``)
     count where the command's own are not given."""
@@ -491,10 +492,12 @@ def _human_bytes(n: int) -> str:
 
 
 def _show(value: Any, limit: int = 0) -> str:
+    """A value on one line, cut to ``limit`` characters (0: no limit)."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    length = len(text)
     text = text.replace("\n", "\\n")
     if limit and len(text) > limit:
-        text = f"{text[: limit - 1]}… ({len(text)} characters)"
+        text = f"{text[: limit - 1]}… ({length} characters)"
     return text
 
 
@@ -527,7 +530,14 @@ def _list_files(
             description = describe(name)
         except EzChatError as exc:
             description = f"(broken: {exc})"
-        rows.append({"name": name, "source": file.source, "path": str(file.path), "description": description})
+        rows.append(
+            {
+                "name": name,
+                "source": file.source,
+                "path": str(file.path),
+                "description": description,
+            }
+        )
     if json_output:
         print(json.dumps(rows, ensure_ascii=False))
         return
@@ -613,10 +623,15 @@ def _read_messages(source: str) -> ChatFile:
 
 # --- config -------------------------------------------------------------------------------------
 
-_CONFIG_TYPES: dict[str, type] = {
-    name: next(t for t in typing.get_args(hint) or (hint,) if t is not type(None))
-    for name, hint in typing.get_type_hints(Config).items()
-}
+
+def _plain_type(hint: Any) -> type:
+    """``int | None`` -> int, ``dict[str, str]`` -> dict."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = next(t for t in typing.get_args(hint) if t is not type(None))
+    return typing.get_origin(hint) or hint
+
+
+_CONFIG_TYPES = {name: _plain_type(hint) for name, hint in typing.get_type_hints(Config).items()}
 
 
 @config_app.command("path")
@@ -697,5 +712,5 @@ def _check_config_value(key: str, value: Any) -> None:
         formats.load(value)
     elif key == "model":
         read_gguf(value)
-    elif key == "context_length" and value < 16:
-        raise fail(f"context_length must be at least 16, got {value}")
+    elif key == "context_length" and value < MIN_CONTEXT:
+        raise fail(f"context_length must be at least {MIN_CONTEXT}, got {value}")

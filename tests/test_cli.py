@@ -42,7 +42,9 @@ def assert_usage_error(result, *fragments: str) -> None:
     assert "Traceback" not in result.output
 
 
-def ezchat(*args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def ezchat(
+    *args: str, input: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "ezchat", *args],
@@ -58,25 +60,24 @@ def ezchat(*args: str, input: str | None = None, timeout: float = 120) -> subpro
 # --- help, version --------------------------------------------------------------------------------
 
 
+COMMANDS = ["chat", "generate", "candidates", "info", "prompt", "formats", "samplers", "config"]
+SUBCOMMANDS = ["formats show", "samplers show", "config set", "config path"]
+SHARED_OPTIONS = ["--model", "--format", "--sampler", "--system", "--context-length"]
+SHARED_OPTIONS += ["--n-gpu-layers", "--flash-attn", "--threads", "--seed"]
+
+
 def test_version_and_help() -> None:
     result = run("--version")
     assert result.exit_code == 0 and result.stdout == f"ezchat {ez.__version__}\n"
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("chat", "generate", "candidates", "info", "prompt", "formats", "samplers",
-                    "config"):
+    for command in COMMANDS:
         assert f"  {command}" in result.stdout
-    for option in ("--model", "--format", "--sampler", "--system", "--context-length",
-                   "--n-gpu-layers", "--flash-attn", "--threads", "--seed", "--resume",
-                   "--server", "--install-completion"):
+    for option in [*SHARED_OPTIONS, "--resume", "--server", "--install-completion"]:
         assert option in result.stdout
 
 
-@pytest.mark.parametrize(
-    "command",
-    [["chat"], ["generate"], ["candidates"], ["info"], ["prompt"], ["formats"], ["formats", "show"],
-     ["samplers"], ["samplers", "show"], ["config"], ["config", "set"], ["config", "path"]],
-)
+@pytest.mark.parametrize("command", [c.split() for c in COMMANDS + SUBCOMMANDS])
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.exit_code == 0
@@ -286,7 +287,8 @@ def test_config_path_show_set_unset(model_path: Path) -> None:
     assert run("config", "set", "context_length", "1024").exit_code == 0
     assert run("config", "set", "model", str(model_path)).exit_code == 0
     config = load_config()
-    assert (config.sampler, config.flash_attn, config.context_length) == ("GreedyDecoding", True, 1024)
+    assert config.sampler == "GreedyDecoding"
+    assert config.flash_attn is True and config.context_length == 1024
     assert config.model == str(model_path.resolve())
     shown = run("config", "show").stdout.splitlines()
     assert "sampler = GreedyDecoding" in shown and "theme = (default)" in shown
@@ -371,7 +373,10 @@ def test_python_m_ezchat_runs_and_errors_without_traceback() -> None:
     assert done.returncode == 0 and done.stdout == f"ezchat {ez.__version__}\n"
     done = ezchat("generate", "hi", "-m", "/no/such/model.gguf")
     assert done.returncode == 2
-    assert done.stderr == "ezchat: error: /no/such/model.gguf: no such model file; check the path or set EZCHAT_MODEL\n"
+    assert done.stderr == (
+        "ezchat: error: /no/such/model.gguf: no such model file; check the path or set "
+        "EZCHAT_MODEL\n"
+    )
     done = ezchat("generate", "hi", "--threads", "0")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert len(done.stderr.splitlines()) == 1 and "'--threads'" in done.stderr
@@ -380,9 +385,11 @@ def test_python_m_ezchat_runs_and_errors_without_traceback() -> None:
 def test_ctrl_c_during_generate_exits_130() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "ezchat", "generate", "Write a long story about a dragon:",
-         "-n", "2000", *GREEDY],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "ezchat", "generate", "A long story:", "-n", "2000", *GREEDY],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         out = b""

@@ -149,8 +149,18 @@ def test_commands_help_stats_prompt_sampler_undo(thread: ez.Thread) -> None:
         f"!bogus{ENTER}"
     )
     out = chat(thread, keys)
-    for name in ("reroll", "undo", "reset", "stats", "prompt", "preset NAME", "format NAME",
-                 "save FILE", "load FILE", "summarise"):
+    names = [
+        "reroll",
+        "continue",
+        "undo",
+        "reset",
+        "stats",
+        "prompt",
+        "sampler",
+        "summarise",
+        "quit",
+    ]
+    for name in names + ["preset NAME", "format NAME", "save FILE", "load FILE"]:
         assert f"  {name} " in out
     # stats: the context used by the two messages, of the model's 2048
     assert re.search(r"^\d+ / 2048 tokens$", out, re.M)
