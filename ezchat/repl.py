@@ -19,7 +19,7 @@ from prompt_toolkit import PromptSession, print_formatted_text
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.input import Input
-from prompt_toolkit.output import Output, create_output
+from prompt_toolkit.output import ColorDepth, Output, create_output
 from prompt_toolkit.styles import Style
 
 from . import formats, paths, samplers
@@ -67,7 +67,9 @@ def interact(
     ``file`` receives the bot's text (default stdout); ``input``/``output`` are prompt-toolkit's
     (default: the terminal; when stdin is not a terminal, lines are read from it plainly).
     """
-    Repl(thread, color=color, header=header, stream=stream, file=file, input=input, output=output).run()
+    Repl(
+        thread, color=color, header=header, stream=stream, file=file, input=input, output=output
+    ).run()
 
 
 def _is_tty(stream: Any) -> bool:
@@ -110,7 +112,11 @@ class _PromptReader:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.color = color
         self.session: PromptSession[str] = PromptSession(
-            history=FileHistory(str(path)), input=input, output=output, style=STYLE
+            history=FileHistory(str(path)),
+            input=input,
+            output=output,
+            style=STYLE,
+            color_depth=None if color else ColorDepth.MONOCHROME,
         )
 
     def read(self, label: str, style: str) -> str:
@@ -119,18 +125,13 @@ class _PromptReader:
 
 
 class _PlainReader:
-    """Lines from a pipe: no prompt, no history; the end of the input ends the chat."""
+    """Lines from a pipe (or a notebook's input box): no prompt, no history; the end of the
+    input ends the chat."""
 
     interactive = False
 
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-
     def read(self, label: str, style: str) -> str:
-        line = self.stream.readline()
-        if not line:
-            raise EOFError
-        return line.removesuffix("\n").removesuffix("\r")
+        return input()  # reads sys.stdin, and works where it is not a file (Jupyter)
 
 
 class _Command:
@@ -157,7 +158,7 @@ class Repl:
         self.stream = stream
         self.out = _Printer(file or sys.stdout, color)
         if input is None and output is None and not _is_tty(sys.stdin):
-            self.reader: _PromptReader | _PlainReader = _PlainReader(sys.stdin)
+            self.reader: _PromptReader | _PlainReader = _PlainReader()
         else:
             self.reader = _PromptReader(color, input, output)
         self.prefix = ""  # how the bot's next reply starts, set with `<`
@@ -268,8 +269,7 @@ class Repl:
             self.note(STOPPED_HINT)
         elif stop_reason == "length":
             self.note(
-                f"(cut at max_len_tokens = {self.thread.sampler.max_len_tokens}; "
-                "!continue goes on)"
+                f"(cut at max_len_tokens = {self.thread.sampler.max_len_tokens}; !continue goes on)"
             )
         elif stop_reason == "context_full":
             self.note("(the context is full; !undo or !reset to make room)")
@@ -383,9 +383,7 @@ class Repl:
             value = _parse_setting(arg, info.type)
         except ValueError:
             example = '["\\n", ":"]' if info.type is list else "1" if info.type is int else "0.7"
-            self.error(
-                f"{name} must be {info.type.__name__}, got {arg!r}; e.g. {name} {example}"
-            )
+            self.error(f"{name} must be {info.type.__name__}, got {arg!r}; e.g. {name} {example}")
             return
         try:
             self.thread.sampler = self.thread.sampler.replace(**{name: value})
@@ -429,7 +427,9 @@ class Repl:
             try:
                 sampler = SamplerSettings(**chat.sampler_settings).validate()
             except (TypeError, ValueError) as exc:
-                raise UserFileError(f"{arg}: bad sampler_settings ({exc}); fix or remove them") from None
+                raise UserFileError(
+                    f"{arg}: bad sampler_settings ({exc}); fix or remove them"
+                ) from None
         elif chat.sampler:
             sampler = samplers.load(chat.sampler)
         if chat.format and chat.format != self.thread.format.name:

@@ -15,6 +15,7 @@ import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 from prompt_toolkit.input import create_pipe_input
@@ -48,7 +49,7 @@ class Screen(io.StringIO):
         return written
 
 
-def chat(thread: ez.Thread, keys: str, screen: Screen | None = None, **kwargs) -> str:
+def chat(thread: ez.Thread, keys: str, screen: TextIO | None = None, **kwargs) -> str:
     """Type ``keys`` into the chat (closing the input at the end ends it) and return what it
     printed."""
     screen = screen or Screen()
@@ -56,7 +57,7 @@ def chat(thread: ez.Thread, keys: str, screen: Screen | None = None, **kwargs) -
         pipe.send_text(keys)
         pipe.close()
         interact(thread, input=pipe, output=DummyOutput(), file=screen, **kwargs)
-    return screen.getvalue()
+    return screen.getvalue() if isinstance(screen, Screen) else ""
 
 
 @pytest.fixture
@@ -266,6 +267,25 @@ def test_header_and_no_stream(thread: ez.Thread) -> None:
     assert out.startswith("Welcome\n" + INTRO)
     (reply,) = bot_messages(thread)
     assert f"{reply}\n" in out
+
+
+def test_colour_only_on_a_terminal_and_only_when_asked(thread: ez.Thread) -> None:
+    master, slave = pty.openpty()
+    shown = {}
+    try:
+        for color in (True, False):
+            with open(os.dup(slave), "w", encoding="utf-8") as terminal:
+                chat(thread, f"Hi!{ENTER}", terminal, color=color)
+            shown[color] = b""
+            while select.select([master], [], [], 0.2)[0]:
+                shown[color] += os.read(master, 65536)
+            thread.reset()
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert b"\x1b[0;36m" in shown[True]  # the bot's colour (ansicyan)
+    assert b"\x1b[" not in shown[False]
+    assert _plain(shown[True]).replace("\r", "") == shown[False].decode().replace("\r", "")
 
 
 def test_thread_interact_runs_the_repl(thread: ez.Thread, monkeypatch: pytest.MonkeyPatch) -> None:
