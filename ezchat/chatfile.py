@@ -88,7 +88,7 @@ def parse_chat(data: Any, where: str) -> ChatFile:
         raise UserFileError(f"{where}: expected {shape}")
     raw = data["messages"]
     if not isinstance(raw, list):
-        raise UserFileError(f"{where}: \"messages\" must be a list; expected {shape}")
+        raise UserFileError(f'{where}: "messages" must be a list; expected {shape}')
     messages = [_parse_message(item, number, where) for number, item in enumerate(raw, start=1)]
     fmt, sampler = data.get("format"), data.get("sampler")
     settings = data.get("sampler_settings", {})
@@ -107,9 +107,7 @@ def _parse_message(item: Any, number: int, where: str) -> dict[str, str]:
         )
     role, content = item.get("role"), item.get("content")
     if not isinstance(role, str) or not isinstance(content, str):
-        raise UserFileError(
-            f'{where}: message {number} needs a "role" and a "content" string'
-        )
+        raise UserFileError(f'{where}: message {number} needs a "role" and a "content" string')
     try:
         role = normalize_role(role)
     except ValueError as exc:

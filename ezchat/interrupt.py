@@ -35,7 +35,9 @@ class CancelOnSigint:
     def __exit__(self, *exc: object) -> None:
         if self._installed:
             # None means the old handler was not set from Python; the default is the safe guess.
-            signal.signal(signal.SIGINT, signal.SIG_DFL if self._previous is None else self._previous)
+            signal.signal(
+                signal.SIGINT, signal.SIG_DFL if self._previous is None else self._previous
+            )
             self._installed = False
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
