@@ -1,0 +1,115 @@
+"""Chats as JSON files: what the REPL's ``save``/``load`` write and read, and what
+``ezchat prompt`` renders.
+
+A file is either a bare list of ``{"role": ..., "content": ...}`` messages (the shape most tools
+write) or an object with ``messages`` and, optionally, the ``format`` and ``sampler`` the chat
+used. Mistakes are reported as one-line ``UserFileError``s naming the file, the message and
+the fix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import UserFileError
+from .thread import normalize_role
+
+if TYPE_CHECKING:
+    from .thread import Thread
+
+FILE_VERSION = 1
+
+
+@dataclass(slots=True)
+class ChatFile:
+    messages: list[dict[str, str]]
+    format: str | None = None
+    sampler: str | None = None
+    sampler_settings: dict[str, Any] = field(default_factory=dict)
+
+
+def chat_to_dict(thread: Thread) -> dict[str, Any]:
+    return {
+        "version": FILE_VERSION,
+        "format": thread.format.name,
+        "sampler": thread.sampler.name,
+        "sampler_settings": thread.sampler.to_dict(),
+        "messages": [{"role": m["role"], "content": m["content"]} for m in thread.messages],
+    }
+
+
+def write_chat_file(path: str | Path, thread: Thread) -> Path:
+    path = Path(path).expanduser()
+    text = json.dumps(chat_to_dict(thread), ensure_ascii=False, indent=2) + "\n"
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserFileError(
+            f"{path}: cannot write the chat ({exc.strerror or exc}); pick a writable path"
+        ) from None
+    return path
+
+
+def read_chat_file(path: str | Path) -> ChatFile:
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserFileError(f"{path}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise UserFileError(f"{path}: is a folder; give the path of a .json chat file") from None
+    except UnicodeDecodeError:
+        raise UserFileError(f"{path}: not UTF-8 text; save it as UTF-8 JSON") from None
+    except OSError as exc:
+        raise UserFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    return parse_chat_text(text, str(path))
+
+
+def parse_chat_text(text: str, where: str) -> ChatFile:
+    """A ChatFile from JSON text; ``where`` names its source in error messages."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserFileError(
+            f"{where}:{exc.lineno}:{exc.colno}: malformed JSON ({exc.msg}); fix the JSON"
+        ) from None
+    return parse_chat(data, where)
+
+
+def parse_chat(data: Any, where: str) -> ChatFile:
+    """A ChatFile from decoded JSON: a list of messages or ``{"messages": [...], ...}``."""
+    shape = 'a list of {"role", "content"} objects or an object with "messages"'
+    if isinstance(data, list):
+        data = {"messages": data}
+    if not isinstance(data, dict) or "messages" not in data:
+        raise UserFileError(f"{where}: expected {shape}")
+    raw = data["messages"]
+    if not isinstance(raw, list):
+        raise UserFileError(f'{where}: "messages" must be a list; expected {shape}')
+    messages = [_parse_message(item, number, where) for number, item in enumerate(raw, start=1)]
+    fmt, sampler = data.get("format"), data.get("sampler")
+    settings = data.get("sampler_settings", {})
+    for key, value in (("format", fmt), ("sampler", sampler)):
+        if value is not None and not isinstance(value, str):
+            raise UserFileError(f'{where}: "{key}" must be a name (a string)')
+    if not isinstance(settings, dict):
+        raise UserFileError(f'{where}: "sampler_settings" must be an object')
+    return ChatFile(messages, fmt, sampler, settings)
+
+
+def _parse_message(item: Any, number: int, where: str) -> dict[str, str]:
+    if not isinstance(item, dict):
+        raise UserFileError(
+            f'{where}: message {number} is not an object; write {{"role": ..., "content": ...}}'
+        )
+    role, content = item.get("role"), item.get("content")
+    if not isinstance(role, str) or not isinstance(content, str):
+        raise UserFileError(f'{where}: message {number} needs a "role" and a "content" string')
+    try:
+        role = normalize_role(role)
+    except ValueError as exc:
+        raise UserFileError(f"{where}: message {number}: {exc}") from None
+    return {"role": role, "content": content}
