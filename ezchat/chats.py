@@ -1,0 +1,197 @@
+"""A saved chat and a live ``Thread``: build one from the other, and keep the model's KV state
+with the chat so reopening a long chat does not evaluate its history again.
+
+``thread_from_store`` gives a Thread whose ``messages`` match ``store.messages(chat_id)`` one to
+one, in order (current versions), so an interface can map a Thread message to its stored id by
+index. Replies keep the token ids they were generated as, so the rebuilt prompt equals the saved
+KV state token for token and ``restore_state`` lets the next turn evaluate only the new message.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from typing import TYPE_CHECKING
+
+from . import formats, samplers
+from .errors import EzChatError
+from .samplers import SamplerSettings
+from .store import DEFAULT_TITLE, ChatStore, StoredMessage, StoreError
+from .thread import Message, Thread
+
+if TYPE_CHECKING:
+    from .formats import Format
+    from .model import Model
+
+DEFAULT_SAMPLER = "DefaultSampling"
+_SAMPLER_FIELDS = {f.name for f in fields(SamplerSettings)}
+
+
+def sampler_setting(sampler: SamplerSettings) -> str:
+    """How a chat saves its sampler: the preset's name while it is unchanged, else its values
+    as JSON (a sampler edited in a form)."""
+    if sampler.name in samplers.available():
+        try:
+            preset = samplers.load(sampler.name)
+        except EzChatError:  # a broken user preset file: keep the values themselves
+            preset = None
+        if preset is not None and preset.to_dict() == sampler.to_dict():
+            return sampler.name
+    return json.dumps(sampler.to_dict(), sort_keys=True)
+
+
+def sampler_from_setting(text: str) -> SamplerSettings:
+    """The sampler a chat saved: a preset name, JSON values, or '' for the default preset.
+    An unknown or broken preset raises its EzChatError; bad JSON values raise StoreError."""
+    text = text.strip()
+    if not text:
+        return samplers.load(DEFAULT_SAMPLER)
+    if not text.startswith("{"):
+        return samplers.load(text)
+    try:
+        values = json.loads(text)
+        if not isinstance(values, dict):
+            raise ValueError("not an object")
+        settings = SamplerSettings(**{k: v for k, v in values.items() if k in _SAMPLER_FIELDS})
+        return settings.validate()
+    except (ValueError, TypeError) as exc:
+        raise StoreError(
+            f"the chat's saved sampler values are invalid ({exc}); pick a sampler preset"
+        ) from None
+
+
+def thread_from_store(
+    store: ChatStore,
+    chat_id: int,
+    model: Model,
+    sampler: SamplerSettings | None = None,
+    *,
+    notes: list[str] | None = None,
+) -> Thread:
+    """A Thread on ``model`` with the chat's format, sampler (unless ``sampler`` is given) and
+    messages. A format or preset that no longer exists falls back to ``auto`` or the default
+    preset, so the chat still opens; each fallback is described in ``notes`` when given."""
+    settings = store.chat_settings(chat_id)
+    fmt = _saved_format(settings["format"], notes)
+    if sampler is None:
+        sampler = _saved_sampler(settings["sampler"], notes)
+    stored = store.messages(chat_id)
+    # The leading system messages go in through the constructor, so that Thread.reset()
+    # returns to them (and not to the whole saved conversation).
+    lead = 0
+    while lead < len(stored) and stored[lead].role == "system":
+        lead += 1
+    thread = Thread(model, fmt, sampler, messages=[_plain(message) for message in stored[:lead]])
+    thread.messages.extend(thread.create_message(m.role, m.content) for m in stored[lead:])
+    _remember_tokens(thread, stored)
+    return thread
+
+
+def restore_state(store: ChatStore, chat_id: int, thread: Thread) -> bool:
+    """Load the chat's saved KV state into the Thread's model when it was saved for this model
+    file and settings; False (quietly) when there is none or it does not fit, and then the
+    next turn evaluates the history as usual."""
+    model = thread.model
+    saved = store.load_state(chat_id, model.context_fingerprint())
+    if saved is None:
+        return False
+    tokens, state = saved
+    if model.cached_tokens == tokens:
+        return True
+    return model.load_state(tokens, state)
+
+
+def save_thread_state(store: ChatStore, chat_id: int, thread: Thread) -> bool:
+    """Save the model's KV state with the chat (and the token ids of its replies, so a rebuilt
+    Thread prompts with exactly the cached tokens). False when the cache is empty."""
+    model = thread.model
+    tokens, state = model.save_state()
+    if not tokens:
+        return False
+    store.save_state(chat_id, model.context_fingerprint(), tokens, state)
+    _save_reply_tokens(store, chat_id, thread)
+    return True
+
+
+def chat_from_thread(
+    store: ChatStore, thread: Thread, title: str = DEFAULT_TITLE, *, model: str | None = None
+) -> int:
+    """Save a Thread as a new chat (its messages, format, sampler and system prompt); returns
+    the chat id. ``model`` names the model in the chat list (default: the model's file)."""
+    system = "".join(m["content"] for m in _leading_system(thread.messages))
+    chat_id = store.create_chat(
+        title,
+        model=model if model is not None else thread.model.filename,
+        format=thread.format.name,
+        sampler=thread.sampler,
+        system_prompt=system,
+    )
+    for message in thread.messages:
+        tokens = thread.reply_tokens(message) if message["role"] == "bot" else None
+        store.add_message(chat_id, message["role"], message["content"], tokens=tokens)
+    return chat_id
+
+
+def _plain(message: StoredMessage) -> dict[str, str]:
+    return {"role": message.role, "content": message.content}
+
+
+def _leading_system(messages: list[Message]) -> list[Message]:
+    lead = []
+    for message in messages:
+        if message["role"] != "system":
+            break
+        lead.append(message)
+    return lead
+
+
+def _saved_format(name: str, notes: list[str] | None) -> Format | str:
+    if not name or name.lower() == "auto":
+        return "auto"
+    try:
+        return formats.load(name)
+    except EzChatError as exc:
+        _note(notes, f"format {name!r} is not available ({exc}); using the model's own template")
+        return "auto"
+
+
+def _saved_sampler(setting: str, notes: list[str] | None) -> SamplerSettings:
+    try:
+        return sampler_from_setting(setting)
+    except EzChatError as exc:
+        _note(notes, f"{exc}; using the {DEFAULT_SAMPLER} preset")
+        return samplers.load(DEFAULT_SAMPLER)
+
+
+def _note(notes: list[str] | None, text: str) -> None:
+    if notes is not None:
+        notes.append(text)
+
+
+def _remember_tokens(thread: Thread, stored: list[StoredMessage]) -> None:
+    """Give the Thread the token ids its replies were generated as. Ids from another model's
+    vocabulary would not spell the same text, so such ids are ignored and the text is
+    tokenized again."""
+    model = thread.model
+    for message in stored:
+        tokens = message.tokens
+        if (
+            tokens
+            and all(0 <= token < model.n_vocab for token in tokens)
+            and model.detokenize(tokens) == message.content
+        ):
+            # Thread keeps content -> tokens in this map (see Thread.content_tokens); there is no
+            # public setter yet.
+            thread._content_tokens[message.content] = list(tokens)
+
+
+def _save_reply_tokens(store: ChatStore, chat_id: int, thread: Thread) -> None:
+    """Record the token ids of the replies the store holds without them (an interface that
+    saved only their text), matching Thread and stored messages by position and text."""
+    for stored, message in zip(store.messages(chat_id), thread.messages, strict=False):
+        if stored.role != message["role"] or stored.content != message["content"]:
+            break
+        if stored.role == "bot":
+            tokens = thread.reply_tokens(message)
+            if stored.tokens != tokens:
+                store.set_tokens(stored.id, tokens)
