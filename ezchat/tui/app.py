@@ -9,6 +9,7 @@ in the palette.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -22,9 +23,12 @@ from textual.widgets import Footer, Header
 from textual.worker import get_current_worker
 
 from .. import formats, samplers
+from ..chats import restore_state, thread_from_store
 from ..config import Config, load_config, update_config
 from ..errors import EzChatError
+from ..samplers import SamplerSettings
 from ..session import ChatOptions, load_model, make_thread
+from ..store import ChatStore
 from ..thread import Thread
 from .candidates import CandidatesPane, visible_token
 from .chatlog import ChatLog
@@ -46,7 +50,6 @@ from .prompt_input import PromptInput
 
 if TYPE_CHECKING:
     from ..model import Model
-    from ..store import ChatStore
     from ..thread import Reply
 
 CANDIDATES_K = 10
@@ -139,12 +142,8 @@ class EzChatApp(App):
 
     def _open_store(self) -> None:
         try:
-            from ..store import ChatStore, StoreError
-        except ImportError:  # the store lands in a later commit
-            return
-        try:
             self.store = ChatStore(self.store_path)
-        except (StoreError, EzChatError) as error:
+        except EzChatError as error:
             self.notify(f"{error}; this chat will not be saved", severity="error", timeout=10)
 
     @work(thread=True, group="model", exit_on_error=False)
@@ -284,7 +283,9 @@ class EzChatApp(App):
         with self._model_lock:
             try:
                 if kind == "reroll":
-                    reply = thread.start_reroll(candidates=CANDIDATES_K)
+                    reply = thread.start_reroll(
+                        candidates=CANDIDATES_K, sampler=self._reroll_sampler()
+                    )
                 elif kind == "branch":
                     reply = thread.start_branch(
                         arguments["position"], arguments["token"], candidates=CANDIDATES_K
@@ -316,6 +317,15 @@ class EzChatApp(App):
             except EzChatError as exc:
                 error = str(exc)
         self.post_message(ReplyFinished(kind, recorded=True, error=error))
+
+    def _reroll_sampler(self) -> SamplerSettings:
+        """The sampler for a reroll. A fixed seed would write the same reply again, so each
+        version gets its own seed (still reproducible: seed + version number)."""
+        sampler = self.thread.sampler
+        if sampler.seed < 0 or sampler.is_greedy:
+            return sampler
+        versions = len(self.chat.entries[-1].versions)
+        return dataclasses.replace(sampler, seed=(sampler.seed + versions) % 2**32)
 
     async def on_reply_started(self, message: ReplyStarted) -> None:
         assert self.thread is not None and self.chat is not None
@@ -647,30 +657,37 @@ class EzChatApp(App):
         from .chat_list import ChatListScreen
 
         async def done(chat_id: int | None) -> None:
-            if chat_id is not None:
+            current = self.chat.chat_id
+            if chat_id is not None and chat_id != current:
                 self.chat.save_state()
                 self._open_chat(chat_id)
                 await self._show_conversation()
                 self._update_header()
+            elif current is not None and current not in {c.id for c in self.store.chats()}:
+                self.chat.chat_id = None  # deleted in the list: go on in a new chat
+                await self.action_new_chat()
 
         self.push_screen(ChatListScreen(self.store, self.chat.chat_id), done)
 
     def _open_chat(self, chat_id: int) -> None:
         """Make the saved chat ``chat_id`` the current one (the model stays loaded)."""
-        from ..store import restore_state, thread_from_store
-
-        try:
-            thread = thread_from_store(self.store, chat_id, self.model)
-            log = ChatLog.open(self.store, chat_id, thread)
-        except EzChatError as error:
-            self.report(error)
-            return
-        self.thread, self.chat = thread, log
-        # a stale or missing saved cache only costs a re-evaluation
-        with self._model_lock, contextlib.suppress(EzChatError):
-            restore_state(self.store, chat_id, thread)
-        history = [m["content"] for m in thread.messages if m["role"] == "user"]
-        self.query_one(PromptInput).sent[:0] = history
+        notes: list[str] = []
+        with self._model_lock:
+            try:
+                thread = thread_from_store(self.store, chat_id, self.model, notes=notes)
+                chat = ChatLog.open(self.store, chat_id, thread)
+            except EzChatError as error:
+                self.report(error)
+                return
+            # a stale or missing saved cache only costs a re-evaluation
+            with contextlib.suppress(EzChatError):
+                restore_state(self.store, chat_id, thread)
+        for note in notes:
+            self.notify(note, severity="warning", timeout=8)
+        self.thread, self.chat = thread, chat
+        self.query_one(PromptInput).load_history(
+            [m["content"] for m in thread.messages if m["role"] == "user"]
+        )
         self.candidates_pane.clear()
 
     def action_export_chat(self) -> None:

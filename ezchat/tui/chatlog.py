@@ -11,17 +11,15 @@ opened) the chat works the same and is simply not saved.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..chats import sampler_setting, save_thread_state
 from ..errors import EzChatError
+from ..store import DEFAULT_TITLE
 
 if TYPE_CHECKING:
-    from ..samplers import SamplerSettings
     from ..store import ChatStore
     from ..thread import Message, Thread
-
-TITLE_LENGTH = 48
-NEW_CHAT_TITLE = "New chat"
 
 
 @dataclass(slots=True)
@@ -76,33 +74,41 @@ class ChatLog:
 
     # --- saving --------------------------------------------------------------------------------
 
-    def _ensure_chat(self, first_text: str) -> int | None:
-        """Create the chat in the store on its first message, so empty chats are not listed."""
+    def _ensure_chat(self) -> int | None:
+        """Create the chat in the store on its first message, so empty chats are not listed
+        (the store titles it after the first user message)."""
         if self.store is None:
             return None
         if self.chat_id is None:
             thread = self.thread
+            system = "".join(m["content"] for m in thread.messages[:1] if m["role"] == "system")
             self.chat_id = self.store.create_chat(
-                title=chat_title(first_text),
+                DEFAULT_TITLE,
                 model=thread.model.filename,
                 format=self.format_name,
                 sampler=sampler_setting(thread.sampler),
-                system_prompt="",
+                system_prompt=system,
             )
             # The messages so far (the system prompt) are saved before the first new one.
-            for message, entry in zip(thread.messages, self.entries, strict=True):
+            for message, entry in zip(thread.messages, self.entries, strict=False):
                 if entry.message_id is None:
                     entry.message_id = self.store.add_message(
                         self.chat_id, message["role"], message["content"]
                     )
         return self.chat_id
 
+    def _tokens(self, message: Message) -> list[int] | None:
+        """A reply's token ids as generated, saved so a reopened chat matches its cache."""
+        return self.thread.reply_tokens(message) if message["role"] == "bot" else None
+
     def _add(self, message: Message) -> Entry:
         entry = Entry([message["content"]])
-        chat_id = self._ensure_chat(message["content"])
+        chat_id = self._ensure_chat()
         self.entries.append(entry)
         if chat_id is not None:
-            entry.message_id = self.store.add_message(chat_id, message["role"], message["content"])
+            entry.message_id = self.store.add_message(
+                chat_id, message["role"], message["content"], tokens=self._tokens(message)
+            )
         return entry
 
     def save_settings(self) -> None:
@@ -117,8 +123,6 @@ class ChatLog:
     def save_state(self) -> None:
         """Keep the model's cache for this chat so reopening it evaluates nothing."""
         if self.store is not None and self.chat_id is not None:
-            from ..store import save_thread_state
-
             save_thread_state(self.store, self.chat_id, self.thread)
 
     # --- changes the app makes -----------------------------------------------------------------
@@ -140,11 +144,13 @@ class ChatLog:
             entry.versions.append(text)
             entry.current = len(entry.versions) - 1
             if entry.message_id is not None:
-                self.store.add_version(entry.message_id, text)
+                self.store.add_version(entry.message_id, text, tokens=self._tokens(message))
         elif kind == "continue":
             entry.versions[entry.current] = text
             if entry.message_id is not None:
-                self.store.update_version(entry.message_id, text, index=entry.current)
+                self.store.update_version(
+                    entry.message_id, text, index=entry.current, tokens=self._tokens(message)
+                )
         else:
             raise ValueError(f"unknown reply kind {kind!r}")
         return entry
@@ -184,7 +190,7 @@ class ChatLog:
         thread.messages.insert(index, thread.create_message(role, text))
         entry = Entry([text])
         self.entries.insert(index, entry)
-        chat_id = self._ensure_chat(text)
+        chat_id = self._ensure_chat()
         before = self.entries[index + 1].message_id
         if chat_id is not None and before is not None:
             entry.message_id = self.store.insert_message(chat_id, before, role, text)
@@ -220,22 +226,14 @@ class ChatLog:
 
     def clear(self) -> None:
         """Delete every message but the leading system prompt."""
-        keep = 1 if self.thread.messages and self.thread.messages[0]["role"] == "system" else 0
-        for index in range(len(self.entries) - 1, keep - 1, -1):
-            self.delete(index)
+        keep = 0
+        while keep < len(self.entries) and self.thread.messages[keep]["role"] == "system":
+            keep += 1
+        del self.thread.messages[keep:]
+        del self.entries[keep:]
+        if self.store is not None and self.chat_id is not None:
+            self.store.clear_messages(self.chat_id, keep_system=True)
 
     def rename(self, title: str) -> None:
         if self.store is not None and self.chat_id is not None:
             self.store.rename_chat(self.chat_id, title)
-
-
-def chat_title(text: str) -> str:
-    """A chat's title from its first message: the first line, shortened."""
-    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    if not line:
-        return NEW_CHAT_TITLE
-    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
-
-
-def sampler_setting(sampler: SamplerSettings) -> dict[str, Any]:
-    return sampler.to_dict()

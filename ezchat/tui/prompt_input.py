@@ -37,6 +37,12 @@ class PromptInput(TextArea):
         self.border_title = PREFIX_TITLE if on else MESSAGE_TITLE
         self.set_class(on, "-prefix")
 
+    def load_history(self, texts: list[str]) -> None:
+        """Up/down walks through ``texts`` (a reopened chat's messages) and then what is sent."""
+        self.sent = list(texts)
+        self._history_index = len(self.sent)
+        self._draft = ""
+
     def remember(self, text: str) -> None:
         if text.strip() and (not self.sent or self.sent[-1] != text):
             self.sent.append(text)
