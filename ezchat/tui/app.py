@@ -357,6 +357,8 @@ class EzChatApp(App):
                 entry = self.chat.reply_finished(message.kind)
                 if view is not None:
                     await view.end_stream(self.thread.messages[-1]["content"], entry.label)
+                    if self.conversation.is_anchored:  # the full render may be taller
+                        self.conversation.scroll_end(animate=False)
             elif view is not None:
                 await view.end_stream(view.content)
         except EzChatError as error:
