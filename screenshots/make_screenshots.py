@@ -55,8 +55,10 @@ async def make(out: Path) -> list[Path]:
         await send(pilot, "Write a short Python function that reverses a string.", wait=False)
         await wait_until(
             pilot,
-            lambda: app.conversation.views[-1].role == "bot"
-            and len(app.conversation.views[-1].content) > 120,
+            lambda: (
+                app.conversation.views[-1].role == "bot"
+                and len(app.conversation.views[-1].content) > 120
+            ),
         )
         await pilot.pause(0.3)
         shot("main-streaming")

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tui_support import wait_loaded
+from tui_support import wait_loaded, wait_until
 
 from ezchat.session import ChatOptions
 from ezchat.store import ChatStore
@@ -84,6 +84,9 @@ def test_sampler_form(snap_compare, fixture_chat):
     async def open_form(pilot) -> None:
         await settle(pilot)
         await pilot.press("f2")
+        await wait_until(
+            pilot, lambda: type(pilot.app.screen).__name__ == "SamplerFormScreen", "form"
+        )
         await pilot.pause()
 
     assert snap_compare(fixture_app(fixture_chat), terminal_size=SIZE, run_before=open_form)
@@ -93,6 +96,14 @@ def test_chat_list(snap_compare, fixture_chat):
     async def open_list(pilot) -> None:
         await settle(pilot)
         await pilot.press("f5")
+        await wait_until(
+            pilot,
+            lambda: (
+                type(pilot.app.screen).__name__ == "ChatListScreen"
+                and pilot.app.screen.query_one("DataTable").row_count == 2
+            ),
+            "the chat list",
+        )
         await pilot.pause()
 
     assert snap_compare(fixture_app(fixture_chat), terminal_size=SIZE, run_before=open_list)

@@ -43,7 +43,7 @@ from .events import (
     ReplyFeed,
     ReplyFinished,
     ReplyStarted,
-    ReplyText,
+    StreamTick,
 )
 from .loading import LoadingScreen
 from .prompt_input import PromptInput
@@ -53,10 +53,14 @@ if TYPE_CHECKING:
     from ..thread import Reply
 
 CANDIDATES_K = 10
+# How often streamed text is drawn. Drawing at every token would keep the UI thread busy and,
+# through the GIL, slow the generation thread; 10 redraws a second read as continuous.
+STREAM_SECONDS = 0.1
 
 
 class EzChatApp(App):
-    CSS_PATH = "app.tcss"
+    # absolute, so subclasses in other folders (benchmarks, tests) find it too
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "ezchat"
     COMMANDS = App.COMMANDS | {EzChatCommands}
 
@@ -136,6 +140,10 @@ class EzChatApp(App):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         if self._config_error:
             self.notify(self._config_error, title="Config file ignored", severity="error")
+        # the timer posts a message, so flushing takes turns with the other reply handlers
+        self._flush_timer = self.set_interval(
+            STREAM_SECONDS, lambda: self.post_message(StreamTick()), pause=True
+        )
         self.push_screen(LoadingScreen(self.options.model))
         self._open_store()
         self._load_model()
@@ -270,6 +278,7 @@ class EzChatApp(App):
         self._inspecting = None
         self._live_candidates = None
         self._feed = ReplyFeed()
+        self._flush_timer.resume()
         self.conversation.anchor()
         self.candidates_pane.follow(lambda: self._live_candidates)
         self.refresh_bindings()
@@ -312,8 +321,8 @@ class EzChatApp(App):
                 for event in reply:
                     if event.candidates is not None:
                         self._live_candidates = event.candidates
-                    if event.text and feed.push(event.text):
-                        self.post_message(ReplyText())
+                    if event.text:
+                        feed.push(event.text)
             except EzChatError as exc:
                 error = str(exc)
         self.post_message(ReplyFinished(kind, recorded=True, error=error))
@@ -338,16 +347,21 @@ class EzChatApp(App):
                 await self._show_conversation()
                 view = self.conversation.view_at(len(self.chat.entries) - 1)
         assert view is not None
-        self._stream_view = view
         await view.begin_stream(message.head)
+        self._stream_view = view
 
-    async def on_reply_text(self, _: ReplyText) -> None:
-        text = self._feed.take()
-        if self._stream_view is not None:
-            await self._stream_view.write(text)
+    async def on_stream_tick(self, _: StreamTick) -> None:
+        await self._flush_feed()
+
+    async def _flush_feed(self) -> None:
+        """Show the text written since the last tick (a timer, STREAM_SECONDS apart)."""
+        view = self._stream_view
+        if view is not None:  # before the reply's view exists, the text waits in the feed
+            await view.write(self._feed.take())
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
         assert self.thread is not None and self.chat is not None
+        self._flush_timer.pause()
         view, self._stream_view = self._stream_view, None
         rest = self._feed.take()
         if view is not None and rest:

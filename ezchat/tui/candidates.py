@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-REFRESH_SECONDS = 0.1
+REFRESH_SECONDS = 0.25
 BAR_CELLS = 10
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 

@@ -16,32 +16,22 @@ if TYPE_CHECKING:
 
 
 class ReplyFeed:
-    """Reply text handed from the generation thread to the UI.
-
-    The worker appends each token's text and posts a wake-up message only when the UI has
-    taken everything before; so however fast the model writes, the UI gets one message per
-    redraw it can manage, never one per token.
-    """
+    """Reply text handed from the generation thread to the UI: the worker appends each
+    token's text, the UI takes what has gathered on a timer, so however fast the model
+    writes the UI redraws at its own pace, never once per token."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._parts: list[str] = []
-        self._waiting = False
 
-    def push(self, text: str) -> bool:
-        """Add text; True when the caller should post a ``ReplyText`` to wake the UI."""
+    def push(self, text: str) -> None:
         with self._lock:
             self._parts.append(text)
-            if self._waiting:
-                return False
-            self._waiting = True
-            return True
 
     def take(self) -> str:
         with self._lock:
             text = "".join(self._parts)
             self._parts.clear()
-            self._waiting = False
             return text
 
 
@@ -69,8 +59,8 @@ class ReplyStarted(Message):
         self.head = head
 
 
-class ReplyText(Message):
-    """New reply text waits in the ``ReplyFeed``."""
+class StreamTick(Message):
+    """Time to draw the reply text gathered in the ``ReplyFeed``."""
 
 
 class ReplyFinished(Message):
