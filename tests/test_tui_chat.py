@@ -11,7 +11,7 @@ import ezchat as ez
 async def test_reply_streams_in_and_matches_the_library(tmp_path, model):
     app = make_app(tmp_path / "chats.db")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, max_len_tokens=40)
+        await wait_loaded(pilot, max_len_tokens=120)
         await send(pilot, "Name three colours.", wait=False)
         seen: list[str] = []
 
@@ -33,7 +33,7 @@ async def test_reply_streams_in_and_matches_the_library(tmp_path, model):
 
     # the same greedy reply the library gives for the same conversation
     sampler = ez.samplers.load("GreedyDecoding")
-    sampler.max_len_tokens = 40
+    sampler.max_len_tokens = 120
     expected = ez.Thread(model, "auto", sampler).send("Name three colours.")
     assert reply["content"] == expected
 

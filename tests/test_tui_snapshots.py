@@ -87,6 +87,8 @@ def test_sampler_form(snap_compare, fixture_chat):
         await wait_until(
             pilot, lambda: type(pilot.app.screen).__name__ == "SamplerFormScreen", "form"
         )
+        for field in pilot.app.screen.query("Input"):
+            field.cursor_blink = False  # a steady cursor, whenever the snapshot is taken
         await pilot.pause()
 
     assert snap_compare(fixture_app(fixture_chat), terminal_size=SIZE, run_before=open_form)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import events
 from textual.pilot import Pilot
 
 from ezchat.session import ChatOptions
@@ -28,7 +29,7 @@ async def wait_until(pilot: Pilot, condition, what: str) -> None:
 
 async def wait_loaded(pilot: Pilot, max_len_tokens: int = 24) -> EzChatApp:
     app = pilot.app
-    await wait_until(pilot, lambda: app.thread is not None, "the model to load")
+    await wait_until(pilot, lambda: app.ready, "the model to load")
     await pilot.pause()
     app.thread.sampler.max_len_tokens = max_len_tokens
     return app
@@ -41,8 +42,15 @@ async def wait_idle(pilot: Pilot) -> None:
 
 
 async def send(pilot: Pilot, text: str, wait: bool = True) -> None:
+    """Type ``text`` and press Enter. ``wait=False`` returns as soon as the key is posted:
+    ``pilot.press`` would wait until the app has no pending messages, which while a reply
+    streams can be its end."""
     app = pilot.app
-    app.query_one("#input").insert(text)
-    await pilot.press("enter")
+    box = app.query_one("#input")
+    box.insert(text)
     if wait:
+        await pilot.press("enter")
         await wait_idle(pilot)
+    else:
+        box.post_message(events.Key("enter", None))
+        await wait_until(pilot, lambda: app.generating, "the reply to start")

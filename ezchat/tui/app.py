@@ -99,6 +99,8 @@ class EzChatApp(App):
         self.store: ChatStore | None = None
         self.chat: ChatLog | None = None
         self.generating = False
+        # True once the model is loaded and the chat is on screen with the input focused
+        self.ready = False
         self.load_seconds = 0.0
         self._model_lock = threading.Lock()
         self._reply: Reply | None = None
@@ -190,6 +192,7 @@ class EzChatApp(App):
         await self._show_conversation()
         self._update_header()
         self.query_one(PromptInput).focus()
+        self.ready = True
 
     def _update_header(self) -> None:
         if self.thread is None:
