@@ -104,13 +104,15 @@ async def app_run(tokens: int, measure_keys: bool) -> tuple[float, float, list[f
     app = app_class()(ChatOptions(sampler="GreedyDecoding", context_length=2048))
     app.setup_timing()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.thread is not None)
+        await wait_until(pilot, lambda: app.ready)
         app.thread.sampler.max_len_tokens = tokens
         app.thread.add_message("user", PROMPT)
         prompt = app.thread.inference_str_from_messages()
         app.thread.messages.pop()
-        app.query_one(PromptInput).insert(PROMPT)
-        await pilot.press("enter")
+        box = app.query_one(PromptInput)
+        box.insert(PROMPT)
+        # posted like a key from the terminal; pilot.press would wait for the reply to end
+        box.post_message(events.Key("enter", None))
         await wait_until(pilot, lambda: app._reply is not None)
 
         def press_keys() -> None:
@@ -179,7 +181,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--no-candidates",
+        action="store_true",
+        help="generate without the per-token top-k candidates (to see what they cost)",
+    )
     args = parser.parse_args()
+    if args.no_candidates:
+        import ezchat.tui.app
+
+        ezchat.tui.app.CANDIDATES_K = 0
     os.environ.setdefault("EZCHAT_HOME", tempfile.mkdtemp())
 
     import ezchat as ez
