@@ -1,0 +1,97 @@
+"""The context pane: how full the context is, what the last turn cost, the model's facts and
+the sampler in use."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.content import Content
+from textual.widgets import Static
+
+from ..model import _KV_TYPES
+from ..samplers import SamplerSettings
+
+if TYPE_CHECKING:
+    from ..thread import Thread
+
+BAR_CELLS = 24
+_KV_NAMES = {number: name for name, number in _KV_TYPES.items()}
+_DEFAULT_SAMPLER = SamplerSettings()
+
+
+def usage_bar(used: int, limit: int, cells: int = BAR_CELLS) -> str:
+    filled = round(cells * min(1.0, used / limit)) if limit else 0
+    return "█" * filled + "░" * (cells - filled)
+
+
+def short_count(n: int) -> str:
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+def sampler_summary(sampler: SamplerSettings) -> str:
+    """The sampler's name and the values it changes from llama.cpp's defaults."""
+    changed = [
+        f"{f.name} {getattr(sampler, f.name)}"
+        for f in fields(sampler)
+        if f.name not in ("name", "dry_sequence_breakers")
+        and getattr(sampler, f.name) != getattr(_DEFAULT_SAMPLER, f.name)
+    ]
+    return sampler.name + ("\n  " + "\n  ".join(changed) if changed else "")
+
+
+class ContextPane(Static):
+    """``used`` and ``limit`` hold the numbers last shown (tokens of all messages, context)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("Loading…", **kwargs)
+        self.used = 0
+        self.limit = 0
+
+    def on_mount(self) -> None:
+        self.border_title = "Context"
+
+    def refresh_from(self, thread: Thread, show_timings: bool = True) -> None:
+        """Show the thread's numbers. ``show_timings=False`` leaves out speeds and times (they
+        differ from run to run; snapshots need fixed text)."""
+        model = thread.model
+        self.used = used = thread.len_messages()
+        self.limit = limit = model.context_length
+        lines: list[Content | str] = [
+            Content.assemble(("Context ", "bold"), f"{used} / {limit} tokens"),
+            Content.assemble((usage_bar(used, limit), "$accent"), f" {used / limit:.0%}"),
+            f"Messages {len(thread.messages)}",
+        ]
+        plan, result = thread.last_plan, thread.last_result
+        if plan is not None and plan.dropped:
+            lines.append(
+                Content.styled(f"Dropped from the prompt: {plan.dropped} oldest", "$warning")
+            )
+        if result is not None:
+            reply = f"Last reply {result.n_generated} tokens"
+            report = result.prompt
+            prompt = f"Prompt {report.evaluated} evaluated, {report.reused} reused"
+            if show_timings:
+                reply += f" · {result.tokens_per_second:.1f} tok/s"
+                prompt += f" · {report.seconds:.2f} s"
+            lines += [reply, prompt, f"Stopped by {result.stop_reason.replace('_', ' ')}"]
+        gguf = model.gguf
+        lines += [
+            "",
+            Content.styled("Model", "bold"),
+            f"{Path(model.filename).name}",
+            f"{gguf.architecture} · {short_count(model.n_params)} params · {model.quantization}",
+            f"Native context {model.n_ctx_train}",
+            f"RoPE base {model.rope_freq_base:g} · scale {model.ctx_scale:.2f}",
+            f"GPU layers {model.n_gpu_layers} · flash attn {'on' if model.flash_attn else 'off'}",
+            f"KV cache {_KV_NAMES.get(model.type_k, model.type_k)}"
+            f"/{_KV_NAMES.get(model.type_v, model.type_v)}",
+            "",
+            Content.styled("Sampler", "bold"),
+            sampler_summary(thread.sampler),
+        ]
+        self.update(Content("\n").join(Content(x) if isinstance(x, str) else x for x in lines))

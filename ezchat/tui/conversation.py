@@ -1,0 +1,125 @@
+"""The conversation: one ``MessageView`` per message in a scrolling column.
+
+A bot reply streams into its view through Textual's ``MarkdownStream`` (which merges
+fragments that arrive faster than it can render) and ends with one full render. The column
+is anchored to the bottom when a turn starts, so it follows the stream; scrolling up releases
+the anchor until the user scrolls back down.
+"""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+ROLE_NAMES = {"user": "You", "bot": "Bot", "system": "System"}
+
+
+class MessageView(Vertical, can_focus=True):
+    """One message: a role line (with "2/3" when it has several versions) and its Markdown."""
+
+    BINDINGS = [
+        Binding("left", "version(-1)", "Older version", id="message.version_previous"),
+        Binding("right", "version(1)", "Newer version", id="message.version_next"),
+        Binding("e", "request('edit')", "Edit", id="message.edit"),
+        Binding("delete,d", "request('delete')", "Delete", id="message.delete"),
+        Binding("y", "request('copy')", "Copy", id="message.copy"),
+        Binding("s", "request('insert_system')", "Insert system", id="message.insert_system"),
+        Binding("t", "request('tokens')", "Tokens", id="message.tokens"),
+    ]
+
+    version_label: reactive[str] = reactive("")
+
+    class Requested(Message):
+        """The user asked for ``action`` on this message; the app carries it out."""
+
+        def __init__(self, view: MessageView, action: str, step: int = 0) -> None:
+            super().__init__()
+            self.view = view
+            self.action = action
+            self.step = step
+
+    def __init__(self, index: int, role: str, content: str, version_label: str = "") -> None:
+        super().__init__(classes=f"message -{role}")
+        self.index = index
+        self.role = role
+        self.content = content
+        self._stream: MarkdownStream | None = None
+        self.set_reactive(MessageView.version_label, version_label)
+
+    def compose(self):
+        yield Static(self._role_line(), classes="role")
+        yield Markdown(self.content, classes="body")
+
+    def _role_line(self) -> str:
+        name = ROLE_NAMES.get(self.role, self.role)
+        return f"{name}  ◀ {self.version_label} ▶" if self.version_label else name
+
+    def watch_version_label(self) -> None:
+        if self.is_mounted:
+            self.query_one(".role", Static).update(self._role_line())
+
+    @property
+    def body(self) -> Markdown:
+        return self.query_one(".body", Markdown)
+
+    @property
+    def streaming(self) -> bool:
+        return self._stream is not None
+
+    async def set_content(self, content: str, version_label: str | None = None) -> None:
+        self.content = content
+        if version_label is not None:
+            self.version_label = version_label
+        await self.body.update(content)
+
+    async def begin_stream(self, head: str) -> None:
+        """Show ``head`` and get ready to append the reply's text as it comes."""
+        self.content = head
+        await self.body.update(head)
+        self._stream = Markdown.get_stream(self.body)
+
+    async def write(self, text: str) -> None:
+        if self._stream is not None and text:
+            self.content += text
+            await self._stream.write(text)
+
+    async def end_stream(self, final: str, version_label: str = "") -> None:
+        """Stop streaming and render the whole reply once more (a streamed render can differ
+        from a full one, e.g. a code fence that closed late)."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        await self.set_content(final, version_label)
+
+    def action_version(self, step: int) -> None:
+        self.post_message(self.Requested(self, "version", step))
+
+    def action_request(self, action: str) -> None:
+        self.post_message(self.Requested(self, action))
+
+
+class ConversationView(VerticalScroll, can_focus=False):
+    """The column of messages."""
+
+    async def show(self, views: list[MessageView]) -> None:
+        await self.remove_children()
+        await self.mount_all(views)
+        self.anchor()
+
+    async def add(self, view: MessageView) -> None:
+        await self.mount(view)
+        self.anchor()
+
+    @property
+    def views(self) -> list[MessageView]:
+        return list(self.query_children(MessageView))
+
+    def view_at(self, index: int) -> MessageView | None:
+        for view in self.query_children(MessageView):
+            if view.index == index:
+                return view
+        return None

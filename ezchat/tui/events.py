@@ -1,0 +1,85 @@
+"""What the worker threads tell the UI, as Textual messages.
+
+Workers never touch widgets: they post these messages (``post_message`` is thread-safe) and
+the handlers, on the UI thread, update the screen.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from ..thread import Reply, Thread
+
+
+class ReplyFeed:
+    """Reply text handed from the generation thread to the UI: the worker appends each
+    token's text, the UI takes what has gathered on a timer, so however fast the model
+    writes the UI redraws at its own pace, never once per token."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parts: list[str] = []
+
+    def push(self, text: str) -> None:
+        with self._lock:
+            self._parts.append(text)
+
+    def take(self) -> str:
+        with self._lock:
+            text = "".join(self._parts)
+            self._parts.clear()
+            return text
+
+
+class ModelLoaded(Message):
+    def __init__(self, thread: Thread, load_seconds: float) -> None:
+        super().__init__()
+        self.thread = thread
+        self.load_seconds = load_seconds
+
+
+class ModelLoadFailed(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class ReplyStarted(Message):
+    """The prompt is evaluated and tokens are coming; ``head`` is the text the reply's
+    widget starts from (the prefix, the kept part of a branch, or the reply continued)."""
+
+    def __init__(self, kind: str, reply: Reply, head: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.reply = reply
+        self.head = head
+
+
+class StreamTick(Message):
+    """Time to draw the reply text gathered in the ``ReplyFeed``."""
+
+
+class ReplyFinished(Message):
+    """The reply ended (finished, stopped, or failed with ``error``) and is recorded in the
+    Thread when ``recorded`` is True."""
+
+    def __init__(self, kind: str, recorded: bool, error: str | None = None) -> None:
+        super().__init__()
+        self.kind = kind
+        self.recorded = recorded
+        self.error = error
+
+
+class CandidatesReady(Message):
+    """Candidates for one token position of a reply, computed in a worker."""
+
+    def __init__(self, index: int, position: int, candidates: list, chosen: int | None) -> None:
+        super().__init__()
+        self.index = index
+        self.position = position
+        self.candidates = candidates
+        self.chosen = chosen

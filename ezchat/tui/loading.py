@@ -1,0 +1,50 @@
+"""The screen shown while the model loads (in a worker), or why it could not load."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Center, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, LoadingIndicator, Static
+
+
+class LoadingScreen(Screen):
+    BINDINGS = [Binding("q", "app.quit", "Quit", id="loading.quit")]
+
+    def __init__(self, model_path: str | Path | None) -> None:
+        super().__init__()
+        self.model_path = model_path
+        self.failed = False
+        self._started = time.perf_counter()
+
+    def compose(self) -> ComposeResult:
+        name = Path(str(self.model_path)).name if self.model_path else "the model"
+        with Center(), Vertical(id="loading-box"):
+            yield Static(f"Loading {name}…", id="loading-title")
+            yield LoadingIndicator(id="loading-indicator")
+            yield Static("", id="loading-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._timer = self.set_interval(0.1, self._tick)
+
+    def _tick(self) -> None:
+        elapsed = time.perf_counter() - self._started
+        self.query_one("#loading-status", Static).update(f"{elapsed:.1f} s")
+
+    def show_error(self, message: str) -> None:
+        """The load failed: say why and what to do; the app stays open."""
+        self.failed = True
+        self._timer.stop()
+        self.query_one("#loading-indicator").display = False
+        self.query_one("#loading-title", Static).update("The model could not be loaded")
+        status = self.query_one("#loading-status", Static)
+        status.add_class("-error")
+        status.update(
+            f"{message}\n\nStart ezchat with another model (ezchat MODEL.gguf) or set one with "
+            "`ezchat config set model PATH`.  Press q to quit."
+        )

@@ -1,0 +1,115 @@
+"""Reroll keeps every version, the candidates pane shows the model's top-k, a picked
+candidate regenerates the reply from that token, and the context pane shows the Thread's
+numbers."""
+
+from __future__ import annotations
+
+from textual.widgets import OptionList
+from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
+
+
+async def test_reroll_keeps_versions_browsable(tmp_path):
+    # a non-greedy preset with a fixed seed: the reroll differs, and the test repeats
+    app = make_app(tmp_path / "chats.db", sampler="HighTempSampling")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=16)
+        app.thread.sampler.seed = 77
+        await send(pilot, "Tell me something about cats.")
+        first = app.thread.messages[-1]["content"]
+        prompt_tokens = app.thread.last_result.prompt.prompt_tokens
+
+        await pilot.press("ctrl+r")
+        await wait_idle(pilot)
+        second = app.thread.messages[-1]["content"]
+        assert second != first
+        # the history was in the cache: at most the last prompt token is evaluated again
+        report = app.thread.last_result.prompt
+        assert report.evaluated <= 1 and report.reused >= prompt_tokens - 1
+        entry = app.chat.entries[-1]
+        assert entry.versions == [first, second] and entry.label == "2/2"
+        view = app.conversation.views[-1]
+        assert view.version_label == "2/2" and view.content == second
+        assert len(app.thread.messages) == 2
+
+        view.focus()
+        await pilot.press("left")
+        assert app.thread.messages[-1]["content"] == first
+        assert view.content == first and view.version_label == "1/2"
+        await pilot.press("left")  # already the first: stays
+        assert view.version_label == "1/2"
+        await pilot.press("right")
+        assert app.thread.messages[-1]["content"] == second and view.version_label == "2/2"
+
+
+async def test_candidates_pane_shows_k_rows_most_likely_first(tmp_path):
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=12)
+        await send(pilot, "What is the capital of France?")
+        pane = app.candidates_pane
+        # followed the reply while it was written
+        assert len(pane.candidates) == 10
+
+        await pilot.press("f8")
+        tokens = app.thread.reply_tokens(app.thread.messages[-1])
+        await wait_until(pilot, lambda: pane.chosen == tokens[-1] and pane.candidates, "candidates")
+        probabilities = [c.probability for c in pane.candidates]
+        assert len(probabilities) == 10
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert 0 < sum(probabilities) <= 1.0001
+        # greedy: the token the reply has there is the most likely one
+        assert pane.candidates[0].id == tokens[-1]
+        assert pane.query_one(OptionList).option_count == 10
+        # the same numbers the library gives
+        expected = app.thread.candidates_at(1, len(tokens) - 1, 10)
+        assert [c.id for c in pane.candidates] == [c.id for c in expected]
+
+
+async def test_picking_a_candidate_regenerates_from_that_token(tmp_path):
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=16)
+        await send(pilot, "Describe the sea in one sentence.")
+        old_text = app.thread.messages[-1]["content"]
+        old_tokens = app.thread.reply_tokens(app.thread.messages[-1])
+        assert len(old_tokens) >= 6
+        pane = app.candidates_pane
+
+        await pilot.press("f8")
+        await pilot.press("left", "left", "left")
+        position = len(old_tokens) - 4
+        await wait_until(
+            pilot,
+            lambda: app._inspecting == (1, position) and pane.chosen == old_tokens[position],
+            "candidates at the chosen position",
+        )
+        picked = pane.candidates[1]
+        await pilot.press("down", "enter")
+        await wait_idle(pilot)
+
+        message = app.thread.messages[-1]
+        new_tokens = app.thread.reply_tokens(message)
+        assert new_tokens[: position + 1] == old_tokens[:position] + [picked.id]
+        assert message["content"].startswith(
+            app.thread.model.detokenize(new_tokens[: position + 1])
+        )
+        entry = app.chat.entries[-1]
+        assert entry.versions == [old_text, message["content"]]
+        assert app.conversation.views[-1].content == message["content"]
+
+
+async def test_context_pane_shows_the_thread_numbers(tmp_path):
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=12)
+        pane = app.query_one("#context")
+        assert pane.used == app.thread.len_messages()
+        await send(pilot, "Hello there!")
+        await send(pilot, "How are you?")
+        used = app.thread.len_messages()
+        assert pane.used == used and pane.limit == app.thread.model.context_length == 2048
+        text = str(pane.render())
+        assert f"{used} / 2048 tokens" in text
+        assert f"Messages {len(app.thread.messages)}" in text
+        assert f"Last reply {app.thread.last_result.n_generated} tokens" in text
+        assert "Q4_1" in text and "Native context 8192" in text

@@ -1,0 +1,219 @@
+"""Screens and settings: the sampler form checks values, presets and formats switch from
+lists, message actions, the command palette, the keymap, the theme, and errors shown in the
+app instead of tracebacks."""
+
+from __future__ import annotations
+
+from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
+
+from ezchat import paths
+from ezchat.config import Config, load_config, save_config
+from ezchat.session import ChatOptions
+from ezchat.tui import EzChatApp
+
+
+def screen_name(app) -> str:
+    return type(app.screen).__name__
+
+
+async def test_sampler_form_names_a_bad_value_and_saves_good_ones(tmp_path):
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: screen_name(app) == "SamplerFormScreen", "the form")
+        form = app.screen
+        temp = form.query_one("#field-temp")
+        error = form.query_one("#sampler-error")
+
+        temp.value = "11"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert screen_name(app) == "SamplerFormScreen"
+        assert "temp must be between 0 and 10, got 11.0" in str(error.render())
+        assert temp.has_class("-invalid")
+
+        temp.value = "warm"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "temp must be a number, got 'warm'" in str(error.render())
+
+        temp.value = "0.5"
+        form.query_one("#field-top_k").value = "5"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert screen_name(app) != "SamplerFormScreen"
+        assert app.thread.sampler.temp == 0.5 and app.thread.sampler.top_k == 5
+        assert app.thread.sampler.name == "custom"
+        assert "sampler custom" in app.sub_title
+
+
+async def test_preset_and_format_pickers(tmp_path):
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=6)
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: screen_name(app) == "PickerScreen", "the preset list")
+        picker = app.screen.query_one("OptionList")
+        names = [name for name, _ in app.screen.choices]
+        picker.highlighted = names.index("MinPSampling")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.thread.sampler.name == "MinPSampling"
+        assert "sampler MinPSampling" in app.sub_title
+
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: screen_name(app) == "PickerScreen", "the format list")
+        names = [name for name, _ in app.screen.choices]
+        assert names[0] == "auto" and "chatml" in names
+        app.screen.query_one("OptionList").highlighted = names.index("chatml")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.thread.format.name == "chatml"
+        assert "format chatml" in app.sub_title
+        app.thread.sampler.max_len_tokens = 6
+        await send(pilot, "Hi")
+        assert app.thread.messages[-1]["role"] == "bot"
+        assert app.store.chat_settings(app.chat.chat_id)["format"] == "chatml"
+
+
+async def test_a_broken_preset_file_is_reported_and_the_app_goes_on(tmp_path):
+    folder = paths.user_dir("samplers")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "Broken.toml").write_text("temp = 'hot'\n")
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=4)
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: screen_name(app) == "PickerScreen", "the preset list")
+        choices = dict(app.screen.choices)
+        assert choices["Broken"].startswith("(broken:")
+        app.screen.query_one("OptionList").highlighted = list(choices).index("Broken")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert any("Broken.toml" in n.message for n in app._notifications)
+        assert app.thread.sampler.name == "GreedyDecoding"
+        await send(pilot, "Still here?")
+        assert app.thread.messages[-1]["role"] == "bot"
+
+
+async def test_message_actions_edit_delete_insert_copy(tmp_path):
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=6)
+        await send(pilot, "Hello")
+        views = app.conversation.views
+        views[0].focus()
+        await pilot.press("e")
+        await wait_until(pilot, lambda: screen_name(app) == "TextEditScreen", "the editor")
+        app.screen.query_one("TextArea").load_text("Hello, edited")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.thread.messages[0]["content"] == "Hello, edited"
+        assert app.store.messages(app.chat.chat_id)[0].content == "Hello, edited"
+
+        app.conversation.views[0].focus()
+        await pilot.press("y")
+        assert app.clipboard == "Hello, edited"
+
+        app.conversation.views[0].focus()
+        await pilot.press("s")
+        await wait_until(pilot, lambda: screen_name(app) == "TextEditScreen", "the editor")
+        app.screen.query_one("TextArea").load_text("Be brief.")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert [m["role"] for m in app.thread.messages] == ["system", "user", "bot"]
+        assert [v.role for v in app.conversation.views] == ["system", "user", "bot"]
+        stored = app.store.messages(app.chat.chat_id)
+        assert [m.role for m in stored] == ["system", "user", "bot"]
+
+        app.conversation.views[2].focus()
+        await pilot.press("delete")
+        await wait_until(pilot, lambda: screen_name(app) == "ConfirmScreen", "the question")
+        await pilot.press("y")
+        await pilot.pause()
+        assert [m["role"] for m in app.thread.messages] == ["system", "user"]
+        assert len(app.store.messages(app.chat.chat_id)) == 2
+
+
+async def test_palette_commands_system_prompt_and_clear(tmp_path):
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=6)
+        await send(pilot, "Hello")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"system prompt")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen_name(app) == "TextEditScreen", "the editor")
+        app.screen.query_one("TextArea").load_text("You are a pirate.")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.thread.messages[0] == {**app.thread.messages[0], "role": "system"}
+        assert app.thread.messages[0]["content"] == "You are a pirate."
+
+        app.action_clear_chat()
+        await wait_until(pilot, lambda: screen_name(app) == "ConfirmScreen", "the question")
+        await pilot.press("y")
+        await pilot.pause()
+        assert [m["content"] for m in app.thread.messages] == ["You are a pirate."]
+        assert [m.content for m in app.store.messages(app.chat.chat_id)] == ["You are a pirate."]
+
+
+async def test_keymap_from_the_config_remaps_an_action(tmp_path):
+    save_config(Config(keymap={"reroll": "ctrl+t"}))
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=6)
+        await send(pilot, "Hello")
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        await wait_idle(pilot)
+        assert len(app.chat.entries[-1].versions) == 2
+
+
+async def test_theme_choice_is_remembered(tmp_path):
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        app.theme = "nord"
+        await pilot.pause()
+    assert load_config().theme == "nord"
+    again = make_app(tmp_path / "chats.db")
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert again.theme == "nord"
+
+
+async def test_a_bad_model_file_is_shown_with_the_fix(tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"not a gguf file at all")
+    app = EzChatApp(ChatOptions(model=bad), store_path=tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: getattr(app.screen, "failed", False), "the error")
+        text = str(app.screen.query_one("#loading-status").render())
+        assert "broken.gguf" in text and "ezchat MODEL.gguf" in text
+        # keys still work: typing does nothing harmful, and q quits
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_keys_work_while_the_bot_writes(tmp_path):
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=1500)
+        await send(pilot, "Count from 1 to 1000, separated by commas.", wait=False)
+        await wait_until(pilot, lambda: app._reply is not None, "the reply")
+        box = app.query_one("#input")
+        await pilot.press("h", "i")
+        assert box.text == "hi"
+        # sending now keeps the text and says why
+        assert app.generating
+        await pilot.press("enter")
+        assert box.text == "hi"
+        assert any("press Escape" in n.message for n in app._notifications)
+        await pilot.press("escape")
+        await wait_idle(pilot)
+        assert app.thread.last_result.stop_reason == "cancelled"

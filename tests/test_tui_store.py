@@ -1,0 +1,131 @@
+"""Chats are saved as they happen and come back after a restart with every version; the chat
+list reopens, renames, deletes and exports them."""
+
+from __future__ import annotations
+
+import json
+
+from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
+
+from ezchat.store import ChatStore
+
+
+async def test_saved_chat_survives_a_restart_with_every_version(tmp_path):
+    store_path = tmp_path / "chats.db"
+    app = make_app(store_path, sampler="HighTempSampling")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=10)
+        app.thread.sampler.seed = 5
+        await send(pilot, "Say something nice.")
+        # saved as it happens: another connection sees the finished reply already
+        with ChatStore(store_path) as other:
+            (summary,) = other.chats()
+            stored = other.messages(summary.id)
+            assert [m.content for m in stored] == [m["content"] for m in app.thread.messages]
+            assert summary.title == "Say something nice."
+        await pilot.press("ctrl+r")
+        await wait_idle(pilot)
+        messages = [dict(m) for m in app.thread.messages]
+        versions = list(app.chat.entries[-1].versions)
+        assert len(versions) == 2
+        chat_id = app.chat.chat_id
+
+    again = make_app(store_path, resume=True)
+    async with again.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        assert again.chat.chat_id == chat_id
+        assert [m["content"] for m in again.thread.messages] == [m["content"] for m in messages]
+        assert again.chat.entries[-1].versions == versions
+        view = again.conversation.views[-1]
+        assert view.version_label == "2/2" and view.content == versions[1]
+        view.focus()
+        await pilot.press("left")
+        assert again.thread.messages[-1]["content"] == versions[0]
+        # the input's history holds the chat's messages
+        again.query_one("#input").focus()
+        await pilot.press("up")
+        assert again.query_one("#input").text == "Say something nice."
+        # the choice of version is saved too
+    with ChatStore(store_path) as store:
+        assert store.messages(chat_id)[-1].current == 0
+
+
+async def test_chat_list_opens_renames_and_deletes(tmp_path):
+    store_path = tmp_path / "chats.db"
+    app = make_app(store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=6)
+        await send(pilot, "First chat here.")
+        first_id = app.chat.chat_id
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.thread.messages == [] or app.thread.messages[0]["role"] == "system"
+        await send(pilot, "Second chat here.")
+        second_id = app.chat.chat_id
+        assert first_id != second_id
+
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "ChatListScreen", "list")
+        table = app.screen.query_one("DataTable")
+        assert table.row_count == 2
+        # newest first: the second chat is on top; open the first one
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert app.chat.chat_id == first_id
+        assert app.thread.messages[0]["content"] == "First chat here."
+        assert app.conversation.views[0].content == "First chat here."
+
+        await pilot.press("f5")
+        await pilot.pause()
+        await pilot.press("r")
+        await pilot.pause()
+        area = app.screen.query_one("TextArea")
+        area.load_text("Renamed chat")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.store.chat(app.screen._selected()).title == "Renamed chat"
+
+        await pilot.press("x")
+        await pilot.pause()
+        exported = sorted((tmp_path / "ezchat-home").rglob("chat-*.json"))
+        assert exported
+        data = json.loads(exported[0].read_text())
+        assert data["title"] == "Renamed chat"
+
+        doomed = app.screen._selected()
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        remaining = [c.id for c in app.store.chats()]
+        assert len(remaining) == 1 and doomed not in remaining
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ != "ChatListScreen"
+        # the open chat was deleted: the app goes on in a new, unsaved one
+        if doomed == first_id:
+            assert app.chat.chat_id is None
+        else:
+            assert app.chat.chat_id == first_id
+
+
+async def test_resume_without_saved_chats_starts_a_new_one(tmp_path):
+    app = make_app(tmp_path / "chats.db", resume=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=4)
+        assert app.chat.chat_id is None
+        assert any("No saved chat" in n.message for n in app._notifications)
+        await send(pilot, "Hi")
+        assert app.chat.chat_id is not None
+
+
+async def test_unreadable_store_is_reported_and_the_chat_still_works(tmp_path):
+    bad = tmp_path / "chats.db"
+    bad.write_bytes(b"this is not a database" * 100)
+    app = make_app(bad)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=4)
+        assert app.store is None
+        assert any("will not be saved" in n.message for n in app._notifications)
+        await send(pilot, "Hello")
+        assert app.thread.messages[-1]["role"] == "bot"

@@ -1,0 +1,56 @@
+"""Helpers for the TUI tests: an app on the real default model with greedy sampling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import events
+from textual.pilot import Pilot
+
+from ezchat.session import ChatOptions
+from ezchat.tui import EzChatApp
+
+SIZE = (120, 40)
+TIMEOUT_STEPS = 1200  # x 0.05 s
+
+
+def make_app(store_path: Path | None, *, sampler: str = "GreedyDecoding", **kwargs) -> EzChatApp:
+    options = ChatOptions(sampler=sampler, context_length=2048, seed=1234)
+    return EzChatApp(options, store_path=store_path, **kwargs)
+
+
+async def wait_until(pilot: Pilot, condition, what: str) -> None:
+    for _ in range(TIMEOUT_STEPS):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def wait_loaded(pilot: Pilot, max_len_tokens: int = 24) -> EzChatApp:
+    app = pilot.app
+    await wait_until(pilot, lambda: app.ready, "the model to load")
+    await pilot.pause()
+    app.thread.sampler.max_len_tokens = max_len_tokens
+    return app
+
+
+async def wait_idle(pilot: Pilot) -> None:
+    app = pilot.app
+    await wait_until(pilot, lambda: not app.generating, "the reply to finish")
+    await pilot.pause()
+
+
+async def send(pilot: Pilot, text: str, wait: bool = True) -> None:
+    """Type ``text`` and press Enter. ``wait=False`` returns as soon as the key is posted:
+    ``pilot.press`` would wait until the app has no pending messages, which while a reply
+    streams can be its end."""
+    app = pilot.app
+    box = app.query_one("#input")
+    box.insert(text)
+    if wait:
+        await pilot.press("enter")
+        await wait_idle(pilot)
+    else:
+        box.post_message(events.Key("enter", None))
+        await wait_until(pilot, lambda: app.generating, "the reply to start")
