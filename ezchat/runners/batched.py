@@ -141,6 +141,9 @@ class ParallelDecoder:
         params.kv_unified = False  # one KV stream per sequence: results as if run alone
         self.n_batch = max(int(params.n_batch), self.n_parallel)
         params.n_batch = params.n_ubatch = self.n_batch
+        # Every step here is a batch, but it is the generation phase: use the generation thread
+        # count (a busy machine makes ggml's extra batch threads wait on each other).
+        params.n_threads_batch = params.n_threads
         params.embeddings = False
         params.no_perf = True
         self._ctx = llama_cpp.llama_init_from_model(model._model_ptr, params)
