@@ -28,7 +28,7 @@ _SCALARS: dict[str, tuple[str, type]] = {
     "string": ("string", str),
 }
 _PYTHON_SCALARS = {int: "int", float: "float", bool: "bool", str: "str"}
-SUPPORTED = "int, float, bool, str, list[...] of them, or a dict of named fields"
+SUPPORTED = "int, float, bool, str, list[T] or list[T, N] (at most N), or a dict of fields"
 
 
 class OutputTypeError(EzChatError, ValueError):
@@ -45,8 +45,8 @@ def _schema(spec: Any, where: str) -> dict[str, Any]:
         spec = _PYTHON_SCALARS[spec]
     if isinstance(spec, types.GenericAlias) and spec.__origin__ is list and spec.__args__:
         return {"type": "array", "items": _schema(spec.__args__[0], f"{where}[]")}
-    if isinstance(spec, list) and len(spec) == 1:
-        return {"type": "array", "items": _schema(spec[0], f"{where}[]")}
+    if isinstance(spec, list) and len(spec) in (1, 2):
+        return _array(spec[0], spec[1] if len(spec) == 2 else None, where)
     if isinstance(spec, dict):
         if not spec:
             raise OutputTypeError(f"output type {where or 'dict'} has no fields; name at least one")
@@ -66,9 +66,26 @@ def _schema(spec: Any, where: str) -> dict[str, Any]:
         if name in _SCALARS:
             return {"type": _SCALARS[name][0]}
         if name.startswith("list[") and name.endswith("]"):
-            return {"type": "array", "items": _schema(name[5:-1], f"{where}[]")}
+            item, _, most = name[5:-1].partition(",")
+            return _array(item, most or None, where)
     label = f" for {where!r}" if where else ""
     raise OutputTypeError(f"unknown output type {spec!r}{label}: use {SUPPORTED}")
+
+
+def _array(item: Any, most: Any, where: str) -> dict[str, Any]:
+    """A list of ``item``; ``most`` bounds its length (small models may never end a list)."""
+    schema = {"type": "array", "items": _schema(item, f"{where}[]")}
+    if most is not None:
+        try:
+            count = int(most)
+        except (TypeError, ValueError):
+            count = 0
+        if count < 1 or isinstance(most, bool):
+            raise OutputTypeError(
+                f"the length of list {where or 'output'} must be a whole number >= 1, not {most!r}"
+            )
+        schema["maxItems"] = count
+    return schema
 
 
 def _convert(schema: dict[str, Any], value: Any, where: str) -> Any:
