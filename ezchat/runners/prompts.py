@@ -77,8 +77,8 @@ def is_raw_template(path: Path) -> bool:
 @functools.cache
 def _environment() -> SandboxedEnvironment:
     # Missing context keys render empty, as in the seed's templates where not every prompt has
-    # every key.
-    return SandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+    # every key. A raw template's last newline is part of the prompt, so it is kept.
+    return SandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
 
 @functools.lru_cache(maxsize=64)
@@ -160,10 +160,13 @@ class Prompt:
             self.template_name = template_name
         template, path = load_template(self.template_name)
         try:
-            self.reformated = template.render(self.variables())
+            text = template.render(self.variables())
         except jinja2.TemplateError as exc:
             raise UserFileError(f"{path}: the template failed: {exc}") from None
         self.raw = is_raw_template(path)
+        # A message's trailing newlines only come from the file's layout; a raw prompt's are
+        # part of the markup (a reply starts after "assistant\n").
+        self.reformated = text if self.raw else text.rstrip()
         return self.reformated
 
 
