@@ -2,12 +2,18 @@
 
 A ``ParallelDecoder`` makes a second llama.cpp context on the weights the ``Model`` already holds
 (no second copy of the model in memory) with one KV stream per slot. Every step puts the next
-token of every running prompt, and the prompt tokens of newly started ones, into one batch, so
-the weights are read once per step for all of them. A finished prompt frees its slot for the next
-one waiting (continuous batching).
+token of every running prompt into one batch, so the weights are read once per step for all of
+them. A finished prompt frees its slot for the next one waiting (continuous batching).
 
-Each slot has its own KV stream (``kv_unified = False``), laid out as if the prompt ran alone, so
-greedy outputs equal those of ``Model.complete`` token for token.
+Each slot has its own KV stream (``kv_unified = False``) and each prompt is evaluated alone in
+the chunks ``Model.complete`` uses, so a sequence's cache holds exactly what it would hold had it
+run alone, and greedy outputs equal those of ``Model.complete`` (the tests and
+benchmarks/batch.py check this token for token). Batching prompts together would not: llama.cpp
+splits such a batch into pieces whose attention runs through other kernels, and the rounding
+differences, grown through the layers, change replies. One-token steps of many sequences gave
+logits identical to one-sequence steps on the default model; a build whose matrix kernels for
+several rows round differently from its one-row kernels could still flip a pick between two
+near-equal tokens.
 """
 
 from __future__ import annotations
@@ -97,7 +103,6 @@ class _Slot:
         "chain",
         "assembler",
         "result",
-        "fed",
         "limit",
         "stop_ids",
         "logit_row",
@@ -114,23 +119,25 @@ class _Slot:
         self.assembler = TextAssembler([s for s in stops if isinstance(s, str) and s])
         self.stop_ids = {s for s in stops if isinstance(s, int) and not isinstance(s, bool)}
         self.result = GenerationResult(prompt=EvalReport(prompt_tokens=len(request.tokens)))
-        self.fed = 0  # prompt tokens put into a batch so far
         self.limit = request.max_new_tokens
-        self.logit_row: int | None = None  # row of this slot's logits in the last batch
+        self.logit_row = 0  # row of this slot's logits in the last decoded batch
         self.started = time.perf_counter()
         self.decoding_since = 0.0
 
     @property
     def pos(self) -> int:
-        """Position of the next token this slot puts into the batch."""
-        return self.fed + len(self.result.tokens)
+        """How many tokens this slot's sequence holds once its last sampled token is in."""
+        return len(self.request.tokens) + len(self.result.tokens)
 
 
 class ParallelDecoder:
     """A second llama.cpp context on a Model's weights with ``n_parallel`` sequences of
-    ``n_ctx_seq`` cells each. Use it as a context manager: it frees its memory on exit."""
+    ``n_ctx_seq`` cells each, with the model's thread counts unless ``n_threads`` is given.
+    Use it as a context manager: it frees its memory on exit."""
 
-    def __init__(self, model: Model, n_parallel: int, n_ctx_seq: int) -> None:
+    def __init__(
+        self, model: Model, n_parallel: int, n_ctx_seq: int, n_threads: int | None = None
+    ) -> None:
         model.llama  # raises ModelUnloadedException when the model is gone  # noqa: B018
         self.model = model
         self.n_parallel = max(1, min(n_parallel, llama_cpp.llama_max_parallel_sequences()))
@@ -139,11 +146,14 @@ class ParallelDecoder:
         params.n_ctx = n_ctx_seq * self.n_parallel
         params.n_seq_max = self.n_parallel
         params.kv_unified = False  # one KV stream per sequence: results as if run alone
-        self.n_batch = max(int(params.n_batch), self.n_parallel)
+        # a prompt chunk of Model.complete, or one token of every sequence
+        self.n_batch = max(model.n_batch, self.n_parallel)
         params.n_batch = params.n_ubatch = self.n_batch
-        # Every step here is a batch, but it is the generation phase: use the generation thread
-        # count (a busy machine makes ggml's extra batch threads wait on each other).
-        params.n_threads_batch = params.n_threads
+        # Steps of several sequences are batches: like llama.cpp, give them the model's batch
+        # threads (by default all cores). Only a lone sequence's one-token steps use the
+        # generation threads, as in Model.complete.
+        if n_threads:
+            params.n_threads = params.n_threads_batch = n_threads
         params.embeddings = False
         params.no_perf = True
         self._ctx = llama_cpp.llama_init_from_model(model._model_ptr, params)
@@ -188,7 +198,7 @@ class ParallelDecoder:
         """Run every request; results come back in request order.
 
         ``on_result(index, result)`` is called as each one finishes; ``on_step(prompt_tokens,
-        new_tokens)`` after every batch with what it evaluated. Each prompt must fit in
+        new_tokens)`` after every decode with what it evaluated. Each prompt must fit in
         ``n_ctx_seq`` with room for one token (the caller checks and skips the others).
         """
         for request in requests:
@@ -202,84 +212,83 @@ class ParallelDecoder:
         results: list[GenerationResult | None] = [None] * len(requests)
         waiting = deque(enumerate(requests))
         slots: list[_Slot | None] = [None] * self.n_parallel
+
+        def advance(slot: _Slot) -> None:
+            if self._advance(slot):
+                slots[slot.seq] = None
+                slot.chain.free()
+                results[slot.index] = slot.result
+                if on_result is not None:
+                    on_result(slot.index, slot.result)
+
         try:
             while waiting or any(slots):
-                for seq, slot in enumerate(slots):
-                    if slot is None and waiting:
+                for seq in range(self.n_parallel):
+                    if slots[seq] is None and waiting:
                         index, request = waiting.popleft()
-                        llama_cpp.llama_memory_seq_rm(self._memory, seq, -1, -1)
-                        slots[seq] = _Slot(seq, index, request, make_chain(self.model, request))
-                n_prompt, n_new = self._decode_step(slots)
-                if on_step is not None:
-                    on_step(n_prompt, n_new)
-                for seq, slot in enumerate(slots):
-                    if slot is None or slot.logit_row is None:
-                        continue
-                    if self._advance(slot):
-                        slots[seq] = None
-                        slot.chain.free()
-                        results[slot.index] = slot.result
-                        if on_result is not None:
-                            on_result(slot.index, slot.result)
+                        slot = _Slot(seq, index, request, make_chain(self.model, request))
+                        slots[seq] = slot
+                        self._prefill(slot)
+                        if on_step is not None:
+                            on_step(len(request.tokens), 0)
+                        advance(slot)
+                generating = [slot for slot in slots if slot is not None]
+                if generating:
+                    self._step(generating)
+                    if on_step is not None:
+                        on_step(0, len(generating))
+                    for slot in generating:
+                        advance(slot)
         finally:
             for slot in slots:
                 if slot is not None:
                     slot.chain.free()
         return [result for result in results if result is not None]
 
-    def _decode_step(self, slots: list[_Slot | None]) -> tuple[int, int]:
-        """Fill one batch: the last sampled token of every generating slot, then as many
-        prompt tokens of prefilling slots as fit. Returns (prompt tokens, new tokens) decoded."""
-        batch = self._batch
+    def _prefill(self, slot: _Slot) -> None:
+        """Evaluate one prompt alone, in the chunks ``Model.complete`` uses.
+
+        Prompts are not batched together: llama.cpp would split such a batch into pieces whose
+        attention runs through other kernels than a whole prompt's, and the small rounding
+        differences, grown through the layers, change the replies."""
+        llama_cpp.llama_memory_seq_rm(self._memory, slot.seq, -1, -1)
+        tokens = slot.request.tokens
+        chunk = self.model.n_batch
+        for start in range(0, len(tokens), chunk):
+            part = tokens[start : start + chunk]
+            n = 0
+            for i, token in enumerate(part):
+                last = start + i == len(tokens) - 1
+                n = self._put(n, token, start + i, slot.seq, last)
+            self._decode(n)
+        slot.logit_row = n - 1
+        now = time.perf_counter()
+        slot.result.prompt.evaluated = len(tokens)
+        slot.result.prompt.seconds = now - slot.started
+        slot.decoding_since = now
+
+    def _step(self, slots: list[_Slot]) -> None:
+        """Evaluate the last sampled token of every running slot in one batch."""
         n = 0
-        n_new = 0
         for slot in slots:
-            if slot is None:
-                continue
-            slot.logit_row = None
-            if slot.fed == len(slot.request.tokens):
-                n = self._put(batch, n, slot.result.tokens[-1], slot, logits=True)
-                n_new += 1
-        for slot in slots:
-            if slot is None or slot.fed == len(slot.request.tokens) or n >= self.n_batch:
-                continue
-            tokens = slot.request.tokens
-            take = min(len(tokens) - slot.fed, self.n_batch - n)
-            for i in range(take):
-                last = slot.fed + i == len(tokens) - 1
-                n = self._put(batch, n, tokens[slot.fed + i], slot, logits=last, pos=slot.fed + i)
-            slot.fed += take
-        if n == 0:
-            return 0, 0
-        batch.n_tokens = n
-        status = llama_cpp.llama_decode(self._ctx, batch)
+            slot.logit_row = n
+            n = self._put(n, slot.result.tokens[-1], slot.pos - 1, slot.seq, True)
+        self._decode(n)
+
+    def _put(self, n: int, token: int, pos: int, seq: int, logits: bool) -> int:
+        batch = self._batch
+        batch.token[n] = token
+        batch.pos[n] = pos
+        batch.n_seq_id[n] = 1
+        batch.seq_id[n][0] = seq
+        batch.logits[n] = logits
+        return n + 1
+
+    def _decode(self, n: int) -> None:
+        self._batch.n_tokens = n
+        status = llama_cpp.llama_decode(self._ctx, self._batch)
         if status != 0:
             raise GenerationError(f"llama_decode failed with status {status} in a batched run")
-        now = time.perf_counter()
-        for slot in slots:
-            if slot is not None and slot.logit_row is not None and not slot.result.tokens:
-                slot.result.prompt.evaluated = len(slot.request.tokens)
-                slot.result.prompt.seconds = now - slot.started
-                slot.decoding_since = now
-        return n - n_new, n_new
-
-    @staticmethod
-    def _put(
-        batch: llama_cpp.llama_batch,
-        n: int,
-        token: int,
-        slot: _Slot,
-        logits: bool,
-        pos: int | None = None,
-    ) -> int:
-        batch.token[n] = token
-        batch.pos[n] = slot.pos - 1 if pos is None else pos
-        batch.n_seq_id[n] = 1
-        batch.seq_id[n][0] = slot.seq
-        batch.logits[n] = logits
-        if logits:
-            slot.logit_row = n
-        return n + 1
 
     def _advance(self, slot: _Slot) -> bool:
         """Sample the slot's next token from its logits row; True when the slot is done.
@@ -316,10 +325,13 @@ def run_batched(
     parallel: int = 16,
     on_result: Callable[[int, GenerationResult], None] | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    n_threads: int | None = None,
 ) -> list[GenerationResult]:
-    """Run ``requests`` ``parallel`` at a time in one batch; results in request order."""
+    """Run ``requests`` ``parallel`` at a time in one batch; results in request order.
+    ``n_threads`` overrides the model's thread counts for this run."""
     if not requests:
         return []
     n_parallel = max(1, min(parallel, len(requests)))
-    with ParallelDecoder(model, n_parallel, context_size_for(model, requests)) as decoder:
+    size = context_size_for(model, requests)
+    with ParallelDecoder(model, n_parallel, size, n_threads) as decoder:
         return decoder.run(requests, on_result, on_step)

@@ -159,6 +159,9 @@ def batch_command(
     context_length: Annotated[
         int | None, typer.Option("--context-length", "-c", min=16, help="context size in tokens")
     ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", "-t", min=1, help="CPU threads to use")
+    ] = None,
     max_tokens: Annotated[
         int | None, typer.Option("--max-tokens", min=1, help="most tokens per response")
     ] = None,
@@ -186,7 +189,12 @@ def batch_command(
     done = finished_ids(output, retry_failed)
     todo = [item for item in items if str(item.id) not in done]
     options = ChatOptions(
-        model=model, format=format, sampler=sampler, system=system, context_length=context_length
+        model=model,
+        format=format,
+        sampler=sampler,
+        system=system,
+        context_length=context_length,
+        n_threads=threads,
     ).with_config()
     for item in todo:
         if item.prompt.sys_prompt is None and options.system:
