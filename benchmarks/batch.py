@@ -11,9 +11,10 @@ do the same work; throughput counts generated tokens over the whole run, prompts
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
-from common import THREADS, ezchat_model, greedy, print_table, rate
+from common import ezchat_model, greedy, print_table, rate
 
 from ezchat.runners import ChatRunner, PromptCollection, run_batched
 
@@ -72,10 +73,10 @@ def main(count: int = 16, tokens: int = 64) -> dict[str, float]:
         ],
     ]
     figures = {"loop": loop_rate}
-    params = model.llama.context_params
-    generation, batch = int(params.n_threads), int(params.n_threads_batch)
-    # the default (batches on the model's batch threads), and steps on the loop's decode threads
-    for threads in [None] if generation == batch else [None, generation]:
+    generation = int(model.llama.context_params.n_threads)
+    cores = os.cpu_count() or 1
+    # the default (the model's decode threads, as the loop uses), then every core
+    for threads in sorted({generation, cores}):
         started = time.perf_counter()
         batched = run_batched(model, requests, parallel=count, n_threads=threads)
         seconds = time.perf_counter() - started
@@ -84,9 +85,12 @@ def main(count: int = 16, tokens: int = 64) -> dict[str, float]:
         batch_rate = rate(produced, seconds)
         figures[f"batched_{threads}_threads"] = batch_rate
         figures[f"same_{threads}_threads"] = same / count
+        label = f"run_batched, {threads} thread{'s' if threads > 1 else ''}"
+        if threads == generation:
+            label += " (default)"
         rows.append(
             [
-                f"run_batched, {threads} thread(s)",
+                label,
                 seconds,
                 produced,
                 batch_rate,
@@ -98,7 +102,7 @@ def main(count: int = 16, tokens: int = 64) -> dict[str, float]:
     model.unload()
     print_table(
         f"batched decoding: {count} prompts, up to {tokens} tokens each, greedy "
-        f"(model threads: {generation} to decode, {batch} for batches; THREADS={THREADS})",
+        f"(the loop decodes with {generation} thread{'s' if generation > 1 else ''})",
         ["path", "seconds", "tokens", "tokens/s", "x loop", "target", "same outputs"],
         rows,
     )

@@ -66,7 +66,8 @@ class ResponseCache:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
+        # One run at a time uses it, but maybe from a worker thread (the TUI's, say).
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
         with self._db:
             self._db.execute(_SCHEMA)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

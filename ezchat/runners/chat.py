@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import EzChatError
 from ..thread import resolve_format
 from .base import CacheChoice, Runner
-from .execution import execute
+from .execution import RunStats, execute
 from .progress import BatchProgress
 from .prompts import Prompt, PromptCollection
 from .responses import Responses
@@ -92,6 +92,7 @@ class ChatRunner(Runner):
         typed = OutputType(output_type) if output_type is not None else None
         history = self.history()
         responses = Responses()
+        self.last_stats = RunStats()
         show = self.progress if progress is None else progress
         with BatchProgress(
             len(prompts), enabled=show, console=self.console, description="Conversation turns"
