@@ -142,3 +142,12 @@ def test_evaluate_runs_every_example(chat: ChatRunner) -> None:
 def test_train_points_to_lora(chat: ChatRunner) -> None:
     with pytest.raises(ez.EzChatError, match="lora_path"):
         chat.train()
+
+
+def test_a_runner_loads_its_model_from_a_path(model_path: Path, greedy) -> None:
+    runner = BasicModelRunner(model_path, greedy.replace(max_len_tokens=4), cache=False)
+    try:
+        assert runner.model.filename == str(model_path)
+        assert isinstance(runner("Hello"), str)
+    finally:
+        runner.model.unload()
