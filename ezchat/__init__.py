@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from . import formats, samplers
+from . import formats, runners, samplers
 from .errors import (
     EzChatError,
     GenerationError,
@@ -43,6 +43,7 @@ __all__ = [
     "default_model_path",
     "formats",
     "resolve_model_path",
+    "runners",
     "samplers",
     "__version__",
 ]

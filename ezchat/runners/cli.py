@@ -1,0 +1,278 @@
+"""``ezchat batch INPUT.jsonl -o OUTPUT.jsonl``: run a file of prompts through a model.
+
+Each input line is a JSON object with ``prompt`` and optionally ``id``, ``system``,
+``metadata`` (an object carried to the output), ``context`` (an object) and any other keys,
+which are context keys for the template. Each output line carries the input's ``id`` (or its
+line number), the response and its token counts. Lines are written and flushed as each prompt
+finishes, and ids already in OUTPUT are skipped, so an interrupted run continues where it
+stopped when started again.
+
+``register(app)`` adds the command to a typer app; ``python -m ezchat.runners.cli`` runs it
+alone.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import typer
+
+from ..errors import EzChatError
+from .data import read_jsonl
+from .prompts import Prompt, PromptCollection
+from .responses import Response
+from .typed import OutputType
+
+PROG = "ezchat batch"
+_RESERVED = {"prompt", "id", "system", "metadata", "context"}
+
+
+@dataclass(slots=True)
+class InputLine:
+    line: int
+    id: Any
+    prompt: Prompt
+
+
+def parse_records(
+    records: list[tuple[int, dict[str, Any]]], path: Path, template: str | None
+) -> tuple[list[InputLine], list[str]]:
+    """Prompts from JSONL records, and one message per record that cannot be used."""
+    items: list[InputLine] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for line, record in records:
+        where = f"{path}:{line}"
+        prompt_text = record.get("prompt")
+        if not isinstance(prompt_text, str):
+            problems.append(f'{where}: needs a "prompt" string')
+            continue
+        metadata = record.get("metadata", {})
+        context = record.get("context", {})
+        system = record.get("system")
+        if not isinstance(metadata, dict) or not isinstance(context, dict):
+            problems.append(f'{where}: "metadata" and "context" must be JSON objects')
+            continue
+        if system is not None and not isinstance(system, str):
+            problems.append(f'{where}: "system" must be a string')
+            continue
+        item_id = record.get("id", line)
+        key = str(item_id)
+        if key in seen:
+            problems.append(f"{where}: id {item_id!r} repeats line {seen[key]}; ids must be unique")
+            continue
+        seen[key] = line
+        extra = {k: v for k, v in record.items() if k not in _RESERVED}
+        # A broken template raises UserFileError here: it breaks every line, so the run stops.
+        prompt = Prompt(
+            system,
+            prompt_text,
+            id=key,
+            conversation_id=line,
+            context={**context, **extra},
+            meta_data=metadata,
+            template_name=template or "default",
+        )
+        items.append(InputLine(line, item_id, prompt))
+    return items, problems
+
+
+def finished_ids(output: Path, retry_failed: bool) -> set[str]:
+    """Ids already answered in OUTPUT (with --retry-failed, skipped and failed ones are not
+    counted as answered). A damaged line (a run killed mid-write) is ignored."""
+    if not output.exists():
+        return set()
+    records, _damaged = read_jsonl(output)
+    done = set()
+    for _line, record in records:
+        if "id" not in record:
+            continue
+        if retry_failed and ("skipped" in record or "error" in record):
+            continue
+        done.add(str(record["id"]))
+    return done
+
+
+def _open_for_append(output: Path) -> TextIO:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    needs_newline = output.exists() and output.stat().st_size > 0 and not _ends_with_newline(output)
+    file = output.open("a", encoding="utf-8")
+    if needs_newline:  # the last run was killed mid-line: start a fresh line
+        file.write("\n")
+    return file
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as file:
+        file.seek(-1, 2)
+        return file.read(1) == b"\n"
+
+
+def _output_line(item: InputLine, response: Response) -> str:
+    data = response.response_data
+    for internal in ("conversation_id", "request_id"):
+        data.pop(internal, None)
+    data["id"] = item.id
+    data["line"] = item.line
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _warn(message: str) -> None:
+    print(f"{PROG}: {' '.join(message.split())}", file=sys.stderr)
+
+
+def batch_command(
+    input: Annotated[
+        Path, typer.Argument(metavar="INPUT.jsonl", help="prompts, one JSON object a line")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="OUTPUT.jsonl", help="where responses go")
+    ],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", metavar="PATH", help="GGUF model file")
+    ] = None,
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f", metavar="NAME", help="prompt format; 'auto' is the model's own"
+        ),
+    ] = None,
+    sampler: Annotated[
+        str | None, typer.Option("--sampler", "-s", metavar="NAME", help="sampler preset")
+    ] = None,
+    system: Annotated[
+        str | None,
+        typer.Option("--system", metavar="TEXT", help="system prompt for lines without one"),
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option("--template", metavar="NAME", help="Jinja template for the prompts"),
+    ] = None,
+    output_type: Annotated[
+        str | None,
+        typer.Option("--output-type", metavar="JSON", help='typed output, e.g. \'{"age": "int"}\''),
+    ] = None,
+    context_length: Annotated[
+        int | None, typer.Option("--context-length", "-c", min=16, help="context size in tokens")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", "-t", min=1, help="CPU threads to use")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", min=1, help="most tokens per response")
+    ] = None,
+    parallel: Annotated[
+        int, typer.Option("--parallel", "-p", min=1, help="prompts run at once in one batch")
+    ] = 16,
+    cache: Annotated[
+        bool, typer.Option("--cache/--no-cache", help="reuse responses stored by earlier runs")
+    ] = True,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="run again the ids OUTPUT holds as skipped")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Run every prompt of INPUT.jsonl and append the responses to OUTPUT.jsonl (resumable)."""
+    from ..session import ChatOptions, load_model, load_sampler
+    from .batch import BatchRunner
+
+    typed = OutputType.from_json(output_type) if output_type is not None else None
+    records, problems = read_jsonl(input)
+    items, bad_records = parse_records(records, input, template)
+    problems += bad_records
+    for problem in problems:
+        _warn(problem)
+    done = finished_ids(output, retry_failed)
+    todo = [item for item in items if str(item.id) not in done]
+    options = ChatOptions(
+        model=model,
+        format=format,
+        sampler=sampler,
+        system=system,
+        context_length=context_length,
+        n_threads=threads,
+    ).with_config()
+    for item in todo:
+        if item.prompt.sys_prompt is None and options.system:
+            item.prompt.sys_prompt = options.system
+    if not todo:
+        _warn(
+            f"nothing to do: {len(items) - len(todo)} of {len(items)} ids are already in {output}"
+        )
+        raise typer.Exit(1 if problems else 0)
+
+    chosen_sampler = load_sampler(options)
+    if max_tokens is not None:
+        chosen_sampler = chosen_sampler.replace(max_len_tokens=max_tokens)
+    runner = BatchRunner(
+        load_model(options),
+        chosen_sampler,
+        options.format or "auto",
+        cache=cache,
+        parallel=parallel,
+        progress=not quiet,
+    )
+    by_id = {item.prompt.id: item for item in todo}
+    written = 0
+    with _open_for_append(output) as file:
+
+        def write(response: Response) -> None:
+            nonlocal written
+            item = by_id[response.prompt.id]
+            file.write(_output_line(item, response) + "\n")
+            file.flush()
+            written += 1
+            if response.skipped is not None:
+                _warn(f"{input}:{item.line}: skipped: {response.skipped}")
+            elif response.error is not None:
+                _warn(f"{input}:{item.line}: {response.error}")
+
+        try:
+            responses = runner.run(
+                PromptCollection(item.prompt for item in todo), typed, on_response=write
+            )
+        except KeyboardInterrupt:
+            _warn(f"interrupted: {written} responses are in {output}; run again to continue")
+            raise
+    totals = responses.totals()
+    _warn(
+        f"wrote {written} responses to {output} ({totals['cached']} from the cache, "
+        f"{totals['skipped']} skipped, {totals['errors']} failed; {len(items) - len(todo)} "
+        f"were there already; {len(problems)} input lines unusable)"
+    )
+    if problems or totals["skipped"] or totals["errors"]:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``batch`` to the ``ezchat`` typer app."""
+    app.command("batch")(batch_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the batch command on its own, with the CLI's error convention: a user mistake is
+    one line on stderr and status 2, Ctrl-C is status 130."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    register(app)
+    app.callback()(lambda: None)  # a group, so "batch" stays a subcommand as in ezchat
+    try:
+        result = app(["batch", *(sys.argv[1:] if argv is None else argv)], standalone_mode=False)
+    except EzChatError as exc:
+        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (KeyboardInterrupt, typer.Abort):
+        return 130
+    except typer.TyperException as exc:  # usage errors of typer's click
+        print(f"{PROG}: error: {exc.format_message()}", file=sys.stderr)
+        return 2
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

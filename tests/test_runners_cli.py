@@ -1,0 +1,162 @@
+"""``ezchat batch`` end to end, as a subprocess on the real model: output lines, malformed
+input lines, typed output, and resuming after Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from ezchat.runners.cli import register
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = dict(os.environ, EZCHAT_HOME=str(home), PYTHONPATH=str(ROOT))
+    env.pop("EZCHAT_MODEL", None)
+    return env
+
+
+def _batch(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ezchat.runners.cli", *args],
+        cwd=ROOT,
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_register_adds_batch_to_an_app() -> None:
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    register(app)
+    result = CliRunner().invoke(app, ["batch", "--help"])
+    assert result.exit_code == 0
+    assert "--output-type" in result.output and "--template" in result.output
+
+
+def test_batch_writes_a_line_per_prompt_and_reports_bad_lines(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": "greet", "prompt": "Say hello.", "metadata": {"row": 1}}),
+                "{not json",
+                json.dumps({"prompt": "What is 2+2?", "system": "Answer with a number."}),
+                json.dumps({"id": 5, "text": "no prompt key"}),
+                "",
+                json.dumps({"prompt": "Name a colour.", "topic": "art"}),
+                json.dumps({"id": "greet", "prompt": "Same id again."}),
+                json.dumps({"id": "long", "prompt": "word " * 2500}),
+            ]
+        )
+        + "\n"
+    )
+    output = tmp_path / "out.jsonl"
+    result = _batch(
+        isolated_home, str(source), "-o", str(output), "--max-tokens", "12", "-c", "1024", "-q"
+    )
+    assert result.returncode == 1, result.stderr
+    stderr = result.stderr
+    assert f"{source}:2: not valid JSON" in stderr
+    assert f'{source}:4: needs a "prompt" string' in stderr
+    assert f"{source}:7: id 'greet' repeats line 1" in stderr
+    assert f"{source}:8: skipped: " in stderr and "the context holds 1024" in stderr
+    assert (
+        "wrote 4 responses" in stderr
+        and "1 skipped" in stderr
+        and "3 input lines unusable" in stderr
+    )
+    assert "Traceback" not in stderr
+
+    rows = {row["id"]: row for row in _lines(output)}
+    assert set(rows) == {"greet", 3, 6, "long"}  # ids, or line numbers where none was given
+    greet = rows["greet"]
+    assert greet["line"] == 1 and greet["metadata"] == {"row": 1} and greet["response"]
+    assert greet["prompt_tokens"] > 0 and 0 < greet["completion_tokens"] <= 12
+    assert greet["stop_reason"] in ("stop_token", "length") and greet["cached"] is False
+    assert rows[3]["system"] == "Answer with a number."
+    assert rows[6]["context"] == {"topic": "art"}
+    assert "context holds" in rows["long"]["skipped"] and "response" not in rows["long"]
+
+
+def test_typed_output_and_user_errors(tmp_path: Path, isolated_home: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"prompt": "Is the sky blue?"}) + "\n")
+    output = tmp_path / "out.jsonl"
+    result = _batch(
+        isolated_home, str(source), "-o", str(output), "--output-type", '{"answer": "bool"}', "-q"
+    )
+    assert result.returncode == 0, result.stderr
+    [row] = _lines(output)
+    assert type(row["value"]["answer"]) is bool
+    assert json.loads(row["response"]) == row["value"]
+
+    bad_type = _batch(
+        isolated_home, str(source), "-o", str(output), "--output-type", '{"a": "num"}'
+    )
+    assert bad_type.returncode == 2
+    assert bad_type.stderr.strip().splitlines() == [
+        "ezchat batch: error: unknown output type 'num' for 'a': use int, float, bool, str, "
+        "list[T] or list[T, N] (at most N), or a dict of fields"
+    ]
+    missing = _batch(isolated_home, str(tmp_path / "nope.jsonl"), "-o", str(output))
+    assert missing.returncode == 2 and "nope.jsonl: cannot read the file" in missing.stderr
+    bad_template = _batch(isolated_home, str(source), "-o", str(output), "--template", "nope")
+    assert bad_template.returncode == 2 and "unknown template 'nope'" in bad_template.stderr
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path: Path, isolated_home: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    prompts = [{"id": f"q{i}", "prompt": f"Count from {i} to {i + 20}."} for i in range(10)]
+    source.write_text("".join(json.dumps(p) + "\n" for p in prompts))
+    output = tmp_path / "out.jsonl"
+    args = [str(source), "-o", str(output), "--max-tokens", "24", "-p", "2", "-c", "1024", "-q"]
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ezchat.runners.cli", *args],
+        cwd=ROOT,
+        env=_env(isolated_home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if output.exists() and output.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "run again to continue" in stderr
+    first = _lines(output)  # every line written is complete JSON
+    assert 2 <= len(first) < len(prompts)
+
+    result = _batch(isolated_home, *args)
+    assert result.returncode == 0, result.stderr
+    assert "were there already" in result.stderr
+    rows = _lines(output)
+    assert sorted(row["id"] for row in rows) == sorted(p["id"] for p in prompts)  # each once
+    assert rows[: len(first)] == first
+    assert all(row["response"] for row in rows)
+
+    again = _batch(isolated_home, *args)
+    assert again.returncode == 0 and "nothing to do: 10 of 10 ids are already in" in again.stderr
+    assert _lines(output) == rows
