@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from . import formats, samplers
+from .backends import Backend, RemoteError, RemoteModel
 from .errors import (
     EzChatError,
     GenerationError,
@@ -26,6 +27,9 @@ from .thread import Message, Thread
 __version__ = "0.1.0"
 
 __all__ = [
+    "Backend",
+    "RemoteError",
+    "RemoteModel",
     "EzChatError",
     "GenerationError",
     "Message",
