@@ -42,6 +42,10 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+class StreamEnded(_Retryable):
+    """The stream closed without ``[DONE]``; complete only if a finish reason came before."""
+
+
 class ServerClient:
     """An httpx client bound to one server, with its error handling in one place."""
 
@@ -117,7 +121,8 @@ class ServerClient:
 
     def events(self, response: httpx.Response) -> Iterator[dict[str, Any]]:
         """The JSON payloads of a server-sent-event stream, up to ``[DONE]``. A stream that
-        breaks off raises ``_Retryable`` (the caller knows whether a retry is still safe)."""
+        breaks off raises ``_Retryable``, one that just stops raises ``StreamEnded`` (the
+        caller knows whether a retry is still safe)."""
         data: list[str] = []
         try:
             for line in response.iter_lines():
@@ -138,6 +143,10 @@ class ServerClient:
                 f"the connection to {self.base_url} broke off mid-reply ({_reason(exc)}); "
                 "the partial reply is kept: check the server and try again"
             ) from None
+        raise StreamEnded(
+            f"the server at {self.base_url} ended the reply without finishing it; its log may "
+            "say why (a prompt longer than its context?)"
+        )
 
     def _event_json(self, payload: str) -> dict[str, Any]:
         try:

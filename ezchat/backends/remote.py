@@ -39,6 +39,7 @@ from .http import (
     RemoteError,
     ServerClient,
     ServerUnavailableError,
+    StreamEnded,
     _Retryable,
     backoff_delay,
 )
@@ -574,6 +575,8 @@ class RemoteGeneration:
                 except _Retryable as failure:
                     if self._cancel.is_set():
                         break
+                    if isinstance(failure, StreamEnded) and state["finish"] is not None:
+                        break  # no [DONE], but the server said the reply was finished
                     if texts or attempt >= client.retries:
                         raise RemoteError(str(failure)) from None
                     time.sleep(backoff_delay(attempt))
