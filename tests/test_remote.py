@@ -183,8 +183,10 @@ def test_candidates_while_streaming(thread: ez.Thread) -> None:
     thread.add_message("user", "What is the capital of France?")
     reply = thread.start_reply(candidates=3)
     events = [event for event in reply if event.candidates is not None]
-    assert events
+    assert reply.result.stop_reason == "stop_token" and "Paris" in reply.result.text
+    assert len(events) >= reply.result.n_generated - 1  # nearly every token has candidates
     for event in events:
+        assert event.id >= 0  # known once the reply is over, even where the server streams none
         assert len(event.candidates) == 3
         probabilities = [c.probability for c in event.candidates]
         assert probabilities == sorted(probabilities, reverse=True)
@@ -222,12 +224,12 @@ def test_reset_and_stats(thread: ez.Thread) -> None:
 def test_long_chat_drops_old_messages(backend: ez.Backend, greedy) -> None:
     """With a context smaller than the model's, the Thread leaves old messages out to fit."""
     saved = backend.context_length
-    backend.context_length = 256
+    backend.context_length = 160
     try:
         thread = ez.Thread(backend, ez.formats.chatml, greedy.replace(max_len_tokens=16))
         for turn in range(8):
             thread.send(f"Turn {turn}: name an animal.")
-            assert thread.last_result.prompt.prompt_tokens + thread.last_result.n_generated <= 256
+            assert thread.last_result.prompt.prompt_tokens + thread.last_result.n_generated <= 160
         assert thread.last_plan.dropped > 0
         assert len(thread.messages) == 16
     finally:
@@ -301,6 +303,30 @@ def test_server_format_uses_the_servers_template(remote: ez.RemoteModel, greedy)
     assert "\ue000" not in reply and thread.len_messages() > 0
     follow = thread.send("And of Italy?")
     assert "Rome" in follow
+    reroll = thread.start_reroll(candidates=2)
+    events = list(reroll)
+    assert reroll.result.text == follow and reroll.result.stop_reason == "stop_token"
+    assert all(len(event.candidates) == 2 for event in events if event.candidates)
+
+
+def test_reply_interrupted_by_another_client(server_url: str, greedy) -> None:
+    """llama-cpp-python's server ends a stream early to serve a waiting request: the reply
+    breaks off, which ezchat reports (the partial reply kept) instead of taking it as done."""
+    first = ez.RemoteModel(server_url, retries=0)
+    other = ez.RemoteModel(server_url)
+    thread = ez.Thread(first, ez.formats.chatml, greedy.replace(max_len_tokens=300))
+    thread.add_message("user", "Write a long poem about the sea.")
+    reply = thread.start_reply()
+    with pytest.raises(RemoteError, match="before it was finished") as failure:
+        for count, _ in enumerate(reply, start=1):
+            if count == 3:
+                other.tokenize("hello")
+    assert "\n" not in str(failure.value)
+    assert reply.result.stop_reason == "error"
+    assert thread.messages[-1]["content"] == reply.result.text != ""
+    assert thread.send("Thanks!")  # the next request works
+    first.unload()
+    other.unload()
 
 
 def test_server_killed_mid_reply(own_server, greedy) -> None:

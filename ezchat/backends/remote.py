@@ -468,14 +468,28 @@ class RemoteModel:
             )
         return self._candidates(infos[0].candidates, k)
 
-    def _candidates(self, raw: list[tuple[int | None, str, float]], k: int) -> list[Candidate]:
+    def _candidates(
+        self,
+        raw: list[tuple[int | None, str, float]],
+        k: int,
+        pending: list[tuple[Any, str]] | None = None,
+    ) -> list[Candidate]:
+        """Candidates with ids. A server that names only the text (llama-cpp-python) is asked
+        for the id, unless ``pending`` is given: then the id is -1 for now and the candidate
+        goes on that list, to be filled in once the stream is over."""
         out = []
         for token, text, prob in raw[:k]:
+            late = False
             if token is None:
-                token = self._single_id(text)
+                known = self._memory.single_ids.get(text)
+                late = known is None and pending is not None and bool(text)
+                token = -1 if late else known if known is not None else self._single_id(text)
             if not text and token >= 0:
                 text = self.token_text(token)
-            out.append(Candidate(text, prob, token))
+            candidate = Candidate(text, prob, token)
+            if late and pending is not None:
+                pending.append((candidate, text))
+            out.append(candidate)
         return out
 
     def _learn_context(self, message: str) -> None:
@@ -527,6 +541,7 @@ class RemoteGeneration:
         self._cancel = threading.Event()
         self._response: httpx.Response | None = None
         self._lock = threading.Lock()
+        self._pending_ids: list[tuple[Any, str]] = []
         self.result = GenerationResult(prompt=EvalReport(prompt_tokens=len(prompt_tokens)))
 
     def cancel(self) -> None:
@@ -571,6 +586,12 @@ class RemoteGeneration:
                         yield from self._token_events(chunk.text, chunk.tokens)
                         if self._cancel.is_set():
                             break
+                    if state["finish"] is None and not self._cancel.is_set():
+                        raise StreamEnded(
+                            f"the server at {model.base_url} stopped the reply before it was "
+                            "finished (another request may have interrupted it); the partial "
+                            "reply is kept"
+                        )
                     break
                 except _Retryable as failure:
                     if self._cancel.is_set():
@@ -598,20 +619,39 @@ class RemoteGeneration:
             if text:
                 yield TokenEvent(-1, text, None)
             return
+        model = self._model
+        pending = self._pending_ids
         # Several tokens in one chunk (vLLM): split the text where the tokens spell it.
         split = len(infos) > 1 and "".join(info.text for info in infos) == text
         last = len(infos) - 1
         for index, info in enumerate(infos):
             piece = info.text if split else (text if index == last else "")
             candidates = (
-                self._model._candidates(info.candidates, k) if k and info.candidates else None
+                model._candidates(info.candidates, k, pending) if k and info.candidates else None
             )
             token = info.id
-            if token is None and k and info.text:
-                token = self._model._single_id(info.text)
             if token is not None and token >= 0 and info.piece is not None:
-                self._model._memory.remember_piece(token, info.piece)
-            yield TokenEvent(token if token is not None else -1, piece, candidates)
+                model._memory.remember_piece(token, info.piece)
+            event = TokenEvent(token if token is not None else -1, piece, candidates)
+            if token is None and k and info.text:
+                # No request may run beside the stream: llama-cpp-python's server would end
+                # the stream to serve it. The id is filled in when the reply is over.
+                known = model._memory.single_ids.get(info.text)
+                if known is None:
+                    pending.append((event, info.text))
+                else:
+                    event.id = known
+            yield event
+
+    def _resolve_pending_ids(self) -> None:
+        """Give the events and candidates that streamed without an id their token id."""
+        model = self._model
+        try:
+            for holder, text in self._pending_ids:
+                holder.id = model._single_id(text)
+        except RemoteError:
+            pass  # the server is gone: those ids stay -1 (not branchable), the text is kept
+        self._pending_ids.clear()
 
     def _finish(
         self,
@@ -629,6 +669,7 @@ class RemoteGeneration:
             if response is not None:
                 response.close()
             result.text = text
+            self._resolve_pending_ids()
             result.tokens = model._reply_tokens(infos, text)
             if not result.stop_reason:
                 if self._cancel.is_set() or state["finish"] is None:
