@@ -121,6 +121,9 @@ class TokenMemory:
             size = len(key)
             if (best is None or size > best[0]) and tuple(tokens[start : start + size]) == key:
                 best = (size, self._sequences[key])
+                best_key = key
+        if best is not None:
+            self._sequences.move_to_end(best_key)  # in use: the last to be forgotten
         return best
 
     def join_pieces(self, tokens: Iterable[int]) -> str | None:
