@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from .base import Backend, Running
 from .http import RemoteError, ServerUnavailableError
-from .remote import RemoteGeneration, RemoteModel
+from .remote import RemoteModel
+from .streaming import RemoteGeneration
 
 __all__ = [
     "Backend",
