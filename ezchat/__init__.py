@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from . import formats, runners, samplers
+from .backends import Backend, RemoteError, RemoteModel
 from .errors import (
     EzChatError,
     GenerationError,
@@ -27,7 +28,10 @@ from .thread import Message, Thread
 __version__ = "0.1.0"
 
 __all__ = [
+    "Backend",
     "ChatStore",
+    "RemoteError",
+    "RemoteModel",
     "EzChatError",
     "GenerationError",
     "Message",

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ezchat import formats, paths
+from ezchat.backends.tokens import SERVER_ASSISTANT, SERVER_END, SERVER_SYSTEM, SERVER_USER
 from ezchat.errors import UnknownNameError, UserFileError
 
 TEMPLATES = Path(__file__).parent / "data" / "templates"
@@ -99,6 +100,9 @@ DOCUMENTED = {
     # deepseek-ai/DeepSeek-V3's template: bare system text, then the turns
     "deepseek_v3": f"{S}<｜User｜>{U1}<｜Assistant｜>{A1}<｜end▁of▁sentence｜>"
     f"<｜User｜>{U2}<｜Assistant｜>",
+    # remote models only: markers that ezchat.backends turns into chat messages for the server
+    "server": f"{SERVER_SYSTEM}{S}{SERVER_END}{SERVER_USER}{U1}{SERVER_END}"
+    f"{SERVER_ASSISTANT}{A1}{SERVER_END}{SERVER_USER}{U2}{SERVER_END}{SERVER_ASSISTANT}",
 }
 REPLY_SPACE = {"vicuna_lmsys", "vicuna_common", "guanaco"}
 
