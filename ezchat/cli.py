@@ -714,3 +714,14 @@ def _check_config_value(key: str, value: Any) -> None:
         read_gguf(value)
     elif key == "context_length" and value < MIN_CONTEXT:
         raise fail(f"context_length must be at least {MIN_CONTEXT}, got {value}")
+
+
+def _register_runner_commands() -> None:
+    # The runners own their command (batch); it is added last so its module stays the one
+    # place that knows its options.
+    from .runners.cli import register
+
+    register(app)
+
+
+_register_runner_commands()

@@ -18,6 +18,9 @@ import numpy as np
 from .errors import GenerationError
 
 SEQ = 0  # one conversation per context: everything lives in sequence 0
+# A shifted tail is the rest of a conversation (at least the newest turn): a shorter match is
+# more likely chance than a dropped message.
+MIN_SHIFTED_TAIL = 16
 
 
 @dataclass(slots=True)
@@ -56,8 +59,13 @@ class Decoder:
 
     # --- evaluation -------------------------------------------------------------------------
 
-    def prepare(self, prompt: list[int]) -> EvalReport:
-        """Make the cache hold ``prompt`` with logits for its last token, evaluating the least."""
+    def prepare(self, prompt: list[int], allow_shift: bool = False) -> EvalReport:
+        """Make the cache hold ``prompt`` with logits for its last token, evaluating the least.
+
+        ``allow_shift``: the caller knows ``prompt`` is the cached conversation with messages
+        left out (a Thread that truncated), so a cached tail may be slid into place. Without
+        that knowledge a tail that merely looks the same would carry memory computed for a
+        different context, so plain prompts never shift."""
         if not prompt:
             raise GenerationError("empty prompt: there is nothing to evaluate")
         if len(prompt) > self.n_ctx:
@@ -71,7 +79,7 @@ class Decoder:
             # Everything is cached, but the logits of the last token may be stale (a later token
             # was evaluated and removed); evaluate it again to get fresh logits.
             common -= 1
-        if common < len(self.tokens) and self.can_shift:
+        if allow_shift and common < len(self.tokens) and self.can_shift:
             report.shifted = self._shift_to_match(common, prompt)
             common = _common_prefix(self.tokens, prompt)
             if common == len(prompt):
@@ -164,6 +172,8 @@ class Decoder:
             except ValueError:
                 return 0
             tail = cached[at:]
+            if len(tail) < MIN_SHIFTED_TAIL:
+                return 0  # too short to be the rest of a conversation: evaluate it instead
             if prompt[common : common + len(tail)] == tail:
                 break
         dropped = at - common

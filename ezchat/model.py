@@ -368,10 +368,14 @@ class Model:
         stops: list[str | int] | None = None,
         sampler: SamplerSettings | None = None,
         candidates: int = 0,
+        *,
+        allow_shift: bool = False,
     ) -> Generation:
         """Evaluate ``prompt`` and return a ``Generation``: iterate it for ``TokenEvent``s,
         ``cancel()`` it from any thread, read ``result`` at the end. ``candidates=k`` attaches
-        the top-k next-token candidates to every event."""
+        the top-k next-token candidates to every event. ``allow_shift``: ``prompt`` is the
+        cached conversation with messages left out, so the cache may slide instead of
+        re-evaluating (Thread sets it when it truncates)."""
         decoder = self._require_decoder()
         if self._busy:
             raise GenerationError("this model is already generating; one generation at a time")
@@ -382,7 +386,7 @@ class Model:
         stop_strings = [s for s in (stops or []) if isinstance(s, str) and s]
         self._busy = True
         try:
-            report = decoder.prepare(tokens)
+            report = decoder.prepare(tokens, allow_shift=allow_shift)
             chain = build_chain(
                 sampler, self._model_ptr, self._vocab_ptr, self.n_vocab, self.context_length
             )

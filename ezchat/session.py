@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import formats, samplers
+from .backends import RemoteModel
 from .config import Config, load_config
 from .model import Model
 from .modelpath import resolve_model_path
@@ -54,8 +55,15 @@ class ChatOptions:
         )
 
 
-def load_model(options: ChatOptions) -> Model:
-    """Load the model the options name (call ``with_config`` first to apply the config file)."""
+def load_model(options: ChatOptions) -> Model | RemoteModel:
+    """Load the model the options name (call ``with_config`` first to apply the config file):
+    a local GGUF file, or with ``server`` set, a model served over the OpenAI-compatible API."""
+    if options.server:
+        return RemoteModel(
+            options.server,
+            model=str(options.model) if options.model else None,
+            context_length=options.context_length,
+        )
     return Model(
         resolve_model_path(options.model),
         context_length=options.context_length,

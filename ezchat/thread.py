@@ -259,7 +259,9 @@ class Thread:
             continues = self.messages[-1]
         plan = self.plan_prompt(prefix, continues)
         stops: list[str | int] = list(self.format.stops)
-        generation = self.model.start(plan.tokens, stops, sampler or self.sampler, candidates)
+        generation = self.model.start(
+            plan.tokens, stops, sampler or self.sampler, candidates, allow_shift=plan.dropped > 0
+        )
         return Reply(self, generation, prefix, continues)
 
     def _record_reply(self, reply: Reply) -> Message:
@@ -389,4 +391,13 @@ def resolve_format(format: Format | dict | str, model: Model) -> Format:
             eos_token=model.token_text(model.eos_token),
         )
         return auto if auto is not None else formats_module.load("chatml")
-    return formats_module.coerce(format)
+    resolved = formats_module.coerce(format)
+    if resolved.name == "server":
+        from .model import Model
+
+        if isinstance(model, Model):
+            raise EzChatError(
+                "the 'server' format hands the chat to a server's own template; a local model "
+                "needs a real format: use 'auto' or a name from `ezchat formats`"
+            )
+    return resolved

@@ -68,6 +68,8 @@ class Backend(Protocol):
         stops: list[str | int] | None = None,
         sampler: SamplerSettings | None = None,
         candidates: int = 0,
+        *,
+        allow_shift: bool = False,
     ) -> Running: ...
 
     def generate(

@@ -331,6 +331,8 @@ class RemoteModel:
         stops: list[str | int] | None = None,
         sampler: SamplerSettings | None = None,
         candidates: int = 0,
+        *,
+        allow_shift: bool = False,  # the server manages its own cache
     ) -> RemoteGeneration:
         """Send ``prompt`` and return a ``RemoteGeneration``: iterate it for ``TokenEvent``s,
         ``cancel()`` it from any thread (the stream is closed; the partial reply is kept), read
