@@ -24,8 +24,10 @@ class Candidate(tuple):
 
     id: int
 
-    def __new__(cls, text: str, probability: np.floating, id: int) -> Candidate:
-        candidate = super().__new__(cls, (text, probability))
+    def __new__(cls, text: str, probability: float, id: int) -> Candidate:
+        # np.float64 is both the np.floating easy-llama documents and a Python float, so a
+        # candidate serialises (JSON, SQLite) like any other number.
+        candidate = super().__new__(cls, (text, np.float64(probability)))
         candidate.id = id
         return candidate
 
@@ -34,10 +36,10 @@ class Candidate(tuple):
         return self[0]
 
     @property
-    def probability(self) -> np.floating:
+    def probability(self) -> np.float64:
         return self[1]
 
-    def __getnewargs__(self) -> tuple[str, np.floating, int]:
+    def __getnewargs__(self) -> tuple[str, np.float64, int]:
         return (self[0], self[1], self.id)
 
 
@@ -79,7 +81,7 @@ def top_candidates(logits: np.ndarray, k: int, piece: Callable[[int], str]) -> l
     probs = shifted / shifted.sum()
     top = np.argpartition(probs, -k)[-k:]
     top = top[np.argsort(probs[top])[::-1]]
-    return [Candidate(piece(int(token)), probs[token], int(token)) for token in top]
+    return [Candidate(piece(token), probs[token], token) for token in top.tolist()]
 
 
 class Generation:

@@ -361,7 +361,9 @@ def test_bare_command_opens_the_app_with_the_options(
 
 
 def test_bare_command_without_the_app_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "ezchat.tui", None)  # as if it were not installed
+    # As if it were not installed. Both names: the TUI tests import ezchat.tui.app at collection.
+    monkeypatch.setitem(sys.modules, "ezchat.tui", None)
+    monkeypatch.setitem(sys.modules, "ezchat.tui.app", None)
     assert_usage_error(run(), "the full-screen app (ezchat.tui) is not part of this install")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -111,7 +112,9 @@ def test_candidates_full_softmax(
     greedy.max_len_tokens = 1
     first = model.complete(chat_prompt, sampler=greedy)
     assert candidates[0][0] == model.token_text(first.tokens[0])
-    assert isinstance(candidates[0][1], np.floating)
+    # the np.floating easy-llama documents, and a float that JSON takes as it is
+    assert isinstance(candidates[0][1], np.floating) and isinstance(candidates[0][1], float)
+    assert json.loads(json.dumps(candidates[0])) == [candidates[0][0], candidates[0][1]]
 
 
 def test_candidates_keep_the_prompt_cache(model: ez.Model, chat_prompt: str) -> None:
