@@ -21,6 +21,7 @@ from .samplers import SamplerSettings, build_chain
 
 __all__ = [
     "DEFAULT_MAX_CONTEXT",
+    "KV_CACHE_TYPES",
     "GenerationResult",
     "Model",
     "ModelLoadError",
@@ -32,7 +33,19 @@ __all__ = [
 # take gigabytes for a chat that uses a few thousand.
 DEFAULT_MAX_CONTEXT = 8192
 
-_KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "bf16": 30}
+# The names type_k / type_v accept, and the ggml type numbers llama.cpp takes for them.
+KV_CACHE_TYPES = {
+    "f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "bf16": 30,
+}  # fmt: skip
+
+
+def kv_cache_type_name(number: int) -> str:
+    """The name of a KV cache type number (``1`` is ``"f16"``), or the number for one
+    without a name here."""
+    for name, value in KV_CACHE_TYPES.items():
+        if value == number:
+            return name
+    return str(number)
 
 
 class _SupportsWriteAndFlush(Protocol):
@@ -48,14 +61,14 @@ def _default_sampler() -> SamplerSettings:
 
 def _kv_type(value: int | str | None, name: str) -> int:
     if value is None:
-        return _KV_TYPES["f16"]
+        return KV_CACHE_TYPES["f16"]
     if isinstance(value, int):
         return value
     try:
-        return _KV_TYPES[value.lower()]
+        return KV_CACHE_TYPES[value.lower()]
     except KeyError:
         raise ValueError(
-            f"{name} {value!r} is unknown: use one of {', '.join(_KV_TYPES)}"
+            f"{name} {value!r} is unknown: use one of {', '.join(KV_CACHE_TYPES)}"
         ) from None
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import ezchat as ez
-from ezchat.model import ModelUnloadedException
+from ezchat.model import ModelUnloadedException, kv_cache_type_name
 
 
 def test_facts(model: ez.Model, model_path) -> None:
@@ -219,6 +219,8 @@ def test_unload_then_use_raises(model_path) -> None:
 def test_kv_cache_types(model_path) -> None:
     with ez.Model(model_path, context_length=256, type_k="q8_0", type_v="f16") as quantised:
         assert quantised.type_k == 8
+        assert kv_cache_type_name(quantised.type_k) == "q8_0"
+        assert kv_cache_type_name(quantised.type_v) == "f16"
         assert quantised.generate(
             "Hello", sampler=ez.samplers.GreedyDecoding.replace(max_len_tokens=4)
         )

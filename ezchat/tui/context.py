@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING
 from textual.content import Content
 from textual.widgets import Static
 
-from ..model import _KV_TYPES
+from ..model import kv_cache_type_name
 from ..samplers import SamplerSettings
 
 if TYPE_CHECKING:
     from ..thread import Thread
 
 BAR_CELLS = 24
-_KV_NAMES = {number: name for name, number in _KV_TYPES.items()}
 _DEFAULT_SAMPLER = SamplerSettings()
 
 
@@ -88,8 +87,7 @@ class ContextPane(Static):
             f"Native context {model.n_ctx_train}",
             f"RoPE base {model.rope_freq_base:g} · scale {model.ctx_scale:.2f}",
             f"GPU layers {model.n_gpu_layers} · flash attn {'on' if model.flash_attn else 'off'}",
-            f"KV cache {_KV_NAMES.get(model.type_k, model.type_k)}"
-            f"/{_KV_NAMES.get(model.type_v, model.type_v)}",
+            f"KV cache {kv_cache_type_name(model.type_k)}/{kv_cache_type_name(model.type_v)}",
             "",
             Content.styled("Sampler", "bold"),
             sampler_summary(thread.sampler),
