@@ -178,22 +178,13 @@ def _note(notes: list[str] | None, text: str) -> None:
 
 
 def _remember_tokens(thread: Thread, stored: list[StoredMessage]) -> None:
-    """Give the Thread the token ids its replies were generated as. Ids from another model's
-    vocabulary would not spell the same text, so such ids are ignored and the text is
-    tokenized again."""
-    model = thread.model
-    if not _has_local_cache(model):
+    """Give the Thread the token ids its replies were generated as (ids saved by another
+    model are refused there, and that text is tokenized again)."""
+    if not _has_local_cache(thread.model):
         return
     for message in stored:
-        tokens = message.tokens
-        if (
-            tokens
-            and all(0 <= token < model.n_vocab for token in tokens)
-            and model.detokenize(tokens) == message.content
-        ):
-            # Thread keeps content -> tokens in this map (see Thread.content_tokens); there is no
-            # public setter yet.
-            thread._content_tokens[message.content] = list(tokens)
+        if message.tokens:
+            thread.remember_tokens(message.content, message.tokens)
 
 
 def _save_reply_tokens(store: ChatStore, chat_id: int, thread: Thread) -> None:

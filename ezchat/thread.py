@@ -10,7 +10,7 @@ of the prompt; ``messages`` still holds all of them.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +180,19 @@ class Thread:
             tokens = self.model.tokenize(text, add_bos=False, special=False)
             self._content_tokens[text] = tokens
         return tokens
+
+    def remember_tokens(self, text: str, tokens: Sequence[int]) -> bool:
+        """Use these token ids for ``text`` wherever it appears as content, as when a saved reply
+        is reopened: the ids the model generated keep the cache matching, where tokenizing the
+        text again may split it differently. Ids that do not spell ``text`` in this model's
+        vocabulary (another model's) are refused; returns whether they were taken."""
+        model = self.model
+        if not tokens or not all(0 <= token < model.n_vocab for token in tokens):
+            return False
+        if model.detokenize(list(tokens)) != text:
+            return False
+        self._content_tokens[text] = list(tokens)
+        return True
 
     def _tokens_for(self, messages: list[Message], add_generation_prompt: bool) -> list[int]:
         segments = self.format.segments(_render_messages(messages), add_generation_prompt)

@@ -107,6 +107,21 @@ def test_reroll_reuses_history(thread: ez.Thread, model: ez.Model) -> None:
     assert model.last_eval.reused == len(plan.tokens) - 1
 
 
+def test_remembered_reply_tokens_keep_a_reopened_chat_cached(
+    thread: ez.Thread, model: ez.Model, greedy: ez.SamplerSettings
+) -> None:
+    reply = thread.send("Write a haiku about the sea.")
+    generated = thread.reply_tokens(thread.messages[-1])
+    reopened = ez.Thread(model, ez.formats.chatml, greedy)
+    for message in thread.messages:
+        reopened.add_message(message["role"], message["content"])
+    assert not reopened.remember_tokens(reply, [model.n_vocab + 5])  # another vocabulary
+    assert not reopened.remember_tokens(reply, model.tokenize("Not the reply", add_bos=False))
+    assert reopened.remember_tokens(reply, generated)
+    assert reopened.reply_tokens(reopened.messages[-1]) == generated
+    assert reopened.plan_prompt().tokens == thread.plan_prompt().tokens
+
+
 def test_cancelled_reply_is_kept(thread: ez.Thread) -> None:
     thread.sampler.max_len_tokens = 100
     thread.add_message("user", "Write a long poem.")
