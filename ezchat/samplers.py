@@ -209,6 +209,12 @@ class SamplerChain:
     def reset(self) -> None:
         llama_cpp.llama_sampler_reset(self._chain)
 
+    def hand_over(self) -> llama_cpp.llama_sampler_p:
+        """The llama.cpp chain, for adding to another chain (which then frees it); this object
+        lets go of it."""
+        chain, self._chain = self._chain, None
+        return chain
+
     def free(self) -> None:
         if self._chain is not None:
             llama_cpp.llama_sampler_free(self._chain)

@@ -76,9 +76,8 @@ def make_chain(model: Model, request: Request) -> SamplerChain:
         raise GenerationError("llama.cpp rejected the output grammar; check the output type")
     outer = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
     llama_cpp.llama_sampler_chain_add(outer, grammar)
-    # The outer chain now owns the inner one and frees it with itself.
-    llama_cpp.llama_sampler_chain_add(outer, inner._chain)
-    inner._chain = None
+    # The outer chain owns the inner one from here and frees it with itself.
+    llama_cpp.llama_sampler_chain_add(outer, inner.hand_over())
     return SamplerChain(outer, needs_history=False)
 
 
