@@ -125,6 +125,27 @@ def test_candidates_keep_the_prompt_cache(model: ez.Model, chat_prompt: str) -> 
     assert model.last_eval.evaluated == len(model.tokenize(chat_prompt + "The")) - len(cached)
 
 
+def test_candidates_on_every_token_or_only_on_request(
+    model: ez.Model, greedy: ez.SamplerSettings, chat_prompt: str
+) -> None:
+    greedy.max_len_tokens = 6
+    every = list(model.start(chat_prompt, sampler=greedy, candidates=4))
+    assert len(every) == 6 and all(len(event.candidates) == 4 for event in every)
+
+    generation = model.start(chat_prompt, sampler=greedy, candidates=4)
+    assert generation.candidates_only_on_request()
+    sparse = []
+    for position, event in enumerate(generation):
+        sparse.append(event)
+        if position == 3:
+            generation.request_candidates()
+    # the first token always carries them, then only the token after the request
+    assert [e.candidates is not None for e in sparse] == [True, False, False, False, True, False]
+    assert [e.id for e in sparse] == [e.id for e in every]  # the same reply either way
+    for position in (0, 4):
+        assert sparse[position].candidates == every[position].candidates
+
+
 def test_print_candidates(model: ez.Model, chat_prompt: str) -> None:
     out = io.StringIO()
     model.print_candidates(chat_prompt, 3, file=out)

@@ -28,6 +28,13 @@ class Running(Protocol):
 
     def cancel(self) -> None: ...
 
+    def candidates_only_on_request(self) -> bool:
+        """Attach candidates only to the token after each ``request_candidates()`` (a display
+        on a timer needs no more); False where the backend keeps them on every token."""
+        ...
+
+    def request_candidates(self) -> None: ...
+
 
 @runtime_checkable
 class Backend(Protocol):

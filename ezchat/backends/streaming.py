@@ -47,6 +47,15 @@ class RemoteGeneration:
         self._pending_ids: list[tuple[Any, str]] = []
         self.result = GenerationResult(prompt=EvalReport(prompt_tokens=len(prompt_tokens)))
 
+    def candidates_only_on_request(self) -> bool:
+        """Returns False: every token keeps its candidates. The server sends the top
+        log-probabilities with every token anyway, and turning them into candidates is cheap
+        beside the network."""
+        return False
+
+    def request_candidates(self) -> None:
+        """Nothing to do: every token carries candidates."""
+
     def cancel(self) -> None:
         """Stop the reply from any thread: the stream is closed, which also tells the server
         to stop; the text so far stays in ``result``."""

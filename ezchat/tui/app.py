@@ -108,6 +108,7 @@ class EzChatApp(App):
         self._feed = ReplyFeed()
         self._stream_view: MessageView | None = None
         self._live_candidates: list | None = None
+        self._sparse_live_candidates = False
         # (message index, token position) the candidates pane inspects, when it does
         self._inspecting: tuple[int, int] | None = None
         if self.config.keymap:
@@ -283,7 +284,7 @@ class EzChatApp(App):
         self._feed = ReplyFeed()
         self._flush_timer.resume()
         self.conversation.anchor()
-        self.candidates_pane.follow(lambda: self._live_candidates)
+        self.candidates_pane.follow(self._latest_live_candidates)
         self.refresh_bindings()
         self._generate(kind, arguments)
 
@@ -315,6 +316,9 @@ class EzChatApp(App):
                 head = reply.branch_text
             else:
                 head = reply.prefix
+            # The pane shows the newest candidates a few times a second, so the worker
+            # computes them only when the pane asks (see _latest_live_candidates).
+            self._sparse_live_candidates = reply.generation.candidates_only_on_request()
             self._reply = reply
             if self._stop_requested:
                 reply.cancel()
@@ -329,6 +333,12 @@ class EzChatApp(App):
             except EzChatError as exc:
                 error = str(exc)
         self.post_message(ReplyFinished(kind, recorded=True, error=error))
+
+    def _latest_live_candidates(self) -> list | None:
+        reply = self._reply
+        if reply is not None:
+            reply.generation.request_candidates()
+        return self._live_candidates
 
     def _reroll_sampler(self) -> SamplerSettings:
         """The sampler for a reroll. A fixed seed would write the same reply again, so each
@@ -386,6 +396,9 @@ class EzChatApp(App):
             self.candidates_pane.stop_following()
             self.refresh_bindings()
             self._refresh_context()
+        if message.recorded and self._sparse_live_candidates:
+            # The live candidates may be a few tokens old; show the last token's exactly.
+            self._show_last_token_candidates()
         if message.error:
             self.notify(message.error, severity="error", timeout=8)
 
@@ -441,6 +454,13 @@ class EzChatApp(App):
             return
         self._inspect(index, len(tokens) - 1)
         self.candidates_pane.query_one("OptionList").focus()
+
+    def _show_last_token_candidates(self) -> None:
+        messages = self.thread.messages
+        if messages and messages[-1]["role"] == "bot":
+            tokens = self.thread.reply_tokens(messages[-1])
+            if tokens:
+                self._inspect(len(messages) - 1, len(tokens) - 1)
 
     def _inspect(self, index: int, position: int) -> None:
         self._inspecting = (index, position)
