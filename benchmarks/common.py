@@ -10,7 +10,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,6 +20,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
 import llama_cpp  # noqa: E402
 
 import ezchat as ez  # noqa: E402
+from ezchat.generation import TokenEvent  # noqa: E402
 
 THREADS = int(os.environ.get("EZCHAT_BENCH_THREADS", os.cpu_count() or 2))
 
@@ -75,13 +76,20 @@ class TokenClock:
         return max(0, len(self.stamps) - 1)
 
 
-def timed(events: Iterable[object]) -> tuple[TokenClock, list[object]]:
+def timed(start: Callable[[], Iterable[object]]) -> tuple[TokenClock, list[object], object]:
+    """Start a generation with ``start()`` and take its tokens, on one clock, so the time to
+    the first token includes whatever ``start`` does (ezchat evaluates the prompt there,
+    llama-cpp-python on the first ``next``). Returns the clock, the items and what ``start``
+    returned."""
     clock = TokenClock()
+    source = start()
     items = []
-    for item in events:
+    for item in source:
+        if isinstance(item, TokenEvent) and item.id < 0:
+            continue  # text a possible stop string held back: no token of its own
         clock.tick()
         items.append(item)
-    return clock, items
+    return clock, items, source
 
 
 def raw_stream(llama: llama_cpp.Llama, prompt: list[int] | str, max_tokens: int) -> Iterator[str]:
@@ -109,8 +117,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory (Linux: ru_maxrss is in KiB)."""
-    import resource
+    """This process's peak resident memory in MB. Linux's VmHWM belongs to the process image;
+    ``ru_maxrss`` would not do: it survives exec, so a child started by a big parent reports
+    the parent's peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource  # not Linux: the best there is
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -8,6 +8,8 @@ truncation, so it re-evaluates everything after the dropped message). Target for
 
 from __future__ import annotations
 
+from functools import partial
+
 from common import ezchat_model, greedy, median, print_table, raw_llama, raw_stream, timed
 
 import ezchat as ez
@@ -26,10 +28,11 @@ def main(turns: int = 100, context_length: int = 2048) -> dict[str, float]:
     total_dropped_turns = 0
     for turn in range(1, turns + 1):
         thread.add_message("user", f"Turn {turn}: give me one short fact about the number {turn}.")
-        reply = thread.start_reply()
-        clock, events = timed(e for e in reply if e.id >= 0)
+        clock, events, reply = timed(thread.start_reply)
         plan, report = thread.last_plan, reply.result.prompt
-        raw_clock, _ = timed(raw_stream(raw, plan.tokens, max_tokens=max(1, len(events))))
+        raw_clock, _, _ = timed(
+            partial(raw_stream, raw, plan.tokens, max_tokens=max(1, len(events)))
+        )
         ours.append(clock.first_token_seconds)
         theirs.append(raw_clock.first_token_seconds)
         total_dropped_turns += plan.dropped > 0

@@ -8,6 +8,7 @@ a binding gets to llama.cpp's own speed; on this CPU it is the proxy the GPU fig
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import llama_cpp
 import llama_cpp.llama_cpp as llama_cpp_lib
@@ -65,12 +66,11 @@ def measure(rounds: int = 3) -> list[list[object]]:
             if name == "ezchat":
                 model.ingest(prompt)  # the prompt is cached: what follows is decode only
                 timer.reset()
-                reply = model.start(prompt, sampler=sampler)
-                clock, items = timed(e for e in reply if e.id >= 0)
+                clock, items, _ = timed(partial(model.start, prompt, sampler=sampler))
             else:
                 list(raw_stream(raw, prompt, max_tokens=1))
                 timer.reset()
-                clock, items = timed(raw_stream(raw, prompt, max_tokens=generated))
+                clock, items, _ = timed(partial(raw_stream, raw, prompt, max_tokens=generated))
             decode_calls = max(
                 1, timer.calls - 1
             )  # the first call re-evaluates the last prompt token

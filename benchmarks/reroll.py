@@ -5,19 +5,19 @@ first new token, against a raw llama-cpp-python user who re-sends the prompt."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
 
 from common import ezchat_model, greedy, print_table, raw_llama, raw_stream, timed
 
 import ezchat as ez
 
 
-def _first_token(reply: ez.thread.Reply) -> float:
-    start = time.perf_counter()
-    first = None
-    for event in reply:
-        if first is None and event.id >= 0:
-            first = time.perf_counter() - start
-    return first if first is not None else float("nan")
+def _first_token(start: Callable[[], ez.thread.Reply]) -> tuple[float, ez.thread.Reply]:
+    """Seconds from asking for the reply (which evaluates what is not cached) to its first
+    token, and the reply, run to its end."""
+    clock, _, reply = timed(start)
+    return clock.first_token_seconds, reply
 
 
 def main() -> dict[str, float]:
@@ -30,12 +30,10 @@ def main() -> dict[str, float]:
     history = thread.len_messages()
     rows = []
 
-    reply = thread.start_reroll(sampler=warm)
-    seconds = _first_token(reply)
+    seconds, reply = _first_token(partial(thread.start_reroll, sampler=warm))
     rows.append(["reroll", reply.result.prompt.evaluated, seconds * 1e3])
 
-    reply = thread.start_reply(continue_last=True, sampler=warm)
-    seconds = _first_token(reply)
+    seconds, reply = _first_token(partial(thread.start_reply, continue_last=True, sampler=warm))
     rows.append(["continue", reply.result.prompt.evaluated, seconds * 1e3])
 
     index = len(thread.messages) - 1
@@ -49,15 +47,14 @@ def main() -> dict[str, float]:
         ]
     )
 
-    reply = thread.start_branch(3, candidates[1].id, sampler=warm)
-    seconds = _first_token(reply)
+    seconds, reply = _first_token(partial(thread.start_branch, 3, candidates[1].id, sampler=warm))
     rows.append(["branch at token 3", reply.result.prompt.evaluated, seconds * 1e3])
 
     # The raw user rerolls by sending the same prompt again: llama-cpp-python's prefix cache
     # also helps it, but its create_completion path evaluates the last prompt token and more.
     prompt = thread.plan_prompt().tokens
     list(raw_stream(raw, prompt, max_tokens=8))
-    clock, _ = timed(raw_stream(raw, prompt, max_tokens=8))
+    clock, _, _ = timed(partial(raw_stream, raw, prompt, max_tokens=8))
     rows.append(["raw llama-cpp-python re-send (reroll)", "-", clock.first_token_seconds * 1e3])
 
     print_table(

@@ -8,6 +8,8 @@ llama-cpp-python's ``create_completion`` on the same prompt tokens, in the same 
 
 from __future__ import annotations
 
+from functools import partial
+
 from common import ezchat_model, greedy, print_table, rate, raw_llama, raw_stream, timed
 
 import ezchat as ez
@@ -57,8 +59,7 @@ def main(turns: int = 30, context_length: int = 4096) -> dict[str, float]:
     for turn, topic in enumerate(TOPICS[:turns], start=1):
         thread.add_message("user", f"Tell me three facts about {topic}.")
         cached_before = len(model.cached_tokens)
-        reply = thread.start_reply()
-        clock, events = timed(e for e in reply if e.id >= 0)
+        clock, events, reply = timed(thread.start_reply)
         result = reply.result
         report = result.prompt
         plan = thread.last_plan
@@ -67,7 +68,9 @@ def main(turns: int = 30, context_length: int = 4096) -> dict[str, float]:
         if plan.dropped == 0:
             worst_ratio = max(worst_ratio, ratio)
 
-        raw_clock, raw_chunks = timed(raw_stream(raw, plan.tokens, max_tokens=len(result.tokens)))
+        raw_clock, raw_chunks, _ = timed(
+            partial(raw_stream, raw, plan.tokens, max_tokens=len(result.tokens))
+        )
         same = "".join(raw_chunks) == result.text
         ours_tokens += clock.intervals
         ours_seconds += clock.decode_seconds
