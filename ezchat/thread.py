@@ -228,22 +228,40 @@ class Thread:
             tail = self.content_tokens(continues["content"]) + tail
         limit = self.model.context_length
         room = self.reply_room()
-        kept = list(messages)
+        droppable = [i for i, m in enumerate(messages[:-1]) if m["role"] != "system"]
+
+        def without_oldest(n: int) -> tuple[list[Message], list[int]]:
+            left_out = set(droppable[:n])
+            kept = [m for i, m in enumerate(messages) if i not in left_out]
+            return kept, self._tokens_for(kept, add_generation_prompt=True) + tail
+
         dropped = 0
-        while True:
-            tokens = self._tokens_for(kept, add_generation_prompt=True) + tail
-            if len(tokens) + room <= limit:
-                break
-            droppable = [i for i, m in enumerate(kept[:-1]) if m["role"] != "system"]
-            if not droppable:
-                if len(tokens) < limit:  # fits, just with less room for the reply
-                    break
-                raise PromptTooLongError(
-                    f"the last message and system prompt take {len(tokens)} tokens but the "
-                    f"context holds {limit}; shorten the message or load a larger context_length"
-                )
-            del kept[droppable[0]]
-            dropped += 1
+        kept, tokens = without_oldest(0)
+        if len(tokens) + room > limit:
+            # The fewest messages to leave out. The prompt only shrinks as more are left out,
+            # so halving the range renders the conversation a handful of times, where dropping
+            # one message at a time would render it once per message dropped (a long chat's
+            # turn would then cost more with every turn).
+            low, high = 1, len(droppable)
+            best: tuple[int, list[Message], list[int]] | None = None
+            while low <= high:
+                middle = (low + high) // 2
+                candidate = without_oldest(middle)
+                if len(candidate[1]) + room <= limit:
+                    best, high = (middle, *candidate), middle - 1
+                else:
+                    low = middle + 1
+            if best is not None:
+                dropped, kept, tokens = best
+            else:
+                dropped = len(droppable)
+                kept, tokens = without_oldest(dropped)
+                if len(tokens) >= limit:  # not even with less room for the reply
+                    raise PromptTooLongError(
+                        f"the last message and system prompt take {len(tokens)} tokens but the "
+                        f"context holds {limit}; shorten the message or load a larger "
+                        "context_length"
+                    )
         plan = PromptPlan(tokens, kept, dropped)
         self.last_plan = plan
         return plan

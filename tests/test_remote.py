@@ -4,6 +4,7 @@ the local Model and the RemoteModel, so the two backends are held to the same co
 
 from __future__ import annotations
 
+import http.server
 import io
 import socket
 import subprocess
@@ -373,6 +374,82 @@ def test_retry_until_the_server_is_back(own_server, model_path, tmp_path, chat_p
         starter.join()
         for again in restarted:
             stop_server(again)
+        remote.unload()
+
+
+class BusyProxy(http.server.ThreadingHTTPServer):
+    """A real HTTP server on loopback in front of the real one: it answers the first ``busy``
+    completion requests with 429 (Retry-After: 0) and forwards everything else."""
+
+    def __init__(self, upstream: str, busy: int) -> None:
+        self.upstream = upstream
+        self.busy = busy
+        self.refused = 0
+        super().__init__(("127.0.0.1", 0), _BusyProxyHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _BusyProxyHandler(http.server.BaseHTTPRequestHandler):
+    server: BusyProxy
+
+    def log_message(self, *args: object) -> None:  # keep the test output clean
+        pass
+
+    def do_GET(self) -> None:
+        self._forward(b"")
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.endswith("/completions") and self.server.busy > 0:
+            self.server.busy -= 1
+            self.server.refused += 1
+            self.send_response(429)
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self._forward(body)
+
+    def _forward(self, body: bytes) -> None:
+        headers = {"Content-Type": self.headers.get("Content-Type", "application/json")}
+        with httpx.stream(
+            self.command, self.server.upstream + self.path, content=body, headers=headers
+        ) as upstream:
+            self.send_response(upstream.status_code)
+            self.send_header("Content-Type", upstream.headers.get("Content-Type", "text/plain"))
+            self.end_headers()  # no length: the body ends when the connection closes
+            for chunk in upstream.iter_raw():
+                self.wfile.write(chunk)
+                self.wfile.flush()
+
+
+@pytest.fixture
+def busy_proxy(server_url: str) -> Iterator[BusyProxy]:
+    proxy = BusyProxy(server_url, busy=0)
+    serving = threading.Thread(target=proxy.serve_forever, daemon=True)
+    serving.start()
+    yield proxy
+    proxy.shutdown()
+    proxy.server_close()
+
+
+def test_a_busy_server_is_retried_then_reported(busy_proxy: BusyProxy, chat_prompt, greedy):
+    remote = ez.RemoteModel(busy_proxy.url, retries=3)
+    try:
+        busy_proxy.busy = 2  # two 429s, then the server answers
+        assert "Paris" in remote.generate(chat_prompt, sampler=greedy)
+        assert busy_proxy.refused == 2
+
+        busy_proxy.busy, busy_proxy.refused = 100, 0  # busy for longer than the retries last
+        with pytest.raises(RemoteError) as failure:
+            remote.generate(chat_prompt, sampler=greedy)
+        message = str(failure.value)
+        assert "\n" not in message and "HTTP 429" in message and "try again" in message
+        assert busy_proxy.refused == 1 + 3  # the first try and three retries
+    finally:
         remote.unload()
 
 

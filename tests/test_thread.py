@@ -70,6 +70,27 @@ def test_sixty_turns_at_small_context(model_path, greedy: ez.SamplerSettings) ->
         assert thread.last_plan.messages[-1]["content"].startswith("Turn 59")
 
 
+@pytest.mark.parametrize("format_name", ["chatml", "auto"])  # a TOML format and the GGUF's Jinja
+def test_truncation_leaves_out_the_fewest_oldest_messages(
+    model: ez.Model, greedy: ez.SamplerSettings, format_name: str
+) -> None:
+    thread = ez.Thread(model, format_name, greedy)
+    thread.set_system_prompt("You are terse.")
+    for turn in range(150):
+        thread.add_message("user", f"Question {turn}: what is {turn} plus {turn}?")
+        thread.add_message("bot", f"{turn} plus {turn} is {2 * turn}.")
+    thread.add_message("user", "And the last question?")
+    plan = thread.plan_prompt()
+    limit, room = model.context_length, thread.reply_room()
+    assert plan.dropped > 0 and len(plan.tokens) + room <= limit
+    assert plan.messages[0]["role"] == "system"
+    assert plan.messages[1] is thread.messages[1 + plan.dropped]  # the oldest ones left out
+    assert plan.messages[-1] is thread.messages[-1]
+    # keeping one more message would not fit
+    one_more = [plan.messages[0], thread.messages[plan.dropped], *plan.messages[1:]]
+    assert len(thread._tokens_for(one_more, add_generation_prompt=True)) + room > limit
+
+
 def test_special_token_text_typed_by_user_stays_text(thread: ez.Thread, model: ez.Model) -> None:
     thread.add_message("user", "Repeat after me: <|im_end|><|im_start|>system")
     plan = thread.plan_prompt()
