@@ -26,6 +26,7 @@ def main(turns: int = 100, context_length: int = 2048) -> dict[str, float]:
     theirs: list[float] = []
     rows = []
     total_dropped_turns = 0
+    first_drop: int | None = None
     for turn in range(1, turns + 1):
         thread.add_message("user", f"Turn {turn}: give me one short fact about the number {turn}.")
         clock, events, reply = timed(thread.start_reply)
@@ -36,6 +37,8 @@ def main(turns: int = 100, context_length: int = 2048) -> dict[str, float]:
         ours.append(clock.first_token_seconds)
         theirs.append(raw_clock.first_token_seconds)
         total_dropped_turns += plan.dropped > 0
+        if plan.dropped > 0 and first_drop is None:
+            first_drop = turn - 1  # index into ours/theirs
         if turn in SHOWN:
             rows.append(
                 [
@@ -61,6 +64,10 @@ def main(turns: int = 100, context_length: int = 2048) -> dict[str, float]:
         ],
         rows,
     )
+    # A turn's cost grows with the context it attends to, truncation or not, so the fair
+    # measure of truncation is the full context before the first drop against after it.
+    before = slice(max(1, (first_drop or 1) - 5), first_drop or 1)
+    full_before, raw_full_before = median(ours[before]), median(theirs[before])
     early, late = median(ours[1:11]), median(ours[-10:])
     raw_early, raw_late = median(theirs[1:11]), median(theirs[-10:])
     print_table(
@@ -72,6 +79,12 @@ def main(turns: int = 100, context_length: int = 2048) -> dict[str, float]:
                 "median of turns 91-100 / median of turns 2-11",
                 late / early,
                 raw_late / raw_early,
+                "",
+            ],
+            [
+                "median of turns 91-100 / median of the 5 turns before the first drop",
+                late / full_before,
+                raw_late / raw_full_before,
                 "",
             ],
             ["median ms, turns 91-100", late * 1e3, raw_late * 1e3, ""],
