@@ -7,6 +7,9 @@ from __future__ import annotations
 from textual.widgets import OptionList
 from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
 
+from ezchat.session import ChatOptions
+from ezchat.tui import EzChatApp
+
 
 async def test_reroll_keeps_versions_browsable(tmp_path):
     # a non-greedy preset with a fixed seed: the reroll differs, and the test repeats
@@ -113,3 +116,25 @@ async def test_context_pane_shows_the_thread_numbers(tmp_path):
         assert f"Messages {len(app.thread.messages)}" in text
         assert f"Last reply {app.thread.last_result.n_generated} tokens" in text
         assert "Q4_1" in text and "Native context 8192" in text
+
+
+async def test_a_full_context_drops_old_messages_and_says_so(tmp_path):
+    options = ChatOptions(sampler="GreedyDecoding", context_length=256, seed=1234)
+    app = EzChatApp(options, store_path=tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=12)
+        for turn in range(12):
+            await send(pilot, f"Turn {turn}: name a fruit and its colour.")
+            if app.thread.last_plan.dropped:
+                break
+        plan, report = app.thread.last_plan, app.thread.last_result.prompt
+        assert plan.dropped > 0, "the chat never outgrew the context"
+        assert report.shifted > 0  # the cached tail slid into place instead of being re-read
+        text = str(app.query_one("#context").render())
+        assert f"Dropped from the prompt: {plan.dropped} oldest" in text
+        assert f"({report.shifted} shifted)" in text
+        assert "cannot shift" not in text
+        # the chat itself keeps every message, and the conversation goes on
+        assert len(app.thread.messages) == 2 * (turn + 1)
+        await send(pilot, "One more fruit?")
+        assert app.thread.messages[-1]["role"] == "bot" and app.thread.messages[-1]["content"]

@@ -70,10 +70,19 @@ class ContextPane(Static):
             lines.append(
                 Content.styled(f"Dropped from the prompt: {plan.dropped} oldest", "$warning")
             )
+            if not getattr(model, "can_shift_context", True):
+                lines.append(
+                    Content.styled(
+                        "This model's cache cannot shift: each drop evaluates the prompt again",
+                        "$warning",
+                    )
+                )
         if result is not None:
             reply = f"Last reply {result.n_generated} tokens"
             report = result.prompt
             prompt = f"Prompt {report.evaluated} evaluated, {report.reused} reused"
+            if report.shifted:
+                prompt += f" ({report.shifted} shifted)"
             if show_timings:
                 reply += f" · {result.tokens_per_second:.1f} tok/s"
                 prompt += f" · {report.seconds:.2f} s"
