@@ -396,9 +396,10 @@ class EzChatApp(App):
             self.candidates_pane.stop_following()
             self.refresh_bindings()
             self._refresh_context()
-        if message.recorded and self._sparse_live_candidates:
+        last = self.thread.messages[-1:]
+        if message.recorded and self._sparse_live_candidates and last and last[0]["role"] == "bot":
             # The live candidates may be a few tokens old; show the last token's exactly.
-            self._show_last_token_candidates()
+            self._inspect_reply_end(len(self.thread.messages) - 1)
         if message.error:
             self.notify(message.error, severity="error", timeout=8)
 
@@ -448,19 +449,17 @@ class EzChatApp(App):
                 self.notify("There is no bot reply to inspect yet.")
                 return
             index = bots[-1]
-        tokens = self.thread.reply_tokens(messages[index])
-        if not tokens:
+        if not self._inspect_reply_end(index):
             self.notify("This reply is empty; there are no tokens to inspect.")
             return
-        self._inspect(index, len(tokens) - 1)
         self.candidates_pane.query_one("OptionList").focus()
 
-    def _show_last_token_candidates(self) -> None:
-        messages = self.thread.messages
-        if messages and messages[-1]["role"] == "bot":
-            tokens = self.thread.reply_tokens(messages[-1])
-            if tokens:
-                self._inspect(len(messages) - 1, len(tokens) - 1)
+    def _inspect_reply_end(self, index: int) -> bool:
+        """Show the candidates at the last token of reply ``index``; False when it is empty."""
+        tokens = self.thread.reply_tokens(self.thread.messages[index])
+        if tokens:
+            self._inspect(index, len(tokens) - 1)
+        return bool(tokens)
 
     def _inspect(self, index: int, position: int) -> None:
         self._inspecting = (index, position)
