@@ -33,6 +33,9 @@ DEFAULT_REPLY_ROOM = 1024
 class Message(dict):
     """A dict with ``role``, ``prefix``, ``content`` and ``postfix``."""
 
+    # For a bot reply: the start the user wrote for it (a prefix), which a reroll keeps.
+    reply_prefix = ""
+
     def __init__(self, role: str, content: str, prefix: str = "", postfix: str = "", **extra: Any):
         super().__init__(role=role, prefix=prefix, content=content, postfix=postfix, **extra)
 
@@ -307,6 +310,7 @@ class Thread:
             )
         else:
             message = self.create_message("bot", reply.prefix + result.text)
+            message.reply_prefix = reply.prefix
             self.messages.append(message)
             head = self.content_tokens(reply.prefix) if reply.prefix else []
         # Keep the generated tokens for this text so the next prompt matches the cache exactly.
@@ -324,14 +328,24 @@ class Thread:
             raise EzChatError(f"there is no bot reply to {action}; send a message first")
         return self.messages[-1]
 
-    def start_reroll(self, *, candidates: int = 0, sampler: SamplerSettings | None = None) -> Reply:
+    def start_reroll(
+        self,
+        *,
+        candidates: int = 0,
+        sampler: SamplerSettings | None = None,
+        prefix: str | None = None,
+    ) -> Reply:
         """Replace the last bot reply with a new one to the same prompt. The prompt is already
-        in the cache, so only the new reply's tokens are evaluated. The removed message is
-        returned in ``Reply.replaced`` for callers that keep earlier versions."""
+        in the cache, so only the new reply's tokens are evaluated. The new reply starts with
+        ``prefix``; by default with the prefix the user wrote for the one it replaces. The
+        removed message is returned in ``Reply.replaced`` for callers that keep earlier
+        versions."""
         replaced = self._last_bot_message("reroll")
+        if prefix is None:
+            prefix = replaced.reply_prefix if isinstance(replaced, Message) else ""
         self.messages.pop()
         try:
-            reply = self.start_reply(candidates=candidates, sampler=sampler)
+            reply = self.start_reply(prefix, candidates=candidates, sampler=sampler)
         except BaseException:
             self.messages.append(replaced)
             raise

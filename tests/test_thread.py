@@ -204,6 +204,19 @@ def test_reroll_replaces_reply_and_evaluates_no_history(
     assert reply.result.prompt.evaluated <= 1
 
 
+def test_reroll_keeps_the_prefix_the_user_wrote(thread: ez.Thread, model: ez.Model) -> None:
+    thread.add_message("user", "Name a colour.")
+    first = thread.start_reply("My favourite colour is").run()
+    assert first.startswith("My favourite colour is")
+    warm = ez.SamplerSettings(temp=1.5, seed=11, max_len_tokens=16)
+    reply = thread.start_reroll(sampler=warm)
+    again = reply.run()
+    assert again.startswith("My favourite colour is") and reply.replaced["content"] == first
+    # the prefix was cached with the first reply: only the token whose logits are read again
+    assert reply.result.prompt.evaluated == 1
+    assert thread.start_reroll(sampler=warm, prefix="").run()  # a plain reply on request
+
+
 def test_candidates_at_each_reply_position_match_the_greedy_choice(thread: ez.Thread) -> None:
     thread.send("What is the capital of France?")
     index = len(thread.messages) - 1
