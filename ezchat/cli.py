@@ -14,7 +14,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -177,6 +177,12 @@ _CHAT_PARAMETERS = {
         int | None, typer.Option("--threads", "-t", min=1, help="CPU threads to use")
     ],
     "seed": Annotated[int | None, typer.Option("--seed", min=0, help="random seed for sampling")],
+    "server": Annotated[
+        str | None,
+        typer.Option(
+            "--server", metavar="URL", help="an OpenAI-compatible server to use instead of a model"
+        ),
+    ],
 }
 
 
@@ -254,10 +260,6 @@ def root(
     resume: Annotated[
         bool, typer.Option("--resume", help="reopen the last chat in the app")
     ] = False,
-    server: Annotated[
-        str | None,
-        typer.Option("--server", metavar="URL", help="an OpenAI-compatible server to talk to"),
-    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_show_version, is_eager=True, help="print the version"),
@@ -269,7 +271,7 @@ def root(
     ctx.obj = options
     if ctx.invoked_subcommand is not None:
         return
-    options = prepare(replace(options, server=server))
+    options = prepare(options)
     if not options.server:
         read_gguf(resolve_model_path(options.model))  # a bad file is reported here, in one line
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import json
 import socket
 import subprocess
 import sys
@@ -16,10 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 import ezchat as ez
 from ezchat.backends import RemoteError, ServerUnavailableError
 from ezchat.backends.http import _error_detail, backoff_delay, normalize_base_url
+from ezchat.cli import app as cli_app
 from ezchat.thread import Message
 
 SERVER_CONTEXT = 2048
@@ -501,3 +504,53 @@ def test_addresses_and_error_details() -> None:
     assert _error_detail('{"detail": [{"msg": "field required"}]}') == "field required"
     assert backoff_delay(0) < backoff_delay(1) < backoff_delay(2)
     assert backoff_delay(5, retry_after=3) == 3
+
+
+# --- the front ends on a server ------------------------------------------------------------------
+
+
+def test_cli_generate_and_candidates_on_a_server(server_url: str, model: ez.Model) -> None:
+    question = "What is the capital of France?"
+    common = ["--server", server_url, "-f", "chatml", "-c", "2048"]
+    result = CliRunner().invoke(
+        cli_app, ["generate", question, "-n", "16", "-s", "GreedyDecoding", *common]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Paris" in result.stdout
+    result = CliRunner().invoke(cli_app, ["candidates", question, "-k", "3", "--json", *common])
+    assert result.exit_code == 0, result.output
+    thread = ez.Thread(model, "chatml")
+    thread.add_message("user", question)
+    local = model.candidates(thread.plan_prompt().tokens, 3)
+    assert json.loads(result.stdout)[0]["id"] == local[0].id
+
+
+def test_runners_on_a_server(remote: ez.RemoteModel, model: ez.Model) -> None:
+    from ezchat.runners import ChatRunner
+
+    sampler = ez.samplers.load("GreedyDecoding").replace(max_len_tokens=16)
+    questions = ["What is the capital of France?", "Name a large animal."]
+    answers = {}
+    for backend in (remote, model):
+        runner = ChatRunner(backend, system_prompt="Answer briefly.", format="chatml",
+                            sampler=sampler, cache=False)  # fmt: skip
+        answers[backend] = runner(questions)
+    assert answers[remote] == answers[model] and all(answers[remote])
+    with pytest.raises(ez.EzChatError, match="typed output needs a local model"):
+        ChatRunner(remote, format="chatml", cache=False)("Age?", output_type={"age": "int"})
+
+
+async def test_the_app_on_a_server(server_url: str, tmp_path: Path) -> None:
+    from tui_support import SIZE, send, wait_loaded
+
+    from ezchat.session import ChatOptions
+    from ezchat.tui import EzChatApp
+
+    options = ChatOptions(server=server_url, format="chatml", sampler="GreedyDecoding")
+    app = EzChatApp(options, store_path=tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=12)
+        assert isinstance(app.thread.model, ez.RemoteModel)
+        await send(pilot, "What is the capital of France?")
+        assert "Paris" in app.thread.messages[-1]["content"]
+        assert len(app.candidates_pane.candidates) == 10  # from the server's log-probabilities

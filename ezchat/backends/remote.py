@@ -143,6 +143,11 @@ class RemoteModel:
         """Where the model lives, for the interfaces that show a model's file."""
         return f"{self.base_url} ({self.model_id or 'default model'})"
 
+    def context_fingerprint(self) -> str:
+        """What answers from this model are valid for (the response cache's key): the server,
+        the model it serves and the context length."""
+        return f"remote|{self.base_url}|{self.model_id or ''}|{self.context_length}"
+
     def __repr__(self) -> str:
         state = "" if self.is_loaded else ", closed"
         return (

@@ -19,6 +19,7 @@ from .typed import OutputType, TypedOutputError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..backends.base import Backend
     from ..formats import Format
     from ..model import Model
     from ..samplers import SamplerSettings
@@ -26,12 +27,12 @@ if TYPE_CHECKING:
 CacheChoice = bool | str | Path | ResponseCache
 
 
-def load_model_for(model: Model | str | Path | None) -> Model:
-    """A Model from a Model, a path, or None (the configured default model)."""
-    from ..model import Model
+def load_model_for(model: Backend | str | Path | None) -> Backend:
+    """A model from a Model or RemoteModel, a path, or None (the configured default: a model
+    file, or a server)."""
     from ..session import ChatOptions, load_model
 
-    if isinstance(model, Model):
+    if model is not None and not isinstance(model, str | Path):
         return model
     return load_model(ChatOptions(model=model).with_config())
 

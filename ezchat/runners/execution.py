@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import PromptTooLongError
+from ..errors import EzChatError, PromptTooLongError
 from ..generation import GenerationResult
+from ..model import Model
 from ..thread import Thread
 from .batched import Request, run_batched
 from .cache import ResponseCache, cache_key
@@ -23,7 +24,6 @@ from .typed import OutputType, TypedOutputError
 
 if TYPE_CHECKING:
     from ..formats import Format
-    from ..model import Model
     from ..samplers import SamplerSettings
     from .prompts import Prompt
 
@@ -171,13 +171,19 @@ def execute(
         finish(index, _response(jobs[index], result, False, output_type))
 
     requests = [jobs[index].request for index in to_run]
-    if parallel > 1 or output_type is not None:
+    local = isinstance(model, Model)  # batches and grammars need llama.cpp in this process
+    if output_type is not None and not local and requests:
+        raise EzChatError(
+            f"typed output needs a local model (its grammar runs in llama.cpp here), not the "
+            f"server {model.name}; load a GGUF file for typed runs"
+        )
+    if local and (parallel > 1 or output_type is not None):
         # The grammar sampler lives in the batched path, so typed runs always take it.
         run_batched(model, requests, parallel, on_result=done, on_step=on_tokens)
     else:
         for position, request in enumerate(requests):
             assert request is not None
-            result = model.complete(request.tokens, request.stops, request.sampler)
+            result = model.start(request.tokens, request.stops, request.sampler).run()
             if on_tokens is not None:
                 on_tokens(result.prompt.evaluated, result.n_generated)
             done(position, result)

@@ -122,7 +122,8 @@ class CandidatesPane(Vertical):
             (visible_token(candidate.text), "bold"),
             f" {marker}",
         )
-        return Option(text, id=str(candidate.id))
+        # No option id: a server's candidates can share one (ids it did not send are -1).
+        return Option(text)
 
     def clear(self, header: str = "No reply yet.") -> None:
         self.show([], header=header)
@@ -134,5 +135,6 @@ class CandidatesPane(Vertical):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        if event.option.id is not None:
-            self.post_message(self.Picked(int(event.option.id)))
+        picked = self.candidates[event.option_index].id
+        if picked >= 0:
+            self.post_message(self.Picked(picked))

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 from textual.content import Content
 from textual.widgets import Static
 
-from ..model import kv_cache_type_name
+from ..model import Model, kv_cache_type_name
 from ..samplers import SamplerSettings
 
 if TYPE_CHECKING:
+    from ..backends.base import Backend
     from ..thread import Thread
 
 BAR_CELLS = 24
@@ -30,6 +31,24 @@ def short_count(n: int) -> str:
         if n >= size:
             return f"{n / size:.1f}{unit}"
     return str(n)
+
+
+def model_facts(model: Backend) -> list[str]:
+    """What the pane says about the model: a local file's facts, or the server's."""
+    if not isinstance(model, Model):
+        return [
+            f"Server {model.base_url}",
+            f"Serves {model.model_id or 'its default model'} ({model.server_kind})",
+            f"Context {model.context_length}",
+        ]
+    return [
+        f"{Path(model.filename).name}",
+        f"{model.gguf.architecture} · {short_count(model.n_params)} params · {model.quantization}",
+        f"Native context {model.n_ctx_train}",
+        f"RoPE base {model.rope_freq_base:g} · scale {model.ctx_scale:.2f}",
+        f"GPU layers {model.n_gpu_layers} · flash attn {'on' if model.flash_attn else 'off'}",
+        f"KV cache {kv_cache_type_name(model.type_k)}/{kv_cache_type_name(model.type_v)}",
+    ]
 
 
 def sampler_summary(sampler: SamplerSettings) -> str:
@@ -87,16 +106,10 @@ class ContextPane(Static):
                 reply += f" · {result.tokens_per_second:.1f} tok/s"
                 prompt += f" · {report.seconds:.2f} s"
             lines += [reply, prompt, f"Stopped by {result.stop_reason.replace('_', ' ')}"]
-        gguf = model.gguf
         lines += [
             "",
             Content.styled("Model", "bold"),
-            f"{Path(model.filename).name}",
-            f"{gguf.architecture} · {short_count(model.n_params)} params · {model.quantization}",
-            f"Native context {model.n_ctx_train}",
-            f"RoPE base {model.rope_freq_base:g} · scale {model.ctx_scale:.2f}",
-            f"GPU layers {model.n_gpu_layers} · flash attn {'on' if model.flash_attn else 'off'}",
-            f"KV cache {kv_cache_type_name(model.type_k)}/{kv_cache_type_name(model.type_v)}",
+            *model_facts(model),
             "",
             Content.styled("Sampler", "bold"),
             sampler_summary(thread.sampler),
