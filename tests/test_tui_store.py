@@ -129,3 +129,33 @@ async def test_unreadable_store_is_reported_and_the_chat_still_works(tmp_path):
         assert any("will not be saved" in n.message for n in app._notifications)
         await send(pilot, "Hello")
         assert app.thread.messages[-1]["role"] == "bot"
+
+
+async def test_mid_reply_everything_finished_is_already_on_disk(tmp_path):
+    """What a kill mid-reply would leave: every finished message, the new one typed included,
+    is committed before the reply ends (read through another connection, as after a restart)."""
+    store_path = tmp_path / "chats.db"
+    app = make_app(store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=200)
+        app.thread.sampler.max_len_tokens = 12
+        await send(pilot, "Hello!")
+        app.thread.sampler.max_len_tokens = 200
+        await send(pilot, "Tell me a long story about a lighthouse.", wait=False)
+        await wait_until(
+            pilot,
+            lambda: app.conversation.views[-1].role == "bot"
+            and len(app.conversation.views[-1].content) > 10,
+            "some reply text",
+        )
+        assert app.generating
+        with ChatStore(store_path) as other:
+            (summary,) = other.chats()
+            stored = [(m.role, m.content) for m in other.messages(summary.id)]
+        assert stored == [
+            ("user", "Hello!"),
+            ("bot", app.thread.messages[1]["content"]),
+            ("user", "Tell me a long story about a lighthouse."),
+        ]
+        await pilot.press("escape")
+        await wait_idle(pilot)
