@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import sys
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import llama_cpp
 import numpy as np
 
+from .calls import GenerationCalls
 from .decoder import Decoder, EvalReport
 from .errors import GenerationError, ModelLoadError, ModelUnloadedException, PromptTooLongError
 from .generation import Candidate, Generation, GenerationResult, TokenEvent, top_candidates
@@ -48,11 +48,6 @@ def kv_cache_type_name(number: int) -> str:
     return str(number)
 
 
-class _SupportsWriteAndFlush(Protocol):
-    def write(self, s: str, /) -> Any: ...
-    def flush(self) -> Any: ...
-
-
 def _default_sampler() -> SamplerSettings:
     from . import samplers
 
@@ -85,7 +80,7 @@ def scaled_rope_freq_base(base_train: float, n_ctx_train: int, n_ctx: int, head_
     return base_train * scale**exponent
 
 
-class Model:
+class Model(GenerationCalls):
     """A GGUF model loaded with llama.cpp.
 
     Only one generation runs at a time per Model; it keeps the KV cache between calls, so a
@@ -447,58 +442,6 @@ class Model:
             on_finish=finish,
         )
 
-    def generate(
-        self,
-        prompt: str | list[int],
-        stops: list[str | int] | None = None,
-        sampler: SamplerSettings | None = None,
-    ) -> str:
-        """Generate text from ``prompt`` and return it (without the stop that ended it)."""
-        return self.start(prompt, stops, sampler).run().text
-
-    def complete(
-        self,
-        prompt: str | list[int],
-        stops: list[str | int] | None = None,
-        sampler: SamplerSettings | None = None,
-    ) -> GenerationResult:
-        """Like ``generate`` but returns the full result: tokens, stop reason, timings."""
-        return self.start(prompt, stops, sampler).run()
-
-    def stream(
-        self,
-        prompt: str | list[int],
-        stops: list[str | int] | None = None,
-        sampler: SamplerSettings | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Yield llama-cpp-python style chunks; the text is ``chunk['choices'][0]['text']``."""
-        generation = self.start(prompt, stops, sampler)
-        for event in generation:
-            if event.text:
-                yield _chunk(event.text, event.id, None)
-        yield _chunk("", -1, _finish_reason(generation.result.stop_reason))
-
-    def stream_print(
-        self,
-        prompt: str | list[int],
-        stops: list[str | int] | None = None,
-        sampler: SamplerSettings | None = None,
-        end: str = "\n",
-        file: _SupportsWriteAndFlush | None = None,
-        flush: bool = True,
-    ) -> str:
-        """Print the reply as it is generated; return it (without ``end``)."""
-        file = file or sys.stdout
-        generation = self.start(prompt, stops, sampler)
-        for event in generation:
-            if event.text:
-                file.write(event.text)
-                if flush:
-                    file.flush()
-        file.write(end)
-        file.flush()
-        return generation.result.text
-
     def candidates(self, prompt: str | list[int], k: int) -> list[Candidate]:
         """The top ``k`` next tokens after ``prompt``, with probabilities from the softmax over
         the whole vocabulary, most likely first. The evaluated prompt stays in the cache."""
@@ -509,14 +452,6 @@ class Model:
             raise GenerationError("this model is generating; ask for candidates afterwards")
         decoder.prepare(tokens)
         return top_candidates(decoder.logits(), k, self.token_text)
-
-    def print_candidates(
-        self, prompt: str | list[int], k: int, file: _SupportsWriteAndFlush | None = None
-    ) -> None:
-        file = file or sys.stdout
-        for text, prob in self.candidates(prompt, k):
-            print(f"token {text!r} has probability {float(prob)}", file=file)
-        file.flush()
 
     # --- saved state ----------------------------------------------------------------------------
 
@@ -548,22 +483,3 @@ def ctypes_buffer(size: int) -> ctypes.Array[ctypes.c_char]:
 
 def _optional_token(token: int) -> int | None:
     return None if token < 0 else int(token)
-
-
-def _finish_reason(stop_reason: str) -> str:
-    return "length" if stop_reason in ("length", "context_full") else "stop"
-
-
-def _chunk(text: str, token: int, finish_reason: str | None) -> dict[str, Any]:
-    return {
-        "object": "text_completion",
-        "choices": [
-            {
-                "text": text,
-                "index": 0,
-                "token": token,
-                "logprobs": None,
-                "finish_reason": finish_reason,
-            }
-        ],
-    }

@@ -28,6 +28,10 @@ class Running(Protocol):
 
     def cancel(self) -> None: ...
 
+    def run(self) -> GenerationResult:
+        """Iterate to the end; the result."""
+        ...
+
     def candidates_only_on_request(self) -> bool:
         """Attach candidates only to the token after each ``request_candidates()`` (a display
         on a timer needs no more); False where the backend keeps them on every token."""

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
+from ..calls import GenerationCalls
 from ..decoder import EvalReport
 from ..errors import GenerationError, ModelUnloadedException, PromptTooLongError
-from ..generation import Candidate, GenerationResult
-from ..model import _chunk, _finish_reason
+from ..generation import Candidate
 from ..samplers import SamplerSettings
 from .http import (
     DEFAULT_RETRIES,
@@ -71,7 +71,7 @@ def _default_sampler() -> SamplerSettings:
     return samplers.load("DefaultSampling")
 
 
-class RemoteModel:
+class RemoteModel(GenerationCalls):
     """A model on an OpenAI-compatible server at ``base_url`` (``http://host:port``; a
     trailing ``/v1`` is fine). ``model`` picks one of several served models (default: the
     first), ``api_key`` (or ``$EZCHAT_API_KEY``) is sent as a bearer token. ``timeout`` is how
@@ -411,37 +411,6 @@ class RemoteModel:
             if self.info.kind == VLLM:
                 body.update(continue_final_message=True, add_generation_prompt=False)
         return body
-
-    def generate(
-        self,
-        prompt: str | list[int],
-        stops: list[str | int] | None = None,
-        sampler: SamplerSettings | None = None,
-    ) -> str:
-        """Generate text from ``prompt`` and return it (without the stop that ended it)."""
-        return self.start(prompt, stops, sampler).run().text
-
-    def complete(
-        self,
-        prompt: str | list[int],
-        stops: list[str | int] | None = None,
-        sampler: SamplerSettings | None = None,
-    ) -> GenerationResult:
-        """Like ``generate`` but returns the full result: tokens, stop reason, timings."""
-        return self.start(prompt, stops, sampler).run()
-
-    def stream(
-        self,
-        prompt: str | list[int],
-        stops: list[str | int] | None = None,
-        sampler: SamplerSettings | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Yield llama-cpp-python style chunks; the text is ``chunk['choices'][0]['text']``."""
-        generation = self.start(prompt, stops, sampler)
-        for event in generation:
-            if event.text:
-                yield _chunk(event.text, event.id, None)
-        yield _chunk("", -1, _finish_reason(generation.result.stop_reason))
 
     def candidates(self, prompt: str | list[int], k: int) -> list[Candidate]:
         """The top ``k`` next tokens after ``prompt`` with the server's probabilities (the

@@ -183,7 +183,7 @@ def execute(
     else:
         for position, request in enumerate(requests):
             assert request is not None
-            result = model.start(request.tokens, request.stops, request.sampler).run()
+            result = model.complete(request.tokens, request.stops, request.sampler)
             if on_tokens is not None:
                 on_tokens(result.prompt.evaluated, result.n_generated)
             done(position, result)
