@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .backends.base import Running
-    from .generation import Candidate, GenerationResult
+    from .generation import GenerationResult
     from .samplers import SamplerSettings
 
 
@@ -19,21 +18,8 @@ class _SupportsWriteAndFlush(Protocol):
 
 
 class GenerationCalls:
-    """Mixed into ``Model`` and ``RemoteModel``."""
-
-    def start(
-        self,
-        prompt: str | list[int],
-        stops: list[str | int] | None = None,
-        sampler: SamplerSettings | None = None,
-        candidates: int = 0,
-        *,
-        allow_shift: bool = False,
-    ) -> Running:
-        raise NotImplementedError
-
-    def candidates(self, prompt: str | list[int], k: int) -> list[Candidate]:
-        raise NotImplementedError
+    """Mixed into ``Model`` and ``RemoteModel``, whose own ``start`` and ``candidates`` (the
+    ``Backend`` protocol) these calls use."""
 
     def generate(
         self,

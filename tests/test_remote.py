@@ -532,8 +532,9 @@ def test_runners_on_a_server(remote: ez.RemoteModel, model: ez.Model) -> None:
     questions = ["What is the capital of France?", "Name a large animal."]
     answers = {}
     for backend in (remote, model):
-        runner = ChatRunner(backend, system_prompt="Answer briefly.", format="chatml",
-                            sampler=sampler, cache=False)  # fmt: skip
+        runner = ChatRunner(
+            backend, system_prompt="Answer briefly.", format="chatml", sampler=sampler, cache=False
+        )
         answers[backend] = runner(questions)
     assert answers[remote] == answers[model] and all(answers[remote])
     with pytest.raises(ez.EzChatError, match="typed output needs a local model"):
