@@ -13,6 +13,7 @@ from .backends import Backend, RemoteError, RemoteModel
 from .errors import (
     EzChatError,
     GenerationError,
+    LoadCancelled,
     ModelLoadError,
     ModelUnloadedException,
     PromptTooLongError,
@@ -34,6 +35,7 @@ __all__ = [
     "RemoteModel",
     "EzChatError",
     "GenerationError",
+    "LoadCancelled",
     "Message",
     "Model",
     "ModelLoadError",

@@ -11,12 +11,13 @@ import functools
 import inspect
 import json
 import sys
+import time
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -29,6 +30,12 @@ from .gguf import GGUFInfo, read_gguf
 from .interrupt import CancelOnSigint
 from .modelpath import resolve_model_path
 from .session import ChatOptions, load_model, load_sampler, make_thread
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .backends import RemoteModel
+    from .model import Model
 
 PROG = "ezchat"
 EXIT_USAGE = 2
@@ -244,6 +251,44 @@ def prepare(options: ChatOptions) -> ChatOptions:
     return options
 
 
+def load_model_showing_progress(
+    options: ChatOptions, console: Console | None = None, after_seconds: float = 0.5
+) -> Model | RemoteModel:
+    """``load_model``, with a bar on stderr once the load has taken ``after_seconds`` (a big
+    model from a slow disk takes a while; the default model loads before any bar would show).
+    Ctrl-C stops llama.cpp between tensors."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+    console = console or Console(stderr=True)
+    if options.server or not console.is_terminal:
+        return load_model(options)
+    started = time.perf_counter()
+    bar: Progress | None = None
+
+    def progress(fraction: float) -> None:
+        nonlocal bar
+        if bar is None:
+            if time.perf_counter() - started < after_seconds:
+                return
+            bar = Progress(
+                TextColumn(f"Loading {resolve_model_path(options.model).name}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                console=console,
+                transient=True,
+            )
+            bar.add_task("load", total=1.0)
+            bar.start()
+        bar.update(bar.task_ids[0], completed=fraction)
+
+    try:
+        return load_model(options, progress)
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
 # --- the app (no command) -----------------------------------------------------------------------
 
 
@@ -301,7 +346,7 @@ def chat(
 ) -> None:
     """Chat in the terminal (Ctrl-C stops a reply or quits; !help lists the commands)."""
     options = prepare(options)
-    model = load_model(options)
+    model = load_model_showing_progress(options)
     thread = make_thread(model, options)
     from .repl import interact
 
@@ -360,7 +405,7 @@ def generate(
     sampler = load_sampler(options)
     if max_tokens is not None:
         sampler = sampler.replace(max_len_tokens=max_tokens)
-    model = load_model(options)
+    model = load_model_showing_progress(options)
     tokens, stops = completion_prompt(model, options, text, wrap)
     with CancelOnSigint() as interrupt:
         generation = model.start(tokens, stops, sampler)
@@ -409,7 +454,7 @@ def candidates(
     text = read_prompt(prompt)
     wrap = options.format is not None
     options = prepare(options)
-    model = load_model(options)
+    model = load_model_showing_progress(options)
     found = model.candidates(completion_prompt(model, options, text, wrap)[0], k)
     if json_output:
         rows = [{"id": c.id, "text": c.text, "probability": c.probability} for c in found]
@@ -611,7 +656,7 @@ def prompt(
     name = format or chat.format or load_config().format or "auto"
     if name.lower() == "auto":
         options = prepare(ChatOptions(model=model or _root_model(ctx), format="auto"))
-        fmt = make_thread(load_model(options), options).format
+        fmt = make_thread(load_model_showing_progress(options), options).format
     else:
         fmt = formats.load(name)
     sys.stdout.write(fmt.render(chat.messages, add_generation_prompt=generation_prompt))

@@ -12,6 +12,10 @@ class ModelLoadError(EzChatError):
     """The model file is missing, not GGUF, truncated, or llama.cpp refused it."""
 
 
+class LoadCancelled(ModelLoadError):
+    """A model load stopped because its progress report asked (see ``Model(progress=...)``)."""
+
+
 class ModelUnloadedException(EzChatError):
     """The Model was used after ``unload()``."""
 

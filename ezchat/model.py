@@ -17,6 +17,7 @@ from .decoder import Decoder, EvalReport
 from .errors import GenerationError, ModelLoadError, ModelUnloadedException, PromptTooLongError
 from .generation import Candidate, Generation, GenerationResult, TokenEvent, top_candidates
 from .gguf import GGUFInfo, read_gguf
+from .load_progress import ProgressReport, reporting_progress
 from .samplers import SamplerSettings, build_chain
 
 __all__ = [
@@ -102,7 +103,11 @@ class Model(GenerationCalls):
         n_batch: int = 512,
         seed: int = -1,
         lora_path: str | Path | None = None,
+        progress: ProgressReport | None = None,
     ) -> None:
+        """``progress``, if given, is called on this thread with the fraction of the weights
+        loaded (0.0 to 1.0) as llama.cpp reads them; returning ``False`` stops the load, which
+        then raises ``LoadCancelled``."""
         self._llama: llama_cpp.Llama | None = None
         self.verbose = verbose
         info = read_gguf(model_path)
@@ -148,28 +153,30 @@ class Model(GenerationCalls):
         if self.lora_path and not Path(self.lora_path).is_file():
             raise ModelLoadError(f"{self.lora_path}: no such LoRA adapter file; check the path")
 
-        try:
-            self._llama = llama_cpp.Llama(
-                self.filename,
-                n_ctx=self.context_length,
-                n_batch=self.n_batch,
-                n_ubatch=self.n_batch,
-                n_gpu_layers=n_gpu_layers,
-                offload_kqv=offload_kqv,
-                flash_attn=flash_attn,
-                rope_freq_base=self.rope_freq_base if self.ctx_scale > 1 else 0.0,
-                type_k=self.type_k,
-                type_v=self.type_v,
-                n_threads=n_threads,
-                seed=seed if seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED,
-                lora_path=self.lora_path,
-                verbose=verbose,
-            )
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelLoadError(
-                f"{self.filename}: llama.cpp could not load the model ({exc}); the file may be "
-                "damaged or need a newer llama-cpp-python"
-            ) from None
+        with reporting_progress(progress) as load:
+            try:
+                self._llama = llama_cpp.Llama(
+                    self.filename,
+                    n_ctx=self.context_length,
+                    n_batch=self.n_batch,
+                    n_ubatch=self.n_batch,
+                    n_gpu_layers=n_gpu_layers,
+                    offload_kqv=offload_kqv,
+                    flash_attn=flash_attn,
+                    rope_freq_base=self.rope_freq_base if self.ctx_scale > 1 else 0.0,
+                    type_k=self.type_k,
+                    type_v=self.type_v,
+                    n_threads=n_threads,
+                    seed=seed if seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED,
+                    lora_path=self.lora_path,
+                    verbose=verbose,
+                )
+            except (ValueError, RuntimeError, OSError) as exc:
+                load.raise_if_stopped(self.filename)
+                raise ModelLoadError(
+                    f"{self.filename}: llama.cpp could not load the model ({exc}); the file may be "
+                    "damaged or need a newer llama-cpp-python"
+                ) from None
 
         llama = self._llama
         self._model_ptr = llama._model.model

@@ -13,6 +13,7 @@ from pathlib import Path
 from . import formats, samplers
 from .backends import RemoteModel
 from .config import Config, load_config
+from .load_progress import ProgressReport
 from .model import Model
 from .modelpath import resolve_model_path
 from .samplers import SamplerSettings
@@ -55,9 +56,12 @@ class ChatOptions:
         )
 
 
-def load_model(options: ChatOptions) -> Model | RemoteModel:
+def load_model(
+    options: ChatOptions, progress: ProgressReport | None = None
+) -> Model | RemoteModel:
     """Load the model the options name (call ``with_config`` first to apply the config file):
-    a local GGUF file, or with ``server`` set, a model served over the OpenAI-compatible API."""
+    a local GGUF file, or with ``server`` set, a model served over the OpenAI-compatible API.
+    ``progress`` hears how much of a local file is loaded (see ``Model``)."""
     if options.server:
         return RemoteModel(
             options.server,
@@ -71,6 +75,7 @@ def load_model(options: ChatOptions) -> Model | RemoteModel:
         flash_attn=bool(options.flash_attn),
         n_threads=options.n_threads,
         seed=options.seed if options.seed is not None else -1,
+        progress=progress,
     )
 
 

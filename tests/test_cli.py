@@ -408,3 +408,23 @@ def test_ctrl_c_during_generate_exits_130() -> None:
     assert process.returncode == 130
     assert (out + rest).endswith(b"\n")
     assert err.decode() == "ezchat: interrupted\n"
+
+
+def test_a_slow_load_shows_a_bar_on_a_terminal_and_none_elsewhere(model_path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from ezchat.cli import load_model_showing_progress
+
+    options = ChatOptions(model=model_path, context_length=256)
+    terminal = io.StringIO()
+    console = Console(file=terminal, force_terminal=True, width=80)
+    loaded = load_model_showing_progress(options, console, after_seconds=0.0)
+    assert loaded.context_length == 256
+    drawn = terminal.getvalue()
+    assert f"Loading {model_path.name}" in drawn and "100%" in drawn
+
+    piped = io.StringIO()
+    load_model_showing_progress(options, Console(file=piped), after_seconds=0.0)
+    assert piped.getvalue() == ""  # not a terminal: no bar in a log or a pipe

@@ -257,3 +257,43 @@ def test_saved_state_round_trip(
         assert other.load_state(tokens, state)
         assert other.generate(chat_prompt, sampler=greedy) == expected
         assert other.last_eval.evaluated == 1
+
+
+def test_load_progress_rises_to_one(model_path, greedy, chat_prompt) -> None:
+    seen: list[float] = []
+    loaded = ez.Model(model_path, context_length=256, progress=seen.append)
+    assert seen[0] == 0.0 and seen[-1] == 1.0
+    assert seen == sorted(seen) and len(seen) > 10  # one report per tensor or so
+    assert "Paris" in loaded.generate(chat_prompt, sampler=greedy)
+
+
+def test_load_cancelled_by_its_progress_report(model_path) -> None:
+    with pytest.raises(ez.LoadCancelled, match="loading was cancelled"):
+        ez.Model(model_path, context_length=256, progress=lambda fraction: fraction < 0.5)
+    # an exception in the report (Ctrl-C reaches Python there) stops the load and comes out
+    def interrupt(fraction: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ez.Model(model_path, context_length=256, progress=interrupt)
+    # nothing is left patched: a load without a report, on this or another thread, is plain
+    assert ez.Model(model_path, context_length=256).tokenize("Hi")
+
+
+def test_only_the_loading_thread_hears_progress(model_path) -> None:
+    import threading
+
+    seen: list[float] = []
+    other_thread_loaded = threading.Event()
+
+    def load_elsewhere_during_this_load(fraction: float) -> None:
+        seen.append(fraction)
+        if len(seen) == 1:  # llama.cpp is mid-load on this thread, the factory is wrapped
+            worker = threading.Thread(target=lambda: ez.Model(model_path, context_length=256))
+            worker.start()
+            worker.join()
+            other_thread_loaded.set()
+
+    ez.Model(model_path, context_length=256, progress=load_elsewhere_during_this_load)
+    assert other_thread_loaded.is_set()
+    assert seen[-1] == 1.0 and seen.count(0.0) == 1  # the other load reported nothing here

@@ -217,3 +217,29 @@ async def test_keys_work_while_the_bot_writes(tmp_path):
         await pilot.press("escape")
         await wait_idle(pilot)
         assert app.thread.last_result.stop_reason == "cancelled"
+
+
+async def test_the_loading_screen_fills_as_llama_cpp_reads_the_model(tmp_path):
+    from ezchat.tui.loading import LoadingScreen
+
+    app = make_app(tmp_path / "chats.db")
+    app._model_lock.acquire()  # hold the load back so the loading screen is surely up
+    async with app.run_test(size=SIZE) as pilot:
+        loading = app.screen
+        assert isinstance(loading, LoadingScreen) and loading.loaded == 0.0
+        app._model_lock.release()
+        await wait_loaded(pilot)
+        assert loading.loaded == 1.0
+        assert not isinstance(app.screen, LoadingScreen)
+
+
+async def test_quitting_mid_load_stops_llama_cpp_reading(tmp_path):
+    app = make_app(tmp_path / "chats.db")
+    app._model_lock.acquire()
+    async with app.run_test(size=SIZE) as pilot:
+        (load_worker,) = [w for w in app.workers if w.group == "model"]
+        await pilot.press("q")  # the worker is cancelled as the app closes
+        await pilot.pause()
+        app._model_lock.release()
+        await wait_until(pilot, lambda: load_worker.is_finished, "the load to stop")
+    assert app.model is None  # llama.cpp was told to stop: no model was built

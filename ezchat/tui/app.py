@@ -147,9 +147,10 @@ class EzChatApp(App):
         self._flush_timer = self.set_interval(
             STREAM_SECONDS, lambda: self.post_message(StreamTick()), pause=True
         )
-        self.push_screen(LoadingScreen(self.options.model))
+        loading = LoadingScreen(self.options.model)
+        self.push_screen(loading)
         self._open_store()
-        self._load_model()
+        self._load_model(loading)
 
     def _open_store(self) -> None:
         try:
@@ -158,11 +159,17 @@ class EzChatApp(App):
             self.notify(f"{error}; this chat will not be saved", severity="error", timeout=10)
 
     @work(thread=True, group="model", exit_on_error=False)
-    def _load_model(self) -> None:
+    def _load_model(self, loading: LoadingScreen) -> None:
         started = time.perf_counter()
+        worker = get_current_worker()
+
+        def progress(fraction: float) -> bool:
+            loading.loaded = fraction
+            return not worker.is_cancelled  # quitting mid-load stops llama.cpp reading
+
         try:
             with self._model_lock:
-                model = load_model(self.options)
+                model = load_model(self.options, progress)
                 self.model = model
                 thread = make_thread(model, self.options)
         except EzChatError as error:

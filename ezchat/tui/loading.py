@@ -9,23 +9,27 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, LoadingIndicator, Static
+from textual.widgets import Footer, ProgressBar, Static
 
 
 class LoadingScreen(Screen):
+    """Shows how much of the model llama.cpp has read, refreshed on a timer: the loading
+    thread only records the latest fraction (``loaded``), it never touches a widget."""
+
     BINDINGS = [Binding("q", "app.quit", "Quit", id="loading.quit")]
 
     def __init__(self, model_path: str | Path | None) -> None:
         super().__init__()
         self.model_path = model_path
         self.failed = False
+        self.loaded = 0.0
         self._started = time.perf_counter()
 
     def compose(self) -> ComposeResult:
         name = Path(str(self.model_path)).name if self.model_path else "the model"
         with Center(), Vertical(id="loading-box"):
             yield Static(f"Loading {name}…", id="loading-title")
-            yield LoadingIndicator(id="loading-indicator")
+            yield ProgressBar(total=100, show_eta=False, id="loading-progress")
             yield Static("", id="loading-status")
         yield Footer()
 
@@ -34,13 +38,14 @@ class LoadingScreen(Screen):
 
     def _tick(self) -> None:
         elapsed = time.perf_counter() - self._started
+        self.query_one(ProgressBar).update(progress=round(self.loaded * 100, 1))
         self.query_one("#loading-status", Static).update(f"{elapsed:.1f} s")
 
     def show_error(self, message: str) -> None:
         """The load failed: say why and what to do; the app stays open."""
         self.failed = True
         self._timer.stop()
-        self.query_one("#loading-indicator").display = False
+        self.query_one(ProgressBar).display = False
         self.query_one("#loading-title", Static).update("The model could not be loaded")
         status = self.query_one("#loading-status", Static)
         status.add_class("-error")
