@@ -1,10 +1,13 @@
-"""Shared fixtures: the real default model, loaded once per session, and a private user dir."""
+"""Shared fixtures: the real default model, loaded once per session, a private user dir, and
+a server on loopback running the same model."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import free_port, start_server, stop_server
 
 import ezchat as ez
 
@@ -44,3 +47,21 @@ CHAT_PROMPT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_
 def chat_prompt() -> str:
     """A raw ChatML prompt whose greedy answer names Paris."""
     return CHAT_PROMPT
+
+
+# --- a real server on loopback, started the first time a test asks for it ---
+
+
+@pytest.fixture(scope="session")
+def server_url(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    process = start_server(model_path, port, tmp_path_factory.mktemp("server") / "server.log")
+    yield f"http://127.0.0.1:{port}"
+    stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def remote(server_url: str) -> Iterator[ez.RemoteModel]:
+    connected = ez.RemoteModel(server_url)
+    yield connected
+    connected.unload()

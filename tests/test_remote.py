@@ -1,84 +1,25 @@
-"""ez.RemoteModel against a real server on loopback: llama-cpp-python's OpenAI-compatible server
-(its ``server`` extra) running the default model. The Thread-level behaviours run against both
-the local Model and the RemoteModel, so the two backends are held to the same contract."""
+"""ez.RemoteModel against a real server on loopback (llama-cpp-python's OpenAI-compatible
+server running the default model): what only a remote backend does or meets. The Thread
+contract both backends share is in test_thread_backends.py."""
 
 from __future__ import annotations
 
 import http.server
-import io
 import json
-import socket
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from servers import SERVER_CONTEXT, free_port, start_server, stop_server
 from typer.testing import CliRunner
 
 import ezchat as ez
 from ezchat.backends import RemoteError, ServerUnavailableError
 from ezchat.backends.http import _error_detail, backoff_delay, normalize_base_url
 from ezchat.cli import app as cli_app
-from ezchat.thread import Message
-
-SERVER_CONTEXT = 2048
-STARTUP_SECONDS = 90
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(model_path: Path, port: int, log: Path) -> subprocess.Popen:
-    """llama-cpp-python's server with the default model on 127.0.0.1:port, once it answers."""
-    command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(model_path),
-        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(SERVER_CONTEXT),
-    ]  # fmt: skip
-    with log.open("ab") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the test server exited: see {log}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    stop_server(process)
-    raise RuntimeError(f"the test server did not start in {STARTUP_SECONDS} s: see {log}")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@pytest.fixture(scope="session")
-def server_url(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    process = start_server(model_path, port, tmp_path_factory.mktemp("server") / "server.log")
-    yield f"http://127.0.0.1:{port}"
-    stop_server(process)
-
-
-@pytest.fixture(scope="session")
-def remote(server_url: str) -> Iterator[ez.RemoteModel]:
-    connected = ez.RemoteModel(server_url)
-    yield connected
-    connected.unload()
 
 
 @pytest.fixture
@@ -88,176 +29,6 @@ def own_server(model_path: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Po
     process = start_server(model_path, port, tmp_path / "server.log")
     yield process, f"http://127.0.0.1:{port}"
     stop_server(process)
-
-
-@pytest.fixture(params=["local", "remote"])
-def backend(request: pytest.FixtureRequest) -> ez.Backend:
-    """The same tests, once with the local Model and once with the RemoteModel."""
-    return request.getfixturevalue("model" if request.param == "local" else "remote")
-
-
-@pytest.fixture
-def thread(backend: ez.Backend, greedy: ez.SamplerSettings) -> ez.Thread:
-    return ez.Thread(backend, ez.formats.chatml, greedy)
-
-
-# --- the shared contract: both backends ----------------------------------------------------------
-
-
-def test_both_backends_satisfy_the_protocol(backend: ez.Backend) -> None:
-    assert isinstance(backend, ez.Backend)
-    assert backend.context_length == backend.n_ctx == SERVER_CONTEXT
-    assert backend.is_loaded and "smollm2" in backend.name.lower()
-
-
-def test_generate_and_stream(backend: ez.Backend, chat_prompt: str, greedy) -> None:
-    text = backend.generate(chat_prompt, sampler=greedy)
-    assert "Paris" in text
-    chunks = list(backend.stream(chat_prompt, sampler=greedy))
-    assert "".join(c["choices"][0]["text"] for c in chunks) == text
-    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
-
-
-def test_streamed_chat_records_both_messages(thread: ez.Thread) -> None:
-    thread.add_message("user", "What is the capital of France?")
-    reply = thread.start_reply()
-    pieces = [event.text for event in reply]
-    assert len(pieces) > 3  # it came token by token
-    assert thread.messages[-1]["content"] == "".join(pieces) == reply.result.text
-    assert "Paris" in reply.result.text
-    assert [m["role"] for m in thread.messages] == ["user", "bot"]
-    assert isinstance(thread.messages[-1], Message)
-    assert reply.result.stop_reason == "stop_token"
-    assert thread.last_result.prompt.prompt_tokens == len(thread.last_plan.tokens)
-
-
-def test_prefix_starts_the_reply(thread: ez.Thread) -> None:
-    thread.add_message("user", "Say something about dogs.")
-    reply = thread.start_reply(prefix="Dogs are").run()
-    assert reply.startswith("Dogs are") and len(reply) > len("Dogs are")
-    assert thread.messages[-1]["content"] == reply
-
-
-def test_continue_extends_last_reply(thread: ez.Thread) -> None:
-    thread.sampler.max_len_tokens = 6
-    thread.add_message("user", "Write a story about a fox.")
-    first = thread.start_reply().run()
-    assert thread.last_result.stop_reason == "length"
-    extended = thread.start_reply(continue_last=True).run()
-    assert extended.startswith(first) and len(extended) > len(first)
-    assert len([m for m in thread.messages if m["role"] == "bot"]) == 1
-
-
-def test_reroll_replaces_the_last_reply(thread: ez.Thread) -> None:
-    first = thread.send("Name a color.")
-    reply = thread.start_reroll()
-    again = reply.run()
-    assert reply.replaced is not None and reply.replaced["content"] == first
-    assert again == first  # greedy: the same prompt gives the same reply
-    assert [m["role"] for m in thread.messages] == ["user", "bot"]
-
-
-def test_cancelled_reply_is_kept(thread: ez.Thread) -> None:
-    thread.sampler.max_len_tokens = 100
-    thread.add_message("user", "Write a long poem.")
-    reply = thread.start_reply()
-    for count, _ in enumerate(reply, start=1):
-        if count == 3:
-            reply.cancel()
-    assert reply.result.stop_reason == "cancelled"
-    assert thread.messages[-1]["role"] == "bot"
-    assert thread.messages[-1]["content"] == reply.result.text != ""
-    assert thread.send("Thanks!")  # the model is free again
-
-
-def test_cancel_from_another_thread(thread: ez.Thread) -> None:
-    thread.sampler.max_len_tokens = 400
-    thread.add_message("user", "Write a very long poem about the sea.")
-    reply = thread.start_reply()
-    events = iter(reply)
-    next(events)  # streaming has begun
-    threading.Thread(target=reply.cancel).start()
-    rest = list(events)
-    assert reply.result.stop_reason == "cancelled"
-    assert len(rest) < 399
-    assert thread.messages[-1]["content"] == reply.result.text
-
-
-def test_candidates_while_streaming(thread: ez.Thread) -> None:
-    thread.add_message("user", "What is the capital of France?")
-    reply = thread.start_reply(candidates=3)
-    events = [event for event in reply if event.candidates is not None]
-    assert reply.result.stop_reason == "stop_token" and "Paris" in reply.result.text
-    assert len(events) >= reply.result.n_generated - 1  # nearly every token has candidates
-    for event in events:
-        assert event.id >= 0  # known once the reply is over, even where the server streams none
-        assert len(event.candidates) == 3
-        probabilities = [c.probability for c in event.candidates]
-        assert probabilities == sorted(probabilities, reverse=True)
-        assert 0 < sum(probabilities) <= 1.0001
-        assert event.candidates[0].id == event.id  # greedy takes the likeliest
-
-
-def test_candidates_at_and_branch(thread: ez.Thread, backend: ez.Backend) -> None:
-    reply = thread.send("What is the capital of France?")
-    index = len(thread.messages) - 1
-    candidates = thread.candidates_at(index, 0, k=5)
-    assert len(candidates) == 5
-    assert candidates[0].id == thread.reply_tokens(thread.messages[index])[0]
-    assert reply.startswith(candidates[0].text)
-    other = next(c for c in candidates[1:] if c.text.strip())
-    branch = thread.start_branch(0, other.id)
-    text = branch.run()
-    assert branch.replaced["content"] == reply
-    assert text.startswith(other.text) and text != reply
-    assert backend.detokenize(thread.reply_tokens(thread.messages[-1])) == text
-
-
-def test_reset_and_stats(thread: ez.Thread) -> None:
-    initial = list(thread.messages)
-    thread.send("Hello")
-    out = io.StringIO()
-    thread.print_stats(file=out)
-    lines = out.getvalue().splitlines()
-    assert lines[0] == f"{thread.len_messages()} / {SERVER_CONTEXT} tokens"
-    assert lines[2] == f"{len(thread.messages)} messages"
-    thread.reset()
-    assert thread.messages == initial
-
-
-def test_long_chat_drops_old_messages(backend: ez.Backend, greedy) -> None:
-    """With a context smaller than the model's, the Thread leaves old messages out to fit."""
-    saved = backend.context_length
-    backend.context_length = 160
-    try:
-        thread = ez.Thread(backend, ez.formats.chatml, greedy.replace(max_len_tokens=16))
-        for turn in range(8):
-            thread.send(f"Turn {turn}: name an animal.")
-            assert thread.last_result.prompt.prompt_tokens + thread.last_result.n_generated <= 160
-        assert thread.last_plan.dropped > 0
-        assert len(thread.messages) == 16
-    finally:
-        backend.context_length = saved
-
-
-def test_prompt_that_cannot_fit(backend: ez.Backend, greedy, model_path, server_url) -> None:
-    tiny = (
-        ez.Model(model_path, context_length=128)
-        if isinstance(backend, ez.Model)
-        else ez.RemoteModel(server_url, context_length=128)
-    )
-    with tiny:
-        thread = ez.Thread(tiny, ez.formats.chatml, greedy)
-        with pytest.raises(ez.PromptTooLongError, match="shorten"):
-            thread.send("word " * 400)
-        assert thread.messages[-1]["content"].startswith("word word")
-
-
-def test_one_generation_at_a_time(backend: ez.Backend, chat_prompt: str, greedy) -> None:
-    generation = backend.start(chat_prompt, sampler=greedy)
-    with pytest.raises(ez.GenerationError, match="one generation at a time"):
-        backend.start(chat_prompt, sampler=greedy)
-    assert "Paris" in generation.run().text
 
 
 # --- the remote backend ----------------------------------------------------------------------------
