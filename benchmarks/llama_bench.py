@@ -130,6 +130,44 @@ def decode_tokens_per_second(
     return float(runs[0]["avg_ts"]) if runs else None
 
 
+def prompt_tokens_per_second_at_depths(
+    model: str, threads: int, tokens: int, depths: list[int]
+) -> dict[int, float] | None:
+    """llama-bench's prompt-processing figure (pp) for ``tokens`` new tokens evaluated after
+    ``depth`` tokens already in the cache, for each depth: what one chat turn costs llama.cpp
+    itself at that point of a conversation."""
+    exe = ensure_built()
+    if exe is None:
+        return None
+    result = subprocess.run(
+        [
+            str(exe),
+            "-m",
+            model,
+            "-p",
+            str(tokens),
+            "-n",
+            "0",
+            "-d",
+            ",".join(str(depth) for depth in depths),
+            "-t",
+            str(threads),
+            "-r",
+            "5",
+            "-fa",
+            "0",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        print(f"llama-bench failed: {result.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    return {int(run["n_depth"]): float(run["avg_ts"]) for run in json.loads(result.stdout)}
+
+
 if __name__ == "__main__":
     path = ensure_built(quiet=False)
     print(path or "not built")
