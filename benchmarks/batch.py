@@ -14,7 +14,8 @@ import argparse
 import os
 import time
 
-from common import ezchat_model, greedy, print_table, rate
+import llama_bench
+from common import default_model_path, ezchat_model, greedy, print_table, rate
 
 from ezchat.runners import ChatRunner, PromptCollection, run_batched
 
@@ -99,7 +100,29 @@ def main(count: int = 16, tokens: int = 64) -> dict[str, float]:
                 f"{same}/{count}",
             ]
         )
+    flash_attn = model.flash_attn
     model.unload()
+    # llama.cpp's own batched decoding on the same machine: its gain is the most batching
+    # can give here, whatever the program around it.
+    mean_prompt = round(sum(len(r.tokens) for r in requests) / count)
+    mean_reply = max(1, round(loop_tokens / count))
+    rates = llama_bench.batched_generation_rates(
+        default_model_path(), generation, mean_prompt, mean_reply, [1, count], flash_attn
+    )
+    if rates:
+        figures["llama_cpp_ceiling"] = rates[count] / rates[1]
+        rows.append(
+            [
+                f"llama-batched-bench, {count} sequences vs 1 ({mean_prompt}-token prompts, "
+                f"{mean_reply} new)",
+                "",
+                "",
+                rates[count],
+                rates[count] / rates[1],
+                "",
+                "",
+            ]
+        )
     print_table(
         f"batched decoding: {count} prompts, up to {tokens} tokens each, greedy "
         f"(the loop decodes with {generation} thread{'s' if generation > 1 else ''})",

@@ -1,4 +1,4 @@
-"""llama.cpp's own ``llama-bench``, built once from the same source tree as the installed
+"""llama.cpp's own ``llama-bench`` and ``llama-batched-bench``, built once from the same source tree as the installed
 llama-cpp-python (its sdist vendors llama.cpp), into the user cache dir.
 
 The build needs only pip (to fetch the sdist from the package registry), cmake and a compiler;
@@ -25,13 +25,13 @@ def build_dir() -> Path:
     return paths.cache_dir() / "bench" / f"llama.cpp-{llama_cpp.__version__}"
 
 
-def binary() -> Path:
-    return build_dir() / "build" / "bin" / "llama-bench"
+def binary(name: str = "llama-bench") -> Path:
+    return build_dir() / "build" / "bin" / name
 
 
-def ensure_built(quiet: bool = True) -> Path | None:
-    """The llama-bench binary, building it if needed; None (with a message) if that fails."""
-    target = binary()
+def ensure_built(quiet: bool = True, name: str = "llama-bench") -> Path | None:
+    """The llama.cpp tool ``name``, building it if needed; None (with a message) if that fails."""
+    target = binary(name)
     if target.exists():
         return target
     root = build_dir()
@@ -82,13 +82,13 @@ def ensure_built(quiet: bool = True) -> Path | None:
             stderr=out,
         )
         subprocess.run(
-            ["cmake", "--build", str(root / "build"), "--target", "llama-bench", "-j", jobs],
+            ["cmake", "--build", str(root / "build"), "--target", name, "-j", jobs],
             check=True,
             stdout=out,
             stderr=out,
         )
     except (subprocess.CalledProcessError, OSError, StopIteration) as exc:
-        print(f"llama-bench could not be built ({exc}); its column is left empty", file=sys.stderr)
+        print(f"{name} could not be built ({exc}); its figures are left out", file=sys.stderr)
         return None
     return target if target.exists() else None
 
@@ -166,6 +166,55 @@ def prompt_tokens_per_second_at_depths(
         print(f"llama-bench failed: {result.stderr.strip()[-300:]}", file=sys.stderr)
         return None
     return {int(run["n_depth"]): float(run["avg_ts"]) for run in json.loads(result.stdout)}
+
+
+def batched_generation_rates(
+    model: str,
+    threads: int,
+    prompt_tokens: int,
+    new_tokens: int,
+    parallel: list[int],
+    flash_attn: bool = False,
+) -> dict[int, float] | None:
+    """``llama-batched-bench``: for each number of sequences decoded together, the generated
+    tokens per second over the whole run (prompts included), each sequence with
+    ``prompt_tokens`` of its own prompt and ``new_tokens`` generated; one KV stream per
+    sequence, as ezchat's batched runner uses."""
+    exe = ensure_built(name="llama-batched-bench")
+    if exe is None:
+        return None
+    cells = max(parallel) * (prompt_tokens + new_tokens + 256)
+    result = subprocess.run(
+        [
+            str(exe),
+            "-m",
+            model,
+            "-c",
+            str(cells),
+            "-npp",
+            str(prompt_tokens),
+            "-ntg",
+            str(new_tokens),
+            "-npl",
+            ",".join(str(n) for n in parallel),
+            "-t",
+            str(threads),
+            "-tb",
+            str(threads),
+            "-no-kvu",
+            "-fa",
+            "on" if flash_attn else "off",
+            "--output-format",
+            "jsonl",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        print(f"llama-batched-bench failed: {result.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return {int(row["pl"]): row["pl"] * row["tg"] / row["t"] for row in rows}
 
 
 if __name__ == "__main__":
