@@ -227,10 +227,15 @@ async def test_the_loading_screen_fills_as_llama_cpp_reads_the_model(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         loading = app.screen
         assert isinstance(loading, LoadingScreen) and loading.loaded == 0.0
+        # the footer offers only what works while loading
+        shown = {active.binding.action for active in loading.active_bindings.values()}
+        assert "app.quit" in shown and not shown & {"reroll", "stop", "edit_sampler"}
         app._model_lock.release()
         await wait_loaded(pilot)
         assert loading.loaded == 1.0
         assert not isinstance(app.screen, LoadingScreen)
+        shown = {active.binding.action for active in app.screen.active_bindings.values()}
+        assert {"reroll", "stop", "edit_sampler"} <= shown
 
 
 async def test_quitting_mid_load_stops_llama_cpp_reading(tmp_path):

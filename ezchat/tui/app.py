@@ -59,6 +59,9 @@ STREAM_SECONDS = 0.1
 
 
 class EzChatApp(App):
+    """The chat app: a loading screen while the model loads, then the conversation with the
+    candidates and context panes."""
+
     # absolute, so subclasses in other folders (benchmarks, tests) find it too
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "ezchat"
@@ -228,6 +231,11 @@ class EzChatApp(App):
 
     def report(self, error: BaseException) -> None:
         self.notify(str(error), severity="error", timeout=8)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While the model loads (or failed to), the chat's keys are hidden from the footer
+        and do nothing: the loading screen offers only what works there."""
+        return not (isinstance(self.screen, LoadingScreen) and action in _CHAT_ACTIONS)
 
     def _can(self, action: str) -> bool:
         """True when ``action`` may run now; otherwise say why."""
@@ -766,6 +774,9 @@ class EzChatApp(App):
                 self.model.unload()
         finally:
             self._model_lock.release()
+
+
+_CHAT_ACTIONS = frozenset(binding.action for binding in EzChatApp.BINDINGS)
 
 
 def run_app(options: ChatOptions, resume: bool = False, chat_id: int | None = None) -> None:
