@@ -94,9 +94,17 @@ def ensure_built(quiet: bool = True, name: str = "llama-bench") -> Path | None:
 
 
 def decode_tokens_per_second(
-    model: str, threads: int, tokens: int = 128, flash_attn: bool = False, n_gpu_layers: int = 0
+    model: str,
+    threads: int,
+    tokens: int = 128,
+    flash_attn: bool = False,
+    n_gpu_layers: int = 0,
+    repetitions: int = 5,
+    depth: int = 0,
 ) -> float | None:
-    """llama-bench's text-generation figure (tg) for ``tokens`` tokens, averaged over its runs."""
+    """llama-bench's text-generation figure (tg) for ``tokens`` tokens, averaged over its
+    ``repetitions`` runs, after ``depth`` tokens already in the cache (a chat decodes after
+    its prompt, and every cached token adds to each step's attention)."""
     exe = ensure_built()
     if exe is None:
         return None
@@ -111,8 +119,10 @@ def decode_tokens_per_second(
             str(tokens),
             "-t",
             str(threads),
+            "-d",
+            str(depth),
             "-r",
-            "5",
+            str(repetitions),
             "-fa",
             "1" if flash_attn else "0",
             "-ngl",
