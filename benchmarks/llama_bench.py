@@ -93,6 +93,26 @@ def ensure_built(quiet: bool = True, name: str = "llama-bench") -> Path | None:
     return target if target.exists() else None
 
 
+def _run(tool: str, model: str, *options: object) -> list[dict] | None:
+    """Run llama.cpp's ``tool`` on ``model`` and return its result rows (it prints JSON, or
+    one JSON object a line); None, with a message, when it cannot be built or fails."""
+    exe = ensure_built(name=tool)
+    if exe is None:
+        return None
+    result = subprocess.run(
+        [str(exe), "-m", model, *(str(option) for option in options)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        print(f"{tool} failed: {result.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    out = result.stdout.strip()
+    if out.startswith("["):
+        return json.loads(out)
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
 def decode_tokens_per_second(
     model: str,
     threads: int,
@@ -105,38 +125,10 @@ def decode_tokens_per_second(
     """llama-bench's text-generation figure (tg) for ``tokens`` tokens, averaged over its
     ``repetitions`` runs, after ``depth`` tokens already in the cache (a chat decodes after
     its prompt, and every cached token adds to each step's attention)."""
-    exe = ensure_built()
-    if exe is None:
-        return None
-    result = subprocess.run(
-        [
-            str(exe),
-            "-m",
-            model,
-            "-p",
-            "0",
-            "-n",
-            str(tokens),
-            "-t",
-            str(threads),
-            "-d",
-            str(depth),
-            "-r",
-            str(repetitions),
-            "-fa",
-            "1" if flash_attn else "0",
-            "-ngl",
-            str(n_gpu_layers),
-            "-o",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        print(f"llama-bench failed: {result.stderr.strip()[-300:]}", file=sys.stderr)
-        return None
-    runs = json.loads(result.stdout)
+    runs = _run(
+        "llama-bench", model, "-p", 0, "-n", tokens, "-t", threads, "-d", depth,
+        "-r", repetitions, "-fa", int(flash_attn), "-ngl", n_gpu_layers, "-o", "json",
+    )  # fmt: skip
     return float(runs[0]["avg_ts"]) if runs else None
 
 
@@ -146,36 +138,11 @@ def prompt_tokens_per_second_at_depths(
     """llama-bench's prompt-processing figure (pp) for ``tokens`` new tokens evaluated after
     ``depth`` tokens already in the cache, for each depth: what one chat turn costs llama.cpp
     itself at that point of a conversation."""
-    exe = ensure_built()
-    if exe is None:
-        return None
-    result = subprocess.run(
-        [
-            str(exe),
-            "-m",
-            model,
-            "-p",
-            str(tokens),
-            "-n",
-            "0",
-            "-d",
-            ",".join(str(depth) for depth in depths),
-            "-t",
-            str(threads),
-            "-r",
-            "5",
-            "-fa",
-            "0",
-            "-o",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        print(f"llama-bench failed: {result.stderr.strip()[-300:]}", file=sys.stderr)
-        return None
-    return {int(run["n_depth"]): float(run["avg_ts"]) for run in json.loads(result.stdout)}
+    runs = _run(
+        "llama-bench", model, "-p", tokens, "-n", 0, "-d", ",".join(map(str, depths)),
+        "-t", threads, "-r", 5, "-fa", 0, "-o", "json",
+    )  # fmt: skip
+    return {int(run["n_depth"]): float(run["avg_ts"]) for run in runs} if runs else None
 
 
 def batched_generation_rates(
@@ -190,41 +157,13 @@ def batched_generation_rates(
     tokens per second over the whole run (prompts included), each sequence with
     ``prompt_tokens`` of its own prompt and ``new_tokens`` generated; one KV stream per
     sequence, as ezchat's batched runner uses."""
-    exe = ensure_built(name="llama-batched-bench")
-    if exe is None:
-        return None
     cells = max(parallel) * (prompt_tokens + new_tokens + 256)
-    result = subprocess.run(
-        [
-            str(exe),
-            "-m",
-            model,
-            "-c",
-            str(cells),
-            "-npp",
-            str(prompt_tokens),
-            "-ntg",
-            str(new_tokens),
-            "-npl",
-            ",".join(str(n) for n in parallel),
-            "-t",
-            str(threads),
-            "-tb",
-            str(threads),
-            "-no-kvu",
-            "-fa",
-            "on" if flash_attn else "off",
-            "--output-format",
-            "jsonl",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        print(f"llama-batched-bench failed: {result.stderr.strip()[-300:]}", file=sys.stderr)
-        return None
-    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    return {int(row["pl"]): row["pl"] * row["tg"] / row["t"] for row in rows}
+    rows = _run(
+        "llama-batched-bench", model, "-c", cells, "-npp", prompt_tokens, "-ntg", new_tokens,
+        "-npl", ",".join(map(str, parallel)), "-t", threads, "-tb", threads, "-no-kvu",
+        "-fa", "on" if flash_attn else "off", "--output-format", "jsonl",
+    )  # fmt: skip
+    return {int(row["pl"]): row["pl"] * row["tg"] / row["t"] for row in rows} if rows else None
 
 
 if __name__ == "__main__":
