@@ -177,6 +177,7 @@ def batch_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Run every prompt of INPUT.jsonl and append the responses to OUTPUT.jsonl (resumable)."""
+    from ..cli import load_model_showing_progress
     from ..session import ChatOptions, load_model, load_sampler
     from .batch import BatchRunner
 
@@ -209,7 +210,7 @@ def batch_command(
     if max_tokens is not None:
         chosen_sampler = chosen_sampler.replace(max_len_tokens=max_tokens)
     runner = BatchRunner(
-        load_model(options),
+        load_model(options) if quiet else load_model_showing_progress(options),
         chosen_sampler,
         options.format or "auto",
         cache=cache,
