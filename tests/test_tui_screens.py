@@ -239,10 +239,13 @@ async def test_the_loading_screen_fills_as_llama_cpp_reads_the_model(tmp_path):
 
 
 async def test_quitting_mid_load_stops_llama_cpp_reading(tmp_path):
+    from textual.worker import WorkerState
+
     app = make_app(tmp_path / "chats.db")
     app._model_lock.acquire()
     async with app.run_test(size=SIZE) as pilot:
         (load_worker,) = [w for w in app.workers if w.group == "model"]
+        await wait_until(pilot, lambda: load_worker.state == WorkerState.RUNNING, "the load")
         await pilot.press("q")  # the worker is cancelled as the app closes
         await pilot.pause()
         app._model_lock.release()
