@@ -177,7 +177,9 @@ _CHAT_PARAMETERS = {
     "flash_attn": Annotated[
         bool | None,
         typer.Option(
-            "--flash-attn/--no-flash-attn", help="use flash attention", show_default=False
+            "--flash-attn/--no-flash-attn",
+            help="use flash attention [default: on when --n-gpu-layers offloads any]",
+            show_default=False,
         ),
     ],
     "n_threads": Annotated[

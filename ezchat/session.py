@@ -72,11 +72,20 @@ def load_model(
         resolve_model_path(options.model),
         context_length=options.context_length,
         n_gpu_layers=options.n_gpu_layers or 0,
-        flash_attn=bool(options.flash_attn),
+        flash_attn=flash_attention_for(options),
         n_threads=options.n_threads,
         seed=options.seed if options.seed is not None else -1,
         progress=progress,
     )
+
+
+def flash_attention_for(options: ChatOptions) -> bool:
+    """Flash attention as chosen, else on when layers are offloaded: on a GPU it decodes the
+    default model 13% faster in llama-bench (925 against 818 tokens/s on an H100), while on
+    this project's CPU it decodes no faster and evaluates prompts deep in a long chat slower."""
+    if options.flash_attn is not None:
+        return options.flash_attn
+    return bool(options.n_gpu_layers)
 
 
 def load_sampler(options: ChatOptions) -> SamplerSettings:
