@@ -18,6 +18,7 @@ from ezchat.runners import (
     ResponseCache,
     run_batched,
 )
+from ezchat.runners.batched import shared_prefix
 
 
 @pytest.fixture
@@ -108,6 +109,39 @@ def test_batched_outputs_equal_one_by_one_outputs(model: ez.Model, sampler) -> N
 
     results = run_batched(model, [job.request for job in jobs], parallel=16)
     assert [r.tokens for r in results] == [r.tokens for r in one_by_one]
+
+
+def test_a_shared_system_prompt_is_evaluated_once(model: ez.Model, sampler) -> None:
+    """Prompts that start alike (a long system prompt, few-shot examples) share one evaluation
+    of what they have in common, copied into every slot, and reply as if each ran alone."""
+    rules = " ".join(f"Rule {i}: answer briefly and never invent facts." for i in range(12))
+    questions = ["Name a fruit.", "What is 3+4?", "Say hello in French.", "Name a planet."]
+    collection = PromptCollection.create_prompts(
+        sys_prompts=f"You are careful. {rules}", user_prompts=questions * 2
+    )
+    runner = BatchRunner(model, sampler, cache=False, progress=False)
+    requests = [job.request for job in runner.make_jobs(collection, None)]
+    shared = shared_prefix(requests)
+    assert len(shared) > 100  # the system prompt and the template around it
+
+    alone = []
+    for request in requests[: len(questions)]:
+        model.reset_cache()
+        alone.append(model.complete(request.tokens, request.stops, request.sampler))
+    alone *= 2
+
+    for parallel in (8, 3):  # with 3 slots a finished slot keeps the prefix for the next prompt
+        evaluated: list[int] = []
+
+        def count(prompt_tokens: int, _new: int, evaluated: list[int] = evaluated) -> None:
+            evaluated.append(prompt_tokens)
+
+        results = run_batched(model, requests, parallel, on_step=count)
+        assert [r.tokens for r in results] == [r.tokens for r in alone]
+        assert [r.prompt.reused for r in results] == [len(shared)] * len(requests)
+        own = [len(r.tokens) - len(shared) for r in requests]
+        assert [r.prompt.evaluated for r in results] == own
+        assert sum(evaluated) == len(shared) + sum(own)  # the prefix once, not once a prompt
 
 
 def test_second_run_comes_from_the_cache(model: ez.Model, sampler) -> None:

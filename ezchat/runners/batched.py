@@ -39,6 +39,26 @@ if TYPE_CHECKING:
 # llama.cpp pads a sequence's KV stream to this many cells anyway.
 _CTX_ROUNDING = 256
 
+# A prefix every prompt shares (system prompt, few-shot examples) is evaluated once and copied
+# to every slot when it is at least this long; a shorter one costs less to evaluate again.
+MIN_SHARED_PREFIX = 16
+
+
+def shared_prefix(requests: Sequence[Request]) -> list[int]:
+    """The tokens every request starts with, leaving each at least its last token to evaluate
+    (its logits give the first new token); empty when shorter than ``MIN_SHARED_PREFIX``."""
+    if len(requests) < 2:
+        return []
+    first = requests[0].tokens
+    length = min(len(request.tokens) for request in requests) - 1
+    for request in requests[1:]:
+        tokens = request.tokens
+        common = 0
+        while common < length and tokens[common] == first[common]:
+            common += 1
+        length = common
+    return first[:length] if length >= MIN_SHARED_PREFIX else []
+
 
 @dataclass(slots=True)
 class Request:
@@ -170,6 +190,7 @@ class ParallelDecoder:
             llama_cpp.llama_set_adapters_lora(self._ctx, adapters, 1, scales)
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self._prefix: list[int] = []  # what every prompt of the current run starts with
 
     def close(self) -> None:
         if self._batch is not None:
@@ -211,6 +232,11 @@ class ParallelDecoder:
         if self._ctx is None or not self.model.is_loaded:
             raise ModelUnloadedException("the model was unloaded; load it again")
         results: list[GenerationResult | None] = [None] * len(requests)
+        self._prefix = shared_prefix(requests)
+        if self._prefix:
+            self._share_prefix()
+            if on_step is not None:
+                on_step(len(self._prefix), 0)
         waiting = deque(enumerate(requests))
         slots: list[_Slot | None] = [None] * self.n_parallel
 
@@ -231,7 +257,7 @@ class ParallelDecoder:
                         slots[seq] = slot
                         self._prefill(slot)
                         if on_step is not None:
-                            on_step(len(request.tokens), 0)
+                            on_step(slot.result.prompt.evaluated, 0)
                         advance(slot)
                 generating = [slot for slot in slots if slot is not None]
                 if generating:
@@ -246,27 +272,48 @@ class ParallelDecoder:
                     slot.chain.free()
         return [result for result in results if result is not None]
 
+    def _share_prefix(self) -> None:
+        """Evaluate the shared prefix once, in sequence 0, and copy it into every other
+        slot's KV stream (llama.cpp copies the buffers at the next decode, before that
+        decode's own tokens go in); each prompt then evaluates only what follows it."""
+        llama_cpp.llama_memory_seq_rm(self._memory, 0, -1, -1)
+        self._evaluate(self._prefix, 0, 0, logits_for_last=False)
+        for seq in range(1, self.n_parallel):
+            llama_cpp.llama_memory_seq_rm(self._memory, seq, -1, -1)
+            llama_cpp.llama_memory_seq_cp(self._memory, 0, seq, -1, -1)
+
     def _prefill(self, slot: _Slot) -> None:
-        """Evaluate one prompt alone, in the chunks ``Model.complete`` uses.
+        """Evaluate one prompt alone (after the shared prefix its slot already holds), in the
+        chunks ``Model.complete`` uses.
 
         Prompts are not batched together: llama.cpp would split such a batch into pieces whose
         attention runs through other kernels than a whole prompt's, and the small rounding
-        differences, grown through the layers, change the replies."""
-        llama_cpp.llama_memory_seq_rm(self._memory, slot.seq, -1, -1)
+        differences, grown through the layers, change the replies. A prompt evaluated after a
+        cached prefix is what ``Model.complete`` does with a prefix in its own cache."""
+        kept = len(self._prefix)
+        llama_cpp.llama_memory_seq_rm(self._memory, slot.seq, kept, -1)
         tokens = slot.request.tokens
+        slot.logit_row = self._evaluate(tokens[kept:], kept, slot.seq, logits_for_last=True)
+        now = time.perf_counter()
+        report = slot.result.prompt
+        report.reused = kept
+        report.evaluated = len(tokens) - kept
+        report.seconds = now - slot.started
+        slot.decoding_since = now
+
+    def _evaluate(self, tokens: list[int], start: int, seq: int, logits_for_last: bool) -> int:
+        """Evaluate ``tokens`` at positions from ``start`` in sequence ``seq``, in chunks of the
+        model's batch size; the batch row of the last token."""
         chunk = self.model.n_batch
-        for start in range(0, len(tokens), chunk):
-            part = tokens[start : start + chunk]
+        n = 0
+        for offset in range(0, len(tokens), chunk):
+            part = tokens[offset : offset + chunk]
             n = 0
             for i, token in enumerate(part):
-                last = start + i == len(tokens) - 1
-                n = self._put(n, token, start + i, slot.seq, last)
+                last = logits_for_last and offset + i == len(tokens) - 1
+                n = self._put(n, token, start + offset + i, seq, last)
             self._decode(n)
-        slot.logit_row = n - 1
-        now = time.perf_counter()
-        slot.result.prompt.evaluated = len(tokens)
-        slot.result.prompt.seconds = now - slot.started
-        slot.decoding_since = now
+        return n - 1
 
     def _step(self, slots: list[_Slot]) -> None:
         """Evaluate the last sampled token of every running slot in one batch."""
