@@ -40,7 +40,7 @@ def main(n_gpu_layers: int = 0, flash_attn: bool = False, rounds: int = 5) -> di
     # between 256 and 2048 cells on this CPU, so all three get the same.
     model = ezchat_model(CONTEXT, **options)
     raw = raw_llama(CONTEXT, **options)
-    ours_rates, raw_rates, bench_rates = [], [], []
+    ours_rates, raw_rates, bench_rates, paired_ratios = [], [], [], []
     for _ in range(rounds):
         thread = ez.Thread(model, "auto", greedy(TOKENS))
         thread.add_message("user", PROMPT)
@@ -60,11 +60,12 @@ def main(n_gpu_layers: int = 0, flash_attn: bool = False, rounds: int = 5) -> di
         )
         if bench is not None:
             bench_rates.append(bench)
+            paired_ratios.append(ours_rates[-1] / bench)
     model.unload()
     del raw
     ours, theirs = median(ours_rates), median(raw_rates)
     bench_value = median(bench_rates)
-    paired = median([a / b for a, b in zip(ours_rates, bench_rates, strict=False)])
+    paired = median(paired_ratios)
     where = f"n_gpu_layers={n_gpu_layers}, flash_attn={flash_attn}, threads={THREADS}"
     print_table(
         f"decode tokens/s, greedy, {TOKENS} tokens, context {CONTEXT} ({where}), "
