@@ -89,7 +89,7 @@ class ContextPane(Static):
             lines.append(
                 Content.styled(f"Dropped from the prompt: {plan.dropped} oldest", "$warning")
             )
-            if not getattr(model, "can_shift_context", True):
+            if isinstance(model, Model) and not model.can_shift_context:
                 lines.append(
                     Content.styled(
                         "This model's cache cannot shift: each drop evaluates the prompt again",
