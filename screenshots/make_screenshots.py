@@ -2,9 +2,13 @@
 
     python screenshots/make_screenshots.py [OUTPUT_DIR]
 
+    python screenshots/make_screenshots.py --loading [OUTPUT_DIR]
+
 Writes SVGs (and PNGs when cairosvg is installed: pip install cairosvg) of the main screen
 mid-chat with live candidates, a reply's tokens being inspected, the context pane, the
-sampler form and the chat list. Chats go to a temporary EZCHAT_HOME, not yours.
+sampler form and the chat list; with ``--loading``, only the loading screen (held before
+llama.cpp reads the first tensor, which on the default model it does in a tenth of a second)
+and the same screen after a broken model file. Chats go to a temporary EZCHAT_HOME, not yours.
 """
 
 from __future__ import annotations
@@ -95,6 +99,37 @@ async def make(out: Path) -> list[Path]:
     return shots
 
 
+async def make_loading(out: Path) -> list[Path]:
+    from ezchat.session import ChatOptions
+    from ezchat.tui import EzChatApp
+
+    shots: list[Path] = []
+
+    def shot(app: EzChatApp, name: str) -> None:
+        path = out / f"{name}.svg"
+        app.save_screenshot(filename=path.name, path=str(out))
+        shots.append(path)
+        print("wrote", path)
+
+    app = EzChatApp(ChatOptions(sampler="GreedyDecoding"))
+    app._model_lock.acquire()  # the load waits here, so the screen is caught before it ends
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.6)
+        shot(app, "loading")
+        app._model_lock.release()
+        await wait_until(pilot, lambda: app.thread is not None)
+
+    with tempfile.TemporaryDirectory() as folder:
+        broken = Path(folder) / "broken.gguf"
+        broken.write_bytes(b"GGUF" + bytes(12))
+        app = EzChatApp(ChatOptions(model=broken))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: getattr(app.screen, "failed", False))
+            await pilot.pause(0.2)
+            shot(app, "loading-error")
+    return shots
+
+
 def to_png(svgs: list[Path]) -> None:
     try:
         import cairosvg
@@ -108,11 +143,14 @@ def to_png(svgs: list[Path]) -> None:
 
 
 def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent).resolve()
+    args = sys.argv[1:]
+    loading = "--loading" in args
+    args = [arg for arg in args if arg != "--loading"]
+    out = Path(args[0] if args else Path(__file__).parent).resolve()
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as home:
         os.environ["EZCHAT_HOME"] = home
-        svgs = asyncio.run(make(out))
+        svgs = asyncio.run(make_loading(out) if loading else make(out))
     to_png(svgs)
 
 
