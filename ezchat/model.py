@@ -13,6 +13,7 @@ import llama_cpp
 import numpy as np
 
 from .calls import GenerationCalls
+from .cpu import ThreadCount, default_thread_count
 from .decoder import Decoder, EvalReport
 from .errors import GenerationError, ModelLoadError, ModelUnloadedException, PromptTooLongError
 from .generation import Candidate, Generation, GenerationResult, TokenEvent, top_candidates
@@ -81,6 +82,11 @@ def scaled_rope_freq_base(base_train: float, n_ctx_train: int, n_ctx: int, head_
     return base_train * scale**exponent
 
 
+def llama_system_info() -> str:
+    """llama.cpp's own line of the features the library was built with (AVX2 = 1 | ...)."""
+    return " ".join(llama_cpp.llama_print_system_info().decode("utf-8", "replace").split())
+
+
 class Model(GenerationCalls):
     """A GGUF model loaded with llama.cpp.
 
@@ -145,7 +151,11 @@ class Model(GenerationCalls):
         self.flash_attn = flash_attn
         self.type_k = _kv_type(type_k, "type_k")
         self.type_v = _kv_type(type_v, "type_v")
-        self.n_threads = n_threads
+        # llama.cpp's default (physical performance cores) for generation and prompt batches
+        # alike, as llama.cpp itself does; llama-cpp-python's would halve it without SMT.
+        chosen = ThreadCount(n_threads, "given") if n_threads else default_thread_count()
+        self.n_threads = chosen.count
+        self.threads_how = chosen.how
         self.n_batch = max(1, min(n_batch, self.context_length))
         self.seed = seed
         self.lora_path = str(lora_path) if lora_path else None
@@ -166,7 +176,8 @@ class Model(GenerationCalls):
                     rope_freq_base=self.rope_freq_base if self.ctx_scale > 1 else 0.0,
                     type_k=self.type_k,
                     type_v=self.type_v,
-                    n_threads=n_threads,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
                     seed=seed if seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED,
                     lora_path=self.lora_path,
                     verbose=verbose,
