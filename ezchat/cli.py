@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from . import __version__, formats, samplers, userfiles
+from . import __version__, cpu, formats, samplers, userfiles
 from .chatfile import ChatFile, parse_chat_text, read_chat_file
 from .config import Config, config_path, load_config, save_config
+from .crashguard import guard_terminal
+from .doctor import self_check
 from .errors import EzChatError, UserFileError
 from .gguf import GGUFInfo, read_gguf
 from .interrupt import CancelOnSigint
@@ -330,6 +332,7 @@ def root(
             "the full-screen app (ezchat.tui) is not part of this install; "
             "use 'ezchat chat' for the terminal chat"
         ) from None
+    guard_terminal("the app")
     run_app(options, resume=resume)
 
 
@@ -348,6 +351,7 @@ def chat(
 ) -> None:
     """Chat in the terminal (Ctrl-C stops a reply or quits; !help lists the commands)."""
     options = prepare(options)
+    guard_terminal("the chat")
     model = load_model_showing_progress(options)
     thread = make_thread(model, options)
     from .repl import interact
@@ -488,17 +492,48 @@ def info(
     path = resolve_model_path(model or _root_model(ctx), load_config().model)
     gguf = read_gguf(path)
     facts = gguf_facts(gguf)
+    machine = machine_facts()
     if json_output:
-        data: dict[str, Any] = {"facts": facts}
+        data: dict[str, Any] = {"facts": facts, "machine": machine}
         if metadata:
             data["metadata"] = gguf.metadata
         print(json.dumps(data, ensure_ascii=False, default=str))
         return
     print_table(["fact", "value"], [[key, _show(value)] for key, value in facts.items()])
+    print()
+    print_table(["this machine", "value"], [[key, _show(value)] for key, value in machine.items()])
     if metadata:
         print()
         rows = [[key, _show(value, 70)] for key, value in gguf.metadata.items()]
         print_table(["metadata key", "value"], rows)
+
+
+def machine_facts() -> dict[str, Any]:
+    """What decides how fast, and whether, llama.cpp runs here: threads, its build, the CPU."""
+    from .model import llama_system_info
+
+    threads = cpu.default_thread_count()
+    return {
+        "threads (default)": f"{threads.count}: {threads.how}",
+        "llama.cpp build": llama_system_info(),
+        "CPU": cpu.cpu_model(),
+        "CPU instruction sets": " ".join(cpu.cpu_instruction_sets()) or "unknown",
+    }
+
+
+@app.command()
+def doctor(ctx: typer.Context, model: ModelOption = None) -> None:
+    """Check that llama.cpp, as built here, runs on this CPU: decode a few tokens in a child."""
+    path = resolve_model_path(model or _root_model(ctx), load_config().model)
+    threads = cpu.default_thread_count()
+    print(f"CPU: {cpu.cpu_model()} ({' '.join(cpu.cpu_instruction_sets()) or 'unknown'})")
+    print(f"threads (default): {threads.count}: {threads.how}")
+    result = self_check(str(path))
+    if result.system_info:
+        print(f"llama.cpp build: {result.system_info}")
+    if not result.ok:
+        raise fail(result.message)
+    print(result.message)
 
 
 def _root_model(ctx: typer.Context) -> str | None:
