@@ -1,6 +1,11 @@
 """llama.cpp's own ``llama-bench`` and ``llama-batched-bench``, built once from the same source tree as the installed
 llama-cpp-python (its sdist vendors llama.cpp), into the user cache dir.
 
+They are built with the library's own flags (``ezchat.cpu.cmake_args()``: portable, no AMX, plus
+``EZCHAT_CMAKE_ARGS``), in a folder named by the same key as the library's wheel, so they run
+on this CPU and compare like with like. ``variant="native"`` builds llama.cpp's default
+``-march=native`` instead, for ``benchmarks/build.py``.
+
 The build needs only pip (to fetch the sdist from the package registry), cmake and a compiler;
 it takes a few minutes on two cores and is reused after that.
 """
@@ -18,23 +23,33 @@ from pathlib import Path
 
 import llama_cpp
 
-from ezchat import paths
+from ezchat import cpu, paths
+
+PORTABLE = "portable"
+NATIVE = "native"
 
 
-def build_dir() -> Path:
-    return paths.cache_dir() / "bench" / f"llama.cpp-{llama_cpp.__version__}"
+def variant_args(variant: str) -> list[str]:
+    return ["-DGGML_NATIVE=ON"] if variant == NATIVE else cpu.cmake_args()
 
 
-def binary(name: str = "llama-bench") -> Path:
-    return build_dir() / "build" / "bin" / name
+def build_dir(variant: str = PORTABLE) -> Path:
+    key = cpu.build_key(variant_args(variant))
+    return paths.cache_dir() / "bench" / f"llama.cpp-{llama_cpp.__version__}-{variant}-{key}"
 
 
-def ensure_built(quiet: bool = True, name: str = "llama-bench") -> Path | None:
+def binary(name: str = "llama-bench", variant: str = PORTABLE) -> Path:
+    return build_dir(variant) / "build" / "bin" / name
+
+
+def ensure_built(
+    quiet: bool = True, name: str = "llama-bench", variant: str = PORTABLE
+) -> Path | None:
     """The llama.cpp tool ``name``, building it if needed; None (with a message) if that fails."""
-    target = binary(name)
+    target = binary(name, variant)
     if target.exists():
         return target
-    root = build_dir()
+    root = build_dir(variant)
     source = root / "llama.cpp"
     try:
         if not source.exists():
@@ -76,6 +91,7 @@ def ensure_built(quiet: bool = True, name: str = "llama-bench") -> Path | None:
                 "-DLLAMA_BUILD_EXAMPLES=OFF",
                 "-DLLAMA_BUILD_SERVER=OFF",
                 "-DBUILD_SHARED_LIBS=OFF",
+                *variant_args(variant),
             ],
             check=True,
             stdout=out,
@@ -93,10 +109,10 @@ def ensure_built(quiet: bool = True, name: str = "llama-bench") -> Path | None:
     return target if target.exists() else None
 
 
-def _run(tool: str, model: str, *options: object) -> list[dict] | None:
+def _run(tool: str, model: str, *options: object, variant: str = PORTABLE) -> list[dict] | None:
     """Run llama.cpp's ``tool`` on ``model`` and return its result rows (it prints JSON, or
     one JSON object a line); None, with a message, when it cannot be built or fails."""
-    exe = ensure_built(name=tool)
+    exe = ensure_built(name=tool, variant=variant)
     if exe is None:
         return None
     result = subprocess.run(
@@ -115,21 +131,45 @@ def _run(tool: str, model: str, *options: object) -> list[dict] | None:
 
 def decode_tokens_per_second(
     model: str,
-    threads: int,
+    threads: int | None,
     tokens: int = 128,
     flash_attn: bool = False,
     n_gpu_layers: int = 0,
     repetitions: int = 5,
     depth: int = 0,
+    variant: str = PORTABLE,
 ) -> float | None:
     """llama-bench's text-generation figure (tg) for ``tokens`` tokens, averaged over its
     ``repetitions`` runs, after ``depth`` tokens already in the cache (a chat decodes after
-    its prompt, and every cached token adds to each step's attention)."""
+    its prompt, and every cached token adds to each step's attention). ``threads=None`` leaves
+    llama-bench its own default."""
     runs = _run(
-        "llama-bench", model, "-p", 0, "-n", tokens, "-t", threads, "-d", depth,
+        "llama-bench", model, "-p", 0, "-n", tokens, *_threads(threads), "-d", depth,
         "-r", repetitions, "-fa", int(flash_attn), "-ngl", n_gpu_layers, "-o", "json",
+        variant=variant,
     )  # fmt: skip
     return float(runs[0]["avg_ts"]) if runs else None
+
+
+def default_threads(model: str) -> int | None:
+    """The thread count llama-bench picks when given none (llama.cpp's own default)."""
+    runs = _run("llama-bench", model, "-p", 0, "-n", 1, "-r", 1, "-o", "json")
+    return int(runs[0]["n_threads"]) if runs else None
+
+
+def prompt_tokens_per_second(
+    model: str, threads: int | None, tokens: int = 512, variant: str = PORTABLE
+) -> float | None:
+    """llama-bench's prompt-processing figure (pp) for ``tokens`` tokens, one repetition."""
+    runs = _run(
+        "llama-bench", model, "-p", tokens, "-n", 0, *_threads(threads), "-r", 1, "-o", "json",
+        variant=variant,
+    )  # fmt: skip
+    return float(runs[0]["avg_ts"]) if runs else None
+
+
+def _threads(threads: int | None) -> list[object]:
+    return [] if threads is None else ["-t", threads]
 
 
 def prompt_tokens_per_second_at_depths(

@@ -20,7 +20,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import llama_cpp  # noqa: E402
 from common import THREADS, default_model_path  # noqa: E402
 
-ALL = ["decode", "overhead", "turns", "latency", "reroll", "reopen", "memory", "batch", "tui"]
+ALL = [
+    "threads",
+    "build",
+    "decode",
+    "overhead",
+    "turns",
+    "latency",
+    "reroll",
+    "reopen",
+    "memory",
+    "batch",
+    "tui",
+]
 
 
 def main(names: list[str]) -> None:

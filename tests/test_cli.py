@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 import ezchat as ez
-from ezchat import formats, paths, samplers
+from ezchat import cpu, formats, paths, samplers
 from ezchat.cli import app
 from ezchat.config import config_path, load_config
 from ezchat.session import ChatOptions
@@ -205,7 +205,12 @@ def test_info_shows_the_facts_and_the_metadata(model: ez.Model) -> None:
     assert facts["parameters"].endswith(f"({model.gguf.n_params:,})")
     assert facts["chat template"].startswith("yes")
     assert float(facts["RoPE base"]) == model.rope_freq_base_train
-    metadata = result.stdout.split("\n\n")[1]
+    machine = result.stdout.split("\n\n")[1].splitlines()
+    assert machine[0].split() == ["this", "machine", "value"]
+    by_key = {line.split("  ")[0]: line for line in machine[2:]}
+    assert f"{model.n_threads}: " in by_key["threads (default)"]
+    assert "AVX" in by_key["llama.cpp build"] or not cpu.is_x86()
+    metadata = result.stdout.split("\n\n")[2]
     assert metadata.splitlines()[0].split() == ["metadata", "key", "value"]
     assert "general.architecture" in metadata and "tokenizer.ggml.tokens" in metadata
     data = json.loads(run("info", "--json", "--no-metadata").stdout)
