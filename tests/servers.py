@@ -1,5 +1,6 @@
-"""A real OpenAI-compatible server on loopback for the tests: llama-cpp-python's own (its
-``server`` extra) running the default model."""
+"""Real OpenAI-compatible servers on loopback for the tests, running the default model:
+llama-cpp-python's own (its ``server`` extra) and llama.cpp's ``llama-server`` (built once by
+``scripts/llama_tools.py`` with the library's flags; ``scripts/test.sh`` builds it first)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import llama_tools  # noqa: E402
+
 SERVER_CONTEXT = 2048
 STARTUP_SECONDS = 90
 
@@ -21,12 +25,39 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model_path: Path, port: int, log: Path) -> subprocess.Popen:
-    """llama-cpp-python's server with the default model on 127.0.0.1:port, once it answers."""
-    command = [
+def server_command(model_path: Path, port: int) -> list[str]:
+    """llama-cpp-python's server with the default model on 127.0.0.1:port."""
+    return [
         sys.executable, "-m", "llama_cpp.server", "--model", str(model_path),
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(SERVER_CONTEXT),
     ]  # fmt: skip
+
+
+def start_server(model_path: Path, port: int, log: Path) -> subprocess.Popen:
+    """llama-cpp-python's server with the default model on 127.0.0.1:port, once it answers."""
+    return _started(server_command(model_path, port), port, log)
+
+
+def llama_cpp_binary(name: str) -> Path:
+    """llama.cpp's ``name`` (llama-server, rpc-server), built if it is not yet."""
+    return llama_tools.ensure_built(llama_tools.SERVER_TARGETS) / name
+
+
+def start_llama_server(
+    model_path: Path, port: int, log: Path, *extra: str, context: int = SERVER_CONTEXT
+) -> subprocess.Popen:
+    """llama.cpp's llama-server with the default model on 127.0.0.1:port, once it answers.
+    Two threads, as this machine has: llama-server's own default would be the same."""
+    command = [
+        str(llama_cpp_binary("llama-server")), "-m", str(model_path), "--host", "127.0.0.1",
+        "--port", str(port), "-c", str(context), "--no-webui", *extra,
+    ]  # fmt: skip
+    return _started(command, port, log, health="/health")
+
+
+def _started(
+    command: list[str], port: int, log: Path, health: str = "/v1/models"
+) -> subprocess.Popen:
     with log.open("ab") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + STARTUP_SECONDS
@@ -34,7 +65,7 @@ def start_server(model_path: Path, port: int, log: Path) -> subprocess.Popen:
         if process.poll() is not None:
             raise RuntimeError(f"the test server exited: see {log}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}{health}", timeout=2).status_code == 200:
                 return process
         except httpx.HTTPError:
             time.sleep(0.2)

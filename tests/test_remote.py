@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import SERVER_CONTEXT, free_port, start_server, stop_server
+from servers import SERVER_CONTEXT, free_port, server_command, start_server, stop_server
 from typer.testing import CliRunner
 
 import ezchat as ez
@@ -68,19 +68,28 @@ def test_auto_format_without_a_served_template(remote: ez.RemoteModel, greedy) -
     assert "Paris" in thread.send("What is the capital of France?")
 
 
-def test_server_format_uses_the_servers_template(remote: ez.RemoteModel, greedy) -> None:
+def test_server_format_uses_the_servers_template(
+    remote: ez.RemoteModel, model_path: Path, greedy
+) -> None:
     thread = ez.Thread(remote, "server", greedy)
     thread.set_system_prompt("You are a helpful assistant.")
     reply = thread.send("What is the capital of France?")
-    assert "Paris" in reply
     assert [m["role"] for m in thread.messages] == ["system", "user", "bot"]
     # the markers are ezchat's own: the reply never contains them, the stats count them
     assert "\ue000" not in reply and thread.len_messages() > 0
     follow = thread.send("And of Italy?")
-    assert "Rome" in follow
+    # The same chat on a fresh local model in its own ChatML: the same replies. (Not a fixed
+    # answer: a greedy reply of this 135M model moves with the CPU's kernels and with how the
+    # prompt was split into batches, and the server evaluates from an empty cache.)
+    with ez.Model(model_path, context_length=SERVER_CONTEXT, seed=1234) as fresh:
+        local = ez.Thread(fresh, ez.formats.chatml, greedy)
+        local.set_system_prompt("You are a helpful assistant.")
+        assert local.send("What is the capital of France?") == reply
+        assert local.send("And of Italy?") == follow
+    follow_stop = thread.last_result.stop_reason
     reroll = thread.start_reroll(candidates=2)
     events = list(reroll)
-    assert reroll.result.text == follow and reroll.result.stop_reason == "stop_token"
+    assert reroll.result.text == follow and reroll.result.stop_reason == follow_stop
     assert all(len(event.candidates) == 2 for event in events if event.candidates)
 
 
@@ -134,20 +143,20 @@ def test_server_killed_mid_reply(own_server, greedy) -> None:
 def test_retry_until_the_server_is_back(own_server, model_path, tmp_path, chat_prompt, greedy):
     """Nothing streamed yet: a refused connection is retried with backoff."""
     process, url = own_server
-    remote = ez.RemoteModel(url, retries=6)
+    remote = ez.RemoteModel(url, retries=8)
     stop_server(process)
     port = int(url.rsplit(":", 1)[1])
-    restarted: list[subprocess.Popen] = []
-    starter = threading.Thread(
-        target=lambda: restarted.append(start_server(model_path, port, tmp_path / "again.log"))
-    )
-    starter.start()
+    # The server comes back on its own, with no health probe of the test's: llama-cpp-python's
+    # server breaks off a stream when another request comes in, and a probe landing after the
+    # client got through would interrupt the reply under test.
+    with (tmp_path / "again.log").open("ab") as log:
+        again = subprocess.Popen(
+            server_command(model_path, port), stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         assert "Paris" in remote.generate(chat_prompt, sampler=greedy)
     finally:
-        starter.join()
-        for again in restarted:
-            stop_server(again)
+        stop_server(again)
         remote.unload()
 
 
