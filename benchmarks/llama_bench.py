@@ -1,112 +1,35 @@
-"""llama.cpp's own ``llama-bench`` and ``llama-batched-bench``, built once from the same source tree as the installed
-llama-cpp-python (its sdist vendors llama.cpp), into the user cache dir.
+"""llama.cpp's own ``llama-bench`` and ``llama-batched-bench``, run on the default model.
 
-They are built with the library's own flags (``ezchat.cpu.cmake_args()``: portable, no AMX, plus
-``EZCHAT_CMAKE_ARGS``), in a folder named by the same key as the library's wheel, so they run
-on this CPU and compare like with like. ``variant="native"`` builds llama.cpp's default
-``-march=native`` instead, for ``benchmarks/build.py``.
-
-The build needs only pip (to fetch the sdist from the package registry), cmake and a compiler;
-it takes a few minutes on two cores and is reused after that.
+They are built by ``scripts/llama_tools.py`` from the llama.cpp that the installed
+llama-cpp-python vendors, with the library's own flags (portable, no AMX, plus
+``EZCHAT_CMAKE_ARGS``), so they run on this CPU and compare like with like; ``variant="native"``
+builds llama.cpp's default ``-march=native`` instead, for ``benchmarks/build.py``. The first
+build takes a few minutes on two cores and is reused after that.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tarfile
-import tempfile
 from pathlib import Path
 
-import llama_cpp
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import llama_tools  # noqa: E402
 
-from ezchat import cpu, paths
-
-PORTABLE = "portable"
-NATIVE = "native"
-
-
-def variant_args(variant: str) -> list[str]:
-    return ["-DGGML_NATIVE=ON"] if variant == NATIVE else cpu.cmake_args()
-
-
-def build_dir(variant: str = PORTABLE) -> Path:
-    key = cpu.build_key(variant_args(variant))
-    return paths.cache_dir() / "bench" / f"llama.cpp-{llama_cpp.__version__}-{variant}-{key}"
-
-
-def binary(name: str = "llama-bench", variant: str = PORTABLE) -> Path:
-    return build_dir(variant) / "build" / "bin" / name
+PORTABLE = llama_tools.PORTABLE
+NATIVE = llama_tools.NATIVE
 
 
 def ensure_built(
     quiet: bool = True, name: str = "llama-bench", variant: str = PORTABLE
 ) -> Path | None:
     """The llama.cpp tool ``name``, building it if needed; None (with a message) if that fails."""
-    target = binary(name, variant)
-    if target.exists():
-        return target
-    root = build_dir(variant)
-    source = root / "llama.cpp"
     try:
-        if not source.exists():
-            with tempfile.TemporaryDirectory() as tmp:
-                subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "pip",
-                        "download",
-                        "-q",
-                        "--no-deps",
-                        "--no-binary",
-                        ":all:",
-                        f"llama-cpp-python=={llama_cpp.__version__}",
-                        "-d",
-                        tmp,
-                    ],
-                    check=True,
-                )
-                archive = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
-                with tarfile.open(archive) as tar:
-                    tar.extractall(tmp, filter="data")
-                vendored = next(Path(tmp).glob("llama_cpp_python-*/vendor/llama.cpp"))
-                root.mkdir(parents=True, exist_ok=True)
-                shutil.copytree(vendored, source)
-        out = subprocess.DEVNULL if quiet else None
-        jobs = str(os.cpu_count() or 2)
-        subprocess.run(
-            [
-                "cmake",
-                "-S",
-                str(source),
-                "-B",
-                str(root / "build"),
-                "-DCMAKE_BUILD_TYPE=Release",
-                "-DLLAMA_CURL=OFF",
-                "-DLLAMA_BUILD_TESTS=OFF",
-                "-DLLAMA_BUILD_EXAMPLES=OFF",
-                "-DLLAMA_BUILD_SERVER=OFF",
-                "-DBUILD_SHARED_LIBS=OFF",
-                *variant_args(variant),
-            ],
-            check=True,
-            stdout=out,
-            stderr=out,
-        )
-        subprocess.run(
-            ["cmake", "--build", str(root / "build"), "--target", name, "-j", jobs],
-            check=True,
-            stdout=out,
-            stderr=out,
-        )
-    except (subprocess.CalledProcessError, OSError, StopIteration) as exc:
+        return llama_tools.ensure_built([name], variant, quiet=quiet) / name
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
         print(f"{name} could not be built ({exc}); its figures are left out", file=sys.stderr)
         return None
-    return target if target.exists() else None
 
 
 def _run(tool: str, model: str, *options: object, variant: str = PORTABLE) -> list[dict] | None:
