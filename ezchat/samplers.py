@@ -224,6 +224,11 @@ class SamplerChain:
         self.free()
 
 
+def recent_window(last_n: int, n_ctx: int) -> int:
+    """How many recent tokens a penalty sees: ``-1`` (the settings' "all") is the context."""
+    return n_ctx if last_n < 0 else last_n
+
+
 def build_chain(
     settings: SamplerSettings, model_ptr: Any, vocab_ptr: Any, n_vocab: int, n_ctx: int
 ) -> SamplerChain:
@@ -238,13 +243,13 @@ def build_chain(
         add(chain, llama_cpp.llama_sampler_init_greedy())
         return SamplerChain(chain, needs_history=False, pure_greedy=True)
     if penalties:
-        last_n = n_ctx if s.penalty_last_n < 0 else s.penalty_last_n
+        last_n = recent_window(s.penalty_last_n, n_ctx)
         add(chain, llama_cpp.llama_sampler_init_penalties(
             n_vocab, last_n, s.repeat_penalty, s.frequency_penalty, s.presence_penalty))
     if dry:
         breakers = [b.encode() for b in s.dry_sequence_breakers]
         array = (ctypes.c_char_p * len(breakers))(*breakers)
-        last_n = n_ctx if s.dry_penalty_last_n < 0 else s.dry_penalty_last_n
+        last_n = recent_window(s.dry_penalty_last_n, n_ctx)
         add(chain, llama_cpp.llama_sampler_init_dry(
             vocab_ptr, s.dry_multiplier, s.dry_base, s.dry_allowed_length, last_n,
             array, len(breakers)))

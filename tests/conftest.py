@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import free_port, start_server, stop_server
+from servers import free_port, start_llama_server, start_server, stop_server
 
 import ezchat as ez
 
@@ -63,5 +63,22 @@ def server_url(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 @pytest.fixture(scope="session")
 def remote(server_url: str) -> Iterator[ez.RemoteModel]:
     connected = ez.RemoteModel(server_url)
+    yield connected
+    connected.unload()
+
+
+@pytest.fixture(scope="session")
+def llama_server_url(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama.cpp's own llama-server, the server most users of a remote model run."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    process = start_llama_server(model_path, port, log)
+    yield f"http://127.0.0.1:{port}"
+    stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def llama_remote(llama_server_url: str) -> Iterator[ez.RemoteModel]:
+    connected = ez.RemoteModel(llama_server_url)
     yield connected
     connected.unload()

@@ -1,5 +1,6 @@
-"""The Thread contract, held by both backends: each test runs once with the local ``Model``
-and once with a ``RemoteModel`` on a real server on loopback running the same model.
+"""The Thread contract, held by every backend: each test runs with the local ``Model``, and
+with a ``RemoteModel`` on each of two real servers on loopback running the same model:
+llama-cpp-python's and llama.cpp's own llama-server.
 
 What only one backend does is tested beside it: the local KV cache in test_thread.py, the
 server's ways in test_remote.py."""
@@ -15,11 +16,21 @@ from servers import SERVER_CONTEXT
 import ezchat as ez
 from ezchat.thread import Message
 
+BACKEND_FIXTURES = {"local": "model", "llama-cpp-python": "remote", "llama-server": "llama_remote"}
+SERVER_URLS = {"llama-cpp-python": "server_url", "llama-server": "llama_server_url"}
 
-@pytest.fixture(params=["local", "remote"])
+
+@pytest.fixture(params=list(BACKEND_FIXTURES))
 def backend(request: pytest.FixtureRequest) -> ez.Backend:
-    """The same tests, once with the local Model and once with the RemoteModel."""
-    return request.getfixturevalue("model" if request.param == "local" else "remote")
+    """The same tests with the local Model and with a RemoteModel on each server."""
+    return request.getfixturevalue(BACKEND_FIXTURES[request.param])
+
+
+@pytest.fixture
+def backend_url(request: pytest.FixtureRequest, backend: ez.Backend) -> str | None:
+    """The URL of the server behind ``backend`` (None for the local model)."""
+    name = request.node.callspec.params["backend"]
+    return request.getfixturevalue(SERVER_URLS[name]) if name in SERVER_URLS else None
 
 
 @pytest.fixture
@@ -176,11 +187,11 @@ def test_long_chat_drops_old_messages(backend: ez.Backend, greedy) -> None:
         backend.context_length = saved
 
 
-def test_prompt_that_cannot_fit(backend: ez.Backend, greedy, model_path, server_url) -> None:
+def test_prompt_that_cannot_fit(backend: ez.Backend, greedy, model_path, backend_url) -> None:
     tiny = (
         ez.Model(model_path, context_length=128)
-        if isinstance(backend, ez.Model)
-        else ez.RemoteModel(server_url, context_length=128)
+        if backend_url is None
+        else ez.RemoteModel(backend_url, context_length=128)
     )
     with tiny:
         thread = ez.Thread(tiny, ez.formats.chatml, greedy)

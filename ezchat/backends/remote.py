@@ -352,7 +352,9 @@ class RemoteModel(GenerationCalls):
         room = self.context_length - len(tokens)
         limit = sampler.max_len_tokens
         path, body = self._request(tokens, max(1, min(limit, room) if limit > 0 else room))
-        body.update(sampling_fields(self.info.kind, sampler, body.pop("max_tokens")))
+        body.update(
+            sampling_fields(self.info.kind, sampler, body.pop("max_tokens"), self.context_length)
+        )
         body.update(
             logprob_fields(self.info.kind, candidates, chat=path.endswith("chat/completions"))
         )
@@ -422,7 +424,9 @@ class RemoteModel(GenerationCalls):
         tokens = self.tokenize(prompt) if isinstance(prompt, str) else list(prompt)
         self._check_fits(tokens, room=1)
         path, body = self._request(tokens, 1)
-        body.update(sampling_fields(self.info.kind, SamplerSettings(temp=0.0), 1))
+        body.update(
+            sampling_fields(self.info.kind, SamplerSettings(temp=0.0), 1, self.context_length)
+        )
         body.update(logprob_fields(self.info.kind, k, chat=path.endswith("chat/completions")))
         try:
             answer = self._client.post(path, body)

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..samplers import SamplerSettings
+from ..samplers import SamplerSettings, recent_window
 from .http import RemoteError, ServerClient
 
 LLAMA_CPP = "llama.cpp"
@@ -113,9 +113,12 @@ def _positive(value: Any) -> int | None:
 # --- requests -----------------------------------------------------------------------------------
 
 
-def sampling_fields(kind: str, sampler: SamplerSettings, max_tokens: int) -> dict[str, Any]:
+def sampling_fields(
+    kind: str, sampler: SamplerSettings, max_tokens: int, n_ctx: int
+) -> dict[str, Any]:
     """The request fields for ``sampler``: OpenAI's names everywhere, the engine's own names
-    for the rest. Settings a kind does not know are left out rather than refused."""
+    for the rest. Settings a kind does not know are left out rather than refused. llama-server
+    refuses -1 ("the whole context") for its penalty windows, so they go as ``n_ctx``."""
     s = sampler
     greedy = s.is_greedy
     body: dict[str, Any] = {
@@ -143,11 +146,11 @@ def sampling_fields(kind: str, sampler: SamplerSettings, max_tokens: int) -> dic
     body["mirostat_eta"] = max(s.mirostat_eta, 0.001)
     if kind == LLAMA_CPP:
         body.update(
-            repeat_last_n=s.penalty_last_n,
+            repeat_last_n=recent_window(s.penalty_last_n, n_ctx),
             dry_multiplier=s.dry_multiplier,
             dry_base=s.dry_base,
             dry_allowed_length=s.dry_allowed_length,
-            dry_penalty_last_n=s.dry_penalty_last_n,
+            dry_penalty_last_n=recent_window(s.dry_penalty_last_n, n_ctx),
             dry_sequence_breakers=list(s.dry_sequence_breakers),
             xtc_probability=s.xtc_probability,
             xtc_threshold=s.xtc_threshold,
