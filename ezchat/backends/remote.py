@@ -473,7 +473,13 @@ class RemoteModel(GenerationCalls):
 
     def _reply_tokens(self, infos: list[TokenInfo], text: str) -> list[int]:
         """The ids of a reply's text: the streamed ids when they spell it exactly, else the
-        server's tokenization, else (server gone) estimated ids that keep the text."""
+        server's tokenization, else (server gone) estimated ids that keep the text.
+
+        A token that ended the reply and spells nothing (llama-server streams its end-of-turn
+        token, with an empty piece) is left out, as the local model leaves out its stop token.
+        """
+        while infos and not infos[-1].text and not infos[-1].piece:
+            infos = infos[:-1]
         ids = [info.id for info in infos]
         if ids and all(token is not None and token >= 0 for token in ids):
             exact = [int(token) for token in ids if token is not None]
