@@ -13,7 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import SERVER_CONTEXT, free_port, server_command, start_server, stop_server
+from servers import (
+    SERVER_CONTEXT,
+    free_port,
+    server_command,
+    start_llama_server,
+    start_server,
+    stop_server,
+)
 from typer.testing import CliRunner
 
 import ezchat as ez
@@ -23,10 +30,16 @@ from ezchat.cli import app as cli_app
 
 
 @pytest.fixture
-def own_server(model_path: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
-    """A server of this test's own, to kill."""
+def own_server(
+    request: pytest.FixtureRequest, model_path: Path, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen, str]]:
+    """A server of this test's own, to kill: llama-cpp-python's, or llama.cpp's llama-server
+    when a test asks for it with ``indirect`` parametrization."""
     port = free_port()
-    process = start_server(model_path, port, tmp_path / "server.log")
+    log = tmp_path / "server.log"
+    kind = getattr(request, "param", "llama-cpp-python")
+    start = start_llama_server if kind == "llama-server" else start_server
+    process = start(model_path, port, log)
     yield process, f"http://127.0.0.1:{port}"
     stop_server(process)
 
@@ -113,6 +126,7 @@ def test_reply_interrupted_by_another_client(server_url: str, greedy) -> None:
     other.unload()
 
 
+@pytest.mark.parametrize("own_server", ["llama-cpp-python", "llama-server"], indirect=True)
 def test_server_killed_mid_reply(own_server, greedy) -> None:
     process, url = own_server
     remote = ez.RemoteModel(url, retries=1)
