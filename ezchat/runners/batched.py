@@ -168,8 +168,9 @@ class ParallelDecoder:
         # a prompt chunk of Model.complete, or one token of every sequence
         self.n_batch = max(model.n_batch, self.n_parallel)
         params.n_batch = params.n_ubatch = self.n_batch
-        # Steps of several sequences are batches, which llama.cpp would give its batch threads
-        # (all cores). They get the model's decode threads instead: ggml's threads spin while
+        # Steps of several sequences are batches, which llama-cpp-python would give its batch
+        # threads (every logical CPU). They get the model's threads instead (llama.cpp's rule,
+        # one per physical core, unless the user chose a count): ggml's threads spin while
         # they wait for each other, and on a machine with anything else running, one more
         # thread than there are free cores makes every step many times slower (measured on
         # 2 cores: 100 tok/s with 1 thread, 23 with 2, under load). Pass n_threads for more.
