@@ -32,6 +32,7 @@ ALL = [
     "memory",
     "batch",
     "tui",
+    "server",
 ]
 
 
