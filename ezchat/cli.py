@@ -357,7 +357,7 @@ def chat(
     from .repl import interact
 
     header = (
-        f"{model.name} ({model.quantization}), context {model.context_length}, "
+        f"{model.description}, context {model.context_length}, "
         f"format {thread.format.name}, sampler {thread.sampler.name}"
     )
     interact(thread, color=color, header=header, stream=stream)

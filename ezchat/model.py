@@ -247,6 +247,10 @@ class Model(GenerationCalls):
         return self.gguf.quantization
 
     @property
+    def description(self) -> str:
+        return f"{self.name} ({self.quantization})"
+
+    @property
     def can_shift_context(self) -> bool:
         return self._require_decoder().can_shift
 

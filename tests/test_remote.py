@@ -326,3 +326,21 @@ async def test_the_app_on_a_server(server_url: str, tmp_path: Path) -> None:
         await send(pilot, "What is the capital of France?")
         assert "Paris" in app.thread.messages[-1]["content"]
         assert len(app.candidates_pane.candidates) == 10  # from the server's log-probabilities
+
+
+def test_cli_chat_on_a_server(server_url: str, remote: ez.RemoteModel) -> None:
+    """The REPL on a server: its header names the served model and where it is served."""
+    keys = "What is the capital of France?\n"
+    result = CliRunner().invoke(
+        cli_app,
+        ["chat", "--server", server_url, "-f", "chatml", "-s", "GreedyDecoding"],
+        input=keys,
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    header, reply = result.stdout.split("\n")[:2]
+    assert header == (
+        f"{remote.name} on {server_url}, context {SERVER_CONTEXT}, format chatml, "
+        "sampler GreedyDecoding"
+    )
+    assert "Paris" in reply
+
