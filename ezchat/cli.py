@@ -333,7 +333,9 @@ def root(
             "use 'ezchat chat' for the terminal chat"
         ) from None
     guard_terminal("the app")
-    run_app(options, resume=resume)
+    code = run_app(options, resume=resume)
+    if code:
+        raise typer.Exit(code)
 
 
 # --- chat ---------------------------------------------------------------------------------------

@@ -211,7 +211,7 @@ class EzChatApp(App):
         self.title = f"ezchat · {self.thread.model.name}"
         format_name = self.chat.format_name if self.chat else self.thread.format.name
         self.sub_title = f"format {format_name} · sampler {self.thread.sampler.name}"
-        self.query_one(ContextPane).refresh_from(self.thread, self.show_timings)
+        self._refresh_context()
 
     def _remember_theme(self, theme: Any) -> None:
         try:
@@ -261,9 +261,17 @@ class EzChatApp(App):
         await self.conversation.show(views)
         self._refresh_context()
 
-    def _refresh_context(self) -> None:
-        if self.thread is not None:
+    def _refresh_context(self, already_said: str | None = None) -> None:
+        """Count the context again. Counting asks a server to tokenize, so it fails when the
+        server has gone: the pane keeps its last numbers and the error is shown, unless it is
+        ``already_said`` (the reply that just failed said the same)."""
+        if self.thread is None:
+            return
+        try:
             self.query_one(ContextPane).refresh_from(self.thread, self.show_timings)
+        except EzChatError as error:
+            if str(error) != already_said:
+                self.report(error)
 
     # --- sending and generating ----------------------------------------------------------------
 
@@ -410,7 +418,7 @@ class EzChatApp(App):
             self._reply = None
             self.candidates_pane.stop_following()
             self.refresh_bindings()
-            self._refresh_context()
+            self._refresh_context(already_said=message.error)
         last = self.thread.messages[-1:]
         if message.recorded and self._sparse_live_candidates and last and last[0]["role"] == "bot":
             # The live candidates may be a few tokens old; show the last token's exactly.
@@ -498,7 +506,11 @@ class EzChatApp(App):
         if self._inspecting != (message.index, message.position) or self.generating:
             return
         tokens = self.thread.reply_tokens(self.thread.messages[message.index])
-        chosen_text = self.thread.model.token_text(message.chosen)
+        try:
+            chosen_text = self.thread.model.token_text(message.chosen)
+        except EzChatError as error:  # a server that has gone cannot spell the token
+            self.report(error)
+            return
         is_last = message.index == len(self.thread.messages) - 1
         hint = "Enter: regenerate from here" if is_last else "only the last reply can branch"
         header = (
@@ -779,6 +791,9 @@ class EzChatApp(App):
 _CHAT_ACTIONS = frozenset(binding.action for binding in EzChatApp.BINDINGS)
 
 
-def run_app(options: ChatOptions, resume: bool = False, chat_id: int | None = None) -> None:
-    """Run the app in the terminal until the user quits."""
-    EzChatApp(options, resume=resume, chat_id=chat_id).run()
+def run_app(options: ChatOptions, resume: bool = False, chat_id: int | None = None) -> int:
+    """Run the app in the terminal until the user quits; its exit status (1 after a crash)."""
+    app = EzChatApp(options, resume=resume, chat_id=chat_id)
+    app.run()
+    return app.return_code or 0
+
