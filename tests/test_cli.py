@@ -367,6 +367,17 @@ def test_bare_command_without_the_app_says_so(monkeypatch: pytest.MonkeyPatch) -
     assert_usage_error(run(), "the full-screen app (ezchat.tui) is not part of this install")
 
 
+def test_bare_command_without_a_terminal_says_so() -> None:
+    """``echo hi | ezchat``: the app would draw into the pipe until killed."""
+    done = ezchat(input="hi\n", timeout=60)
+    assert done.returncode == 2, done
+    assert done.stderr == (
+        "ezchat: error: the full-screen app needs a terminal, and stdin is not one; for piped "
+        "text use 'ezchat generate -' (one prompt) or 'ezchat chat' (a chat, line by line)\n"
+    )
+    assert done.stdout == ""
+
+
 # --- as a program ---------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 import threading
 import time
 from pathlib import Path
@@ -792,8 +793,27 @@ _CHAT_ACTIONS = frozenset(binding.action for binding in EzChatApp.BINDINGS)
 
 
 def run_app(options: ChatOptions, resume: bool = False, chat_id: int | None = None) -> int:
-    """Run the app in the terminal until the user quits; its exit status (1 after a crash)."""
+    """Run the app in the terminal until the user quits; its exit status (1 after a crash).
+    Without a terminal it refuses (``EzChatError``) rather than draw into a pipe."""
+    require_terminal()
     app = EzChatApp(options, resume=resume, chat_id=chat_id)
     app.run()
     return app.return_code or 0
 
+
+def require_terminal() -> None:
+    """The app reads keys from stdin and Textual draws on stderr: both must be terminals, or
+    the screen goes into a pipe or a file while nothing can quit it."""
+    for name, stream in (("stdin", sys.stdin), ("stderr", sys.__stderr__)):
+        if not _is_terminal(stream):
+            raise EzChatError(
+                f"the full-screen app needs a terminal, and {name} is not one; for piped text "
+                "use 'ezchat generate -' (one prompt) or 'ezchat chat' (a chat, line by line)"
+            )
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):  # replaced, or closed
+        return False
