@@ -9,7 +9,6 @@ searches it). Piped input is read line by line and piped output is plain text.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -380,12 +379,7 @@ class Repl:
             self.out.line(f"{name} = {value!r}  ({info.help})")
             return
         try:
-            value = _parse_setting(arg, info.type)
-        except ValueError:
-            example = '["\\n", ":"]' if info.type is list else "1" if info.type is int else "0.7"
-            self.error(f"{name} must be {info.type.__name__}, got {arg!r}; e.g. {name} {example}")
-            return
-        try:
+            value = samplers.parse_value(name, arg)
             self.thread.sampler = self.thread.sampler.replace(**{name: value})
         except ValueError as exc:
             self.error(f"{exc}; {name} is unchanged")
@@ -497,19 +491,6 @@ class Repl:
 
     def error(self, error: Exception | str) -> None:
         self.out.line(f"error: {error}", "error")
-
-
-def _parse_setting(text: str, kind: type) -> Any:
-    if kind is int:
-        return int(text)
-    if kind is float:
-        return float(text)
-    if kind is list:
-        value = json.loads(text) if text.startswith("[") else None
-        if not isinstance(value, list):
-            raise ValueError(text)
-        return value
-    return text
 
 
 def _preview(text: str, limit: int = 40) -> str:

@@ -48,6 +48,32 @@ async def test_sampler_form_names_a_bad_value_and_saves_good_ones(tmp_path):
         assert "sampler custom" in app.sub_title
 
 
+async def test_sampler_form_refuses_nan_and_values_that_would_wrap(tmp_path):
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        before = app.thread.sampler
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: screen_name(app) == "SamplerFormScreen", "the form")
+        form = app.screen
+        error = form.query_one("#sampler-error")
+        for name, text, problem in [
+            ("temp", "nan", "temp must be a finite number, got nan"),
+            ("top_k", str(10**23), "top_k must be between 0 and 2147483647"),
+        ]:
+            field = form.query_one(f"#field-{name}")
+            field.value = text
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert screen_name(app) == "SamplerFormScreen"
+            assert problem in str(error.render())
+            assert field.has_class("-invalid")
+            field.value = str(getattr(before, name))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.thread.sampler is before
+
+
 async def test_preset_and_format_pickers(tmp_path):
     app = make_app(tmp_path / "chats.db")
     async with app.run_test(size=SIZE) as pilot:
