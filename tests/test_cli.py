@@ -367,6 +367,13 @@ def test_bare_command_without_the_app_says_so(monkeypatch: pytest.MonkeyPatch) -
     assert_usage_error(run(), "the full-screen app (ezchat.tui) is not part of this install")
 
 
+def test_bare_command_with_a_keymap_value_of_the_wrong_type() -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("[keymap]\nreroll = 5\n")
+    assert_usage_error(run(), f"{path}:2: [keymap] reroll must be a string of keys", "not int")
+
+
 def test_bare_command_without_a_terminal_says_so() -> None:
     """``echo hi | ezchat``: the app would draw into the pipe until killed."""
     done = ezchat(input="hi\n", timeout=60)

@@ -25,7 +25,7 @@ from textual.worker import get_current_worker
 
 from .. import formats, samplers
 from ..chats import restore_state, thread_from_store
-from ..config import Config, load_config, update_config
+from ..config import Config, config_path, load_config, update_config
 from ..errors import EzChatError
 from ..samplers import SamplerSettings
 from ..session import ChatOptions, load_model, make_thread
@@ -48,6 +48,7 @@ from .events import (
 )
 from .loading import LoadingScreen
 from .prompt_input import PromptInput
+from .settings import binding_ids, check_keymap, theme_problem
 
 if TYPE_CHECKING:
     from ..model import Model
@@ -115,8 +116,12 @@ class EzChatApp(App):
         self._sparse_live_candidates = False
         # (message index, token position) the candidates pane inspects, when it does
         self._inspecting: tuple[int, int] | None = None
+        self._config_problems: list[str] = []
         if self.config.keymap:
-            self.set_keymap(self.config.keymap)
+            keymap, self._config_problems = check_keymap(
+                self.config.keymap, config_path(), binding_ids()
+            )
+            self.set_keymap(keymap)
 
     # --- start ---------------------------------------------------------------------------------
 
@@ -142,11 +147,16 @@ class EzChatApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
-        if self.config.theme and self.config.theme in self.available_themes:
-            self.theme = self.config.theme
+        theme = self.config.theme
+        if theme and theme in self.available_themes:
+            self.theme = theme
+        elif theme:
+            self._config_problems.append(theme_problem(theme, config_path(), self.available_themes))
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         if self._config_error:
             self.notify(self._config_error, title="Config file ignored", severity="error")
+        for problem in self._config_problems:
+            self.notify(problem, title="Config file", severity="warning", timeout=12)
         # the timer posts a message, so flushing takes turns with the other reply handlers
         self._flush_timer = self.set_interval(
             STREAM_SECONDS, lambda: self.post_message(StreamTick()), pause=True
