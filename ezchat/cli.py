@@ -30,6 +30,7 @@ from .doctor import self_check
 from .errors import EzChatError, UserFileError
 from .gguf import GGUFInfo, read_gguf
 from .interrupt import CancelOnSigint
+from .memory import human_bytes
 from .modelpath import resolve_model_path
 from .session import ChatOptions, load_model, load_sampler, make_thread
 
@@ -547,7 +548,7 @@ def gguf_facts(gguf: GGUFInfo) -> dict[str, Any]:
     template = gguf.chat_template
     return {
         "file": str(gguf.path),
-        "file size": _human_bytes(gguf.path.stat().st_size),
+        "file size": human_bytes(gguf.path.stat().st_size),
         "name": gguf.metadata.get("general.name", gguf.path.stem),
         "architecture": gguf.architecture,
         "parameters": _human_count(gguf.n_params),
@@ -568,13 +569,6 @@ def _human_count(n: int) -> str:
         if n >= size:
             return f"{n / size:.1f}{unit} ({n:,})"
     return str(n)
-
-
-def _human_bytes(n: int) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} bytes"
 
 
 def _show(value: Any, limit: int = 0) -> str:

@@ -374,6 +374,11 @@ def test_bare_command_with_a_keymap_value_of_the_wrong_type() -> None:
     assert_usage_error(run(), f"{path}:2: [keymap] reroll must be a string of keys", "not int")
 
 
+def test_a_context_too_large_is_one_line_with_the_size_it_needs() -> None:
+    result = run("generate", "hi", "-c", "99999999999999")
+    assert_usage_error(result, "a context of 99,999,999,999,999 tokens is too large", "PiB")
+
+
 def test_bare_command_without_a_terminal_says_so() -> None:
     """``echo hi | ezchat``: the app would draw into the pipe until killed."""
     done = ezchat(input="hi\n", timeout=60)
