@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from . import __version__, cpu, formats, samplers, userfiles
+from . import __version__, cpu, formats, samplers, userfiles, utf8
 from .chatfile import ChatFile, parse_chat_text, read_chat_file
 from .config import Config, config_path, load_config, save_config
 from .crashguard import guard_terminal
@@ -250,6 +250,8 @@ def prepare(options: ChatOptions) -> ChatOptions:
     """Apply the config file and check the format and preset names, so a typo is reported
     before the model is loaded."""
     options = options.with_config()
+    if options.system is not None:
+        utf8.check(options.system, "--system")
     load_sampler(options)
     if options.format and options.format.lower() != "auto":
         formats.load(options.format)
@@ -376,11 +378,20 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print a JSON result")]
 
 def read_prompt(prompt: str) -> str:
     if prompt != "-":
-        return prompt
-    text = sys.stdin.read()
+        return utf8.check(prompt, "the PROMPT argument")
+    text = read_stdin()
     if not text:
         raise fail("the prompt on stdin is empty; pipe some text in or pass the prompt")
     return text
+
+
+def read_stdin() -> str:
+    """All of stdin as text, refused in one line where it is not UTF-8 (see ezchat.utf8).
+    Read as bytes, so the rule is the same in every locale."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # replaced by a text-only stream
+        return utf8.check(sys.stdin.read(), "stdin")
+    return utf8.decode(buffer.read(), "stdin")
 
 
 def completion_prompt(
@@ -697,7 +708,7 @@ def prompt(
 
 def _read_messages(source: str) -> ChatFile:
     if source == "-":
-        return parse_chat_text(sys.stdin.read(), "stdin")
+        return parse_chat_text(read_stdin(), "stdin")
     return read_chat_file(source)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
+from . import utf8
 from .calls import GenerationCalls
 from .cpu import ThreadCount, default_thread_count
 from .decoder import Decoder, EvalReport
@@ -381,7 +382,11 @@ class Model(GenerationCalls):
         self._require()
         if add_bos is None:
             add_bos = self.add_bos
-        raw = text.encode("utf-8")
+        try:
+            raw = text.encode("utf-8")
+        except UnicodeEncodeError:
+            utf8.check(text, "the text to tokenize")  # says which byte, in one line
+            raise
         capacity = len(raw) + 2
         buffer = (llama_cpp.llama_token * capacity)()
         count = llama_cpp.llama_tokenize(

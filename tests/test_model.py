@@ -185,6 +185,16 @@ def test_special_token_text_is_plain_text_when_special_off(model: ez.Model) -> N
     assert model.eos_token not in as_text and len(as_text) > 1
 
 
+def test_text_that_is_not_utf8_is_a_one_line_error(model: ez.Model) -> None:
+    """What Python makes of a byte that is not UTF-8 (U+DCFF) could not be encoded again."""
+    with pytest.raises(ez.InvalidTextError) as caught:
+        model.tokenize("bad \udcff")
+    assert str(caught.value) == (
+        "the text to tokenize: byte offset 4 is 0xff, which is not UTF-8 text; convert it to "
+        "UTF-8, e.g. with iconv -f latin1 -t utf-8"
+    )
+
+
 def test_get_length_counts_bos(model: ez.Model) -> None:
     text = "The sky is blue."
     assert model.get_length(text) == len(model.tokenize(text, add_bos=True))
