@@ -13,6 +13,7 @@ from .backends import Backend, RemoteError, RemoteModel
 from .errors import (
     EzChatError,
     GenerationError,
+    InvalidTextError,
     LoadCancelled,
     ModelLoadError,
     ModelUnloadedException,
@@ -35,6 +36,7 @@ __all__ = [
     "RemoteModel",
     "EzChatError",
     "GenerationError",
+    "InvalidTextError",
     "LoadCancelled",
     "Message",
     "Model",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import utf8
 from .errors import UserFileError
 from .thread import normalize_role
 
@@ -112,4 +113,5 @@ def _parse_message(item: Any, number: int, where: str) -> dict[str, str]:
         role = normalize_role(role)
     except ValueError as exc:
         raise UserFileError(f"{where}: message {number}: {exc}") from None
+    utf8.check(content, f"{where}: message {number}")
     return {"role": role, "content": content}

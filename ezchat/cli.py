@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from . import __version__, cpu, formats, samplers, userfiles
+from . import __version__, cpu, formats, samplers, userfiles, utf8
 from .chatfile import ChatFile, parse_chat_text, read_chat_file
 from .config import Config, config_path, load_config, save_config
 from .crashguard import guard_terminal
@@ -30,6 +30,7 @@ from .doctor import self_check
 from .errors import EzChatError, UserFileError
 from .gguf import GGUFInfo, read_gguf
 from .interrupt import CancelOnSigint
+from .memory import human_bytes
 from .modelpath import resolve_model_path
 from .session import ChatOptions, load_model, load_sampler, make_thread
 
@@ -249,6 +250,8 @@ def prepare(options: ChatOptions) -> ChatOptions:
     """Apply the config file and check the format and preset names, so a typo is reported
     before the model is loaded."""
     options = options.with_config()
+    if options.system is not None:
+        utf8.check(options.system, "--system")
     load_sampler(options)
     if options.format and options.format.lower() != "auto":
         formats.load(options.format)
@@ -333,7 +336,9 @@ def root(
             "use 'ezchat chat' for the terminal chat"
         ) from None
     guard_terminal("the app")
-    run_app(options, resume=resume)
+    code = run_app(options, resume=resume)
+    if code:
+        raise typer.Exit(code)
 
 
 # --- chat ---------------------------------------------------------------------------------------
@@ -357,7 +362,7 @@ def chat(
     from .repl import interact
 
     header = (
-        f"{model.name} ({model.quantization}), context {model.context_length}, "
+        f"{model.description}, context {model.context_length}, "
         f"format {thread.format.name}, sampler {thread.sampler.name}"
     )
     interact(thread, color=color, header=header, stream=stream)
@@ -373,11 +378,20 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print a JSON result")]
 
 def read_prompt(prompt: str) -> str:
     if prompt != "-":
-        return prompt
-    text = sys.stdin.read()
+        return utf8.check(prompt, "the PROMPT argument")
+    text = read_stdin()
     if not text:
         raise fail("the prompt on stdin is empty; pipe some text in or pass the prompt")
     return text
+
+
+def read_stdin() -> str:
+    """All of stdin as text, refused in one line where it is not UTF-8 (see ezchat.utf8).
+    Read as bytes, so the rule is the same in every locale."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # replaced by a text-only stream
+        return utf8.check(sys.stdin.read(), "stdin")
+    return utf8.decode(buffer.read(), "stdin")
 
 
 def completion_prompt(
@@ -545,7 +559,7 @@ def gguf_facts(gguf: GGUFInfo) -> dict[str, Any]:
     template = gguf.chat_template
     return {
         "file": str(gguf.path),
-        "file size": _human_bytes(gguf.path.stat().st_size),
+        "file size": human_bytes(gguf.path.stat().st_size),
         "name": gguf.metadata.get("general.name", gguf.path.stem),
         "architecture": gguf.architecture,
         "parameters": _human_count(gguf.n_params),
@@ -566,13 +580,6 @@ def _human_count(n: int) -> str:
         if n >= size:
             return f"{n / size:.1f}{unit} ({n:,})"
     return str(n)
-
-
-def _human_bytes(n: int) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} bytes"
 
 
 def _show(value: Any, limit: int = 0) -> str:
@@ -701,7 +708,7 @@ def prompt(
 
 def _read_messages(source: str) -> ChatFile:
     if source == "-":
-        return parse_chat_text(sys.stdin.read(), "stdin")
+        return parse_chat_text(read_stdin(), "stdin")
     return read_chat_file(source)
 
 

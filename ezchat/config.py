@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .userfiles import check_keys, read_toml
+from .errors import UserFileError
+from .userfiles import check_keys, read_toml, where
 
 CONFIG_FILE = "config.toml"
 
@@ -58,6 +59,12 @@ def load_config(path: Path | None = None) -> Config:
         return Config()
     data = read_toml(path)
     check_keys(data, path, _TYPES)
+    for action, keys in data.get("keymap", {}).items():
+        if not isinstance(keys, str):
+            raise UserFileError(
+                f"{where(path, action)}: [keymap] {action} must be a string of keys like "
+                f'"ctrl+r" (several: "ctrl+r,f6"), not {type(keys).__name__}'
+            )
     return Config(**data)
 
 

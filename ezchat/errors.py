@@ -31,6 +31,10 @@ class UnknownNameError(EzChatError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class InvalidTextError(EzChatError):
+    """Input that is not UTF-8 text: a byte from another encoding, or a lone surrogate."""
+
+
 class PromptTooLongError(EzChatError):
     """A prompt that cannot fit in the context even after truncation."""
 

@@ -17,6 +17,9 @@ from .errors import ModelLoadError
 GGUF_MAGIC = b"GGUF"
 # Arrays longer than this (the vocabulary, merges) are summarised, not read into Python.
 MAX_ARRAY_ITEMS = 1024
+# llama.cpp refuses any array of arrays, and gguf-py writes them only as deep as its caller's
+# data; deeper nesting is a damaged or hostile file, and each level is a Python stack frame.
+MAX_ARRAY_DEPTH = 16
 
 # fmt: off
 _SCALARS = {
@@ -127,32 +130,38 @@ class _Reader:
         self.pos += length
         return raw.decode("utf-8", errors="replace")
 
-    def value(self, value_type: int, key: str, lengths: dict[str, int]) -> Any:
+    def value(self, value_type: int, key: str, lengths: dict[str, int], depth: int = 0) -> Any:
         if value_type in _SCALARS:
             return self.take(_SCALARS[value_type])
         if value_type == _STRING:
             return self.string()
         if value_type == _ARRAY:
+            if depth >= MAX_ARRAY_DEPTH:
+                raise ModelLoadError(
+                    f"{self.path}: metadata key {key!r} nests arrays more than "
+                    f"{MAX_ARRAY_DEPTH} deep, which no model file does; the file is damaged "
+                    "or made to break readers: download it again from a source you trust"
+                )
             item_type = self.take("<I")
             count = self.take("<Q")
             lengths[key] = count
             if count > MAX_ARRAY_ITEMS:
-                self.skip_array(item_type, count)
+                self.skip_array(item_type, count, key, depth + 1)
                 return f"<array of {count} items>"
-            return [self.value(item_type, key, {}) for _ in range(count)]
+            return [self.value(item_type, key, {}, depth + 1) for _ in range(count)]
         raise ModelLoadError(
             f"{self.path}: metadata key {key!r} has unknown value type {value_type}; "
             "the file is damaged or from a newer GGUF version: re-download or update ezchat"
         )
 
-    def skip_array(self, item_type: int, count: int) -> None:
+    def skip_array(self, item_type: int, count: int, key: str, depth: int) -> None:
         if item_type in _SCALARS:
             self.pos += struct.calcsize(_SCALARS[item_type]) * count
             if self.pos > len(self.buffer):
                 raise self.truncated()
         else:
             for _ in range(count):
-                self.value(item_type, "", {})
+                self.value(item_type, key, {}, depth)
 
     def truncated(self) -> ModelLoadError:
         return ModelLoadError(

@@ -12,6 +12,7 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
+from . import utf8
 from .calls import GenerationCalls
 from .cpu import ThreadCount, default_thread_count
 from .decoder import Decoder, EvalReport
@@ -19,6 +20,7 @@ from .errors import GenerationError, ModelLoadError, ModelUnloadedException, Pro
 from .generation import Candidate, Generation, GenerationResult, TokenEvent, top_candidates
 from .gguf import GGUFInfo, read_gguf
 from .load_progress import ProgressReport, reporting_progress
+from .memory import available_memory, human_bytes, kv_cache_size, physical_memory
 from .samplers import SamplerSettings, build_chain
 
 __all__ = [
@@ -35,10 +37,15 @@ __all__ = [
 # take gigabytes for a chat that uses a few thousand.
 DEFAULT_MAX_CONTEXT = 8192
 
+# llama.cpp's n_ctx is a uint32_t, which ctypes would wrap silently.
+MAX_CONTEXT = 2**32 - 1
+
 # The names type_k / type_v accept, and the ggml type numbers llama.cpp takes for them.
 KV_CACHE_TYPES = {
     "f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "bf16": 30,
 }  # fmt: skip
+
+_FLOAT_CACHE_TYPES = frozenset({"f32", "f16", "bf16"})
 
 
 def kv_cache_type_name(number: int) -> str:
@@ -67,6 +74,10 @@ def _kv_type(value: int | str | None, name: str) -> int:
         raise ValueError(
             f"{name} {value!r} is unknown: use one of {', '.join(KV_CACHE_TYPES)}"
         ) from None
+
+
+def _gpu_build() -> bool:
+    return bool(llama_cpp.llama_supports_gpu_offload())
 
 
 def scaled_rope_freq_base(base_train: float, n_ctx_train: int, n_ctx: int, head_dim: int) -> float:
@@ -135,6 +146,11 @@ class Model(GenerationCalls):
         if context_length is None or context_length <= 0:
             context_length = min(self.n_ctx_train, DEFAULT_MAX_CONTEXT)
         self.context_length = int(context_length)
+        self.type_k = _kv_type(type_k, "type_k")
+        self.type_v = _kv_type(type_v, "type_v")
+        self.kv_cache = kv_cache_size(info, self.context_length, self.type_k, self.type_v)
+        self._kv_in_ram = not (n_gpu_layers and offload_kqv and _gpu_build())
+        self._check_context_size()
         self.ctx_scale = self.context_length / self.n_ctx_train
         self.rope_freq_base = scaled_rope_freq_base(
             self.rope_freq_base_train, self.n_ctx_train, self.context_length, head_dim
@@ -149,8 +165,6 @@ class Model(GenerationCalls):
         self.n_gpu_layers = n_gpu_layers
         self.offload_kqv = offload_kqv
         self.flash_attn = flash_attn
-        self.type_k = _kv_type(type_k, "type_k")
-        self.type_v = _kv_type(type_v, "type_v")
         # llama.cpp's default (physical performance cores) for generation and prompt batches
         # alike, as llama.cpp itself does; llama-cpp-python's would halve it without SMT.
         chosen = ThreadCount(n_threads, "given") if n_threads else default_thread_count()
@@ -184,6 +198,8 @@ class Model(GenerationCalls):
                 )
             except (ValueError, RuntimeError, OSError) as exc:
                 load.raise_if_stopped(self.filename)
+                if "llama_context" in str(exc):  # the weights loaded; the context did not
+                    raise ModelLoadError(self._context_failed()) from None
                 raise ModelLoadError(
                     f"{self.filename}: llama.cpp could not load the model ({exc}); the file may be "
                     "damaged or need a newer llama-cpp-python"
@@ -216,6 +232,59 @@ class Model(GenerationCalls):
         self._vocab_list: list[str] | None = None
         self._busy = False
 
+    def _check_context_size(self) -> None:
+        """Refuse a context llama.cpp cannot have before asking it, which would take the time
+        to load the weights and then say only that the context failed."""
+        memory = physical_memory()
+        if self._kv_in_ram and self.kv_cache and memory and self.kv_cache.total > memory:
+            raise ModelLoadError(
+                self._context_too_large(f"more than this machine's {human_bytes(memory)} of RAM")
+            )
+        if self.context_length > MAX_CONTEXT:
+            raise ModelLoadError(
+                self._context_too_large(f"llama.cpp takes at most {MAX_CONTEXT:,} tokens")
+            )
+
+    def _context_failed(self) -> str:
+        """Why llama.cpp could not create the context: too little memory for its KV cache,
+        where that is so, else settings it refused (a quantised V cache without flash
+        attention, for one)."""
+        free = available_memory()
+        size = self.kv_cache
+        if self._kv_in_ram and size and free and size.total > free:
+            return self._context_too_large(f"more than the {human_bytes(free)} of RAM free")
+        v_cache = kv_cache_type_name(self.type_v)
+        if not self.flash_attn and v_cache not in _FLOAT_CACHE_TYPES:
+            return (
+                f"{self.filename}: llama.cpp quantises the V cache ({v_cache}) only with flash "
+                "attention; turn flash attention on, or use an f16 V cache"
+            )
+        needs = f" (its KV cache needs about {human_bytes(size.total)})" if size else ""
+        return (
+            f"{self.filename}: llama.cpp could not create a context of "
+            f"{self.context_length:,} tokens{needs}; try a smaller context length or other "
+            "KV cache settings"
+        )
+
+    def _context_too_large(self, why: str) -> str:
+        n_ctx = self.context_length
+        size = self.kv_cache
+        if size is None:
+            return (
+                f"{self.filename}: a context of {n_ctx:,} tokens is too large ({why}); choose "
+                "a smaller context length"
+            )
+        cache = f"{kv_cache_type_name(self.type_k)}/{kv_cache_type_name(self.type_v)}"
+        fits = ""
+        free = available_memory()
+        if self._kv_in_ram and free:
+            fits = f" (about {free // max(1, size.per_token):,} tokens fit in the RAM free now)"
+        return (
+            f"{self.filename}: a context of {n_ctx:,} tokens is too large: its KV cache would "
+            f"need about {human_bytes(size.total)} ({size.shape()}, {cache}), {why}; choose a "
+            f"smaller context length{fits}"
+        )
+
     # --- facts ---------------------------------------------------------------------------------
 
     @property
@@ -245,6 +314,10 @@ class Model(GenerationCalls):
     @property
     def quantization(self) -> str:
         return self.gguf.quantization
+
+    @property
+    def description(self) -> str:
+        return f"{self.name} ({self.quantization})"
 
     @property
     def can_shift_context(self) -> bool:
@@ -309,7 +382,11 @@ class Model(GenerationCalls):
         self._require()
         if add_bos is None:
             add_bos = self.add_bos
-        raw = text.encode("utf-8")
+        try:
+            raw = text.encode("utf-8")
+        except UnicodeEncodeError:
+            utf8.check(text, "the text to tokenize")  # says which byte, in one line
+            raise
         capacity = len(raw) + 2
         buffer = (llama_cpp.llama_token * capacity)()
         count = llama_cpp.llama_tokenize(

@@ -9,7 +9,6 @@ searches it). Piped input is read line by line and piped output is plain text.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,9 +21,9 @@ from prompt_toolkit.input import Input
 from prompt_toolkit.output import ColorDepth, Output, create_output
 from prompt_toolkit.styles import Style
 
-from . import formats, paths, samplers
+from . import formats, paths, samplers, utf8
 from .chatfile import read_chat_file, write_chat_file
-from .errors import EzChatError, PromptTooLongError, UserFileError
+from .errors import EzChatError, InvalidTextError, PromptTooLongError, UserFileError
 from .interrupt import CancelOnSigint
 from .samplers import FIELD_INFO, SamplerSettings
 from .thread import Reply, Thread
@@ -121,7 +120,7 @@ class _PromptReader:
 
     def read(self, label: str, style: str) -> str:
         message = FormattedText([(f"class:{style}", label)]) if self.color else label
-        return self.session.prompt(message)
+        return utf8.check(self.session.prompt(message), "the line typed")
 
 
 class _PlainReader:
@@ -130,8 +129,20 @@ class _PlainReader:
 
     interactive = False
 
+    def __init__(self) -> None:
+        self.line = 0
+
     def read(self, label: str, style: str) -> str:
-        return input()  # reads sys.stdin, and works where it is not a file (Jupyter)
+        self.line += 1
+        where = f"stdin line {self.line}"
+        buffer = getattr(sys.stdin, "buffer", None)
+        if buffer is None:  # not a file (Jupyter's input box): input() is what works there
+            return utf8.check(input(), where)
+        # bytes, so that a line that is not UTF-8 is refused alone, the same in every locale
+        data = buffer.readline()
+        if not data:
+            raise EOFError
+        return utf8.decode(data.removesuffix(b"\n").removesuffix(b"\r"), where)
 
 
 class _Command:
@@ -179,6 +190,9 @@ class Repl:
             except (KeyboardInterrupt, EOFError):
                 self.out.line()
                 break
+            except InvalidTextError as exc:  # the line is not sent; the chat goes on
+                self.error(exc)
+                continue
             self.handle(text)
 
     def read_lines(self, label: str, style: str) -> str:
@@ -195,6 +209,9 @@ class Repl:
             return self.read_lines(label, style)
         except KeyboardInterrupt:
             self.note("(cancelled)")
+            return None
+        except InvalidTextError as exc:
+            self.error(exc)
             return None
 
     def handle(self, text: str) -> None:
@@ -380,12 +397,7 @@ class Repl:
             self.out.line(f"{name} = {value!r}  ({info.help})")
             return
         try:
-            value = _parse_setting(arg, info.type)
-        except ValueError:
-            example = '["\\n", ":"]' if info.type is list else "1" if info.type is int else "0.7"
-            self.error(f"{name} must be {info.type.__name__}, got {arg!r}; e.g. {name} {example}")
-            return
-        try:
+            value = samplers.parse_value(name, arg)
             self.thread.sampler = self.thread.sampler.replace(**{name: value})
         except ValueError as exc:
             self.error(f"{exc}; {name} is unchanged")
@@ -497,19 +509,6 @@ class Repl:
 
     def error(self, error: Exception | str) -> None:
         self.out.line(f"error: {error}", "error")
-
-
-def _parse_setting(text: str, kind: type) -> Any:
-    if kind is int:
-        return int(text)
-    if kind is float:
-        return float(text)
-    if kind is list:
-        value = json.loads(text) if text.startswith("[") else None
-        if not isinstance(value, list):
-            raise ValueError(text)
-        return value
-    return text
 
 
 def _preview(text: str, limit: int = 40) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ctypes
+import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -116,20 +118,52 @@ def field_info() -> dict[str, FieldInfo]:
     return dict(FIELD_INFO)
 
 
+def parse_value(name: str, text: str) -> Any:
+    """The value typed for setting ``name`` (the REPL's commands, the app's form), checked as
+    a preset file's values are; ValueError with a one-line reason."""
+    info = FIELD_INFO[name]
+    text = text.strip()
+    read = {int: int, float: float}.get(info.type, json.loads)
+    try:
+        value = read(text)
+    except ValueError:
+        kind = {int: "a whole number", float: "a number"}.get(info.type, "a JSON list")
+        raise ValueError(f"{name} must be {kind}, got {text!r}") from None
+    problem = _check_value(name, value, info)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# Integers travel to llama.cpp as C ints, which ctypes wraps silently; a field without a bound
+# of its own is held to int32_t (the seed, a uint32_t, has its own).
+_C_INT = (-(2**31), 2**31 - 1)
+
+
 def _check_value(key: str, value: Any, info: FieldInfo) -> str | None:
+    """The one check of a sampler value: files, the form, the REPL and validate() use it."""
     numeric = (int, float) if info.type is float else (info.type,)
     if isinstance(value, bool) or not isinstance(value, numeric):
         return f"{key} must be {info.type.__name__}, got {value!r}"
     if info.type is list:
         return None if all(isinstance(v, str) for v in value) else f"{key} must be a list of strings"
+    if not math.isfinite(value):  # NaN passes every comparison below
+        return f"{key} must be a finite number, got {value!r}"
     low, high = info.low, info.high
+    if info.type is int:
+        low = _C_INT[0] if low is None else low
+        high = _C_INT[1] if high is None else high
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = (
-            f"between {low:g} and {high:g}" if low is not None and high is not None
-            else f"at least {low:g}" if low is not None else f"at most {high:g}"
+            f"between {_number(low)} and {_number(high)}" if low is not None and high is not None
+            else f"at least {_number(low)}" if low is not None else f"at most {_number(high)}"
         )
         return f"{key} must be {bounds}, got {value!r}"
     return None
+
+
+def _number(bound: float) -> str:
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
 
 
 # --- presets ------------------------------------------------------------------------------------

@@ -338,6 +338,39 @@ def test_chat_reads_piped_lines_and_prints_plain_text(model: ez.Model, greedy) -
     assert "\x1b" not in result.stdout  # piped output is plain
 
 
+def test_text_that_is_not_utf8_is_refused_in_one_line(model: ez.Model, greedy) -> None:
+    """It was a UnicodeEncodeError traceback from the tokenizer, in generate and in chat."""
+    stdin = run("generate", "-", input=b"bad \xff\n")
+    assert_usage_error(stdin, "stdin: byte offset 4 is 0xff, which is not UTF-8 text", "iconv")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for args in (["generate", b"bad \xe9t\xe9"], ["chat", "--system", b"caf\xe9"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "ezchat", *args], cwd=ROOT, env=env, capture_output=True
+        )
+        assert done.returncode == 2, done
+        where = "the PROMPT argument: byte offset 4" if args[0] == "generate" else "--system"
+        assert done.stderr.decode().startswith(f"ezchat: error: {where}")
+        assert done.stderr.count(b"\n") == 1 and b"Traceback" not in done.stderr
+
+    messages = '[{"role": "user", "content": "half \\ud800"}]'
+    assert_usage_error(
+        run("prompt", "-", "-f", "chatml", input=messages),
+        "stdin: message 1: \\ud800 is half of a UTF-16 surrogate pair",
+    )
+
+    # In the chat a line that is not UTF-8 is refused alone, and the chat goes on.
+    expected = ez.Thread(model, "chatml", greedy).send(QUESTION)
+    keys = f"bad \xff\n{QUESTION}\n".encode("latin-1")
+    result = run("chat", "-f", "chatml", *GREEDY, input=keys)
+    assert result.exit_code == 0, result.output
+    _header, error, reply = result.stdout.split("\n")[:3]
+    assert error == (
+        "error: stdin line 1: byte offset 4 is 0xff, which is not UTF-8 text; convert it to "
+        "UTF-8, e.g. with iconv -f latin1 -t utf-8"
+    )
+    assert expected.startswith(reply)
+
+
 def test_bare_command_opens_the_app_with_the_options(
     monkeypatch: pytest.MonkeyPatch, model_path: Path
 ) -> None:
@@ -370,6 +403,29 @@ def test_bare_command_without_the_app_says_so(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "ezchat.tui", None)
     monkeypatch.setitem(sys.modules, "ezchat.tui.app", None)
     assert_usage_error(run(), "the full-screen app (ezchat.tui) is not part of this install")
+
+
+def test_bare_command_with_a_keymap_value_of_the_wrong_type() -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("[keymap]\nreroll = 5\n")
+    assert_usage_error(run(), f"{path}:2: [keymap] reroll must be a string of keys", "not int")
+
+
+def test_a_context_too_large_is_one_line_with_the_size_it_needs() -> None:
+    result = run("generate", "hi", "-c", "99999999999999")
+    assert_usage_error(result, "a context of 99,999,999,999,999 tokens is too large", "PiB")
+
+
+def test_bare_command_without_a_terminal_says_so() -> None:
+    """``echo hi | ezchat``: the app would draw into the pipe until killed."""
+    done = ezchat(input="hi\n", timeout=60)
+    assert done.returncode == 2, done
+    assert done.stderr == (
+        "ezchat: error: the full-screen app needs a terminal, and stdin is not one; for piped "
+        "text use 'ezchat generate -' (one prompt) or 'ezchat chat' (a chat, line by line)\n"
+    )
+    assert done.stdout == ""
 
 
 # --- as a program ---------------------------------------------------------------------------------

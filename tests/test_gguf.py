@@ -65,3 +65,31 @@ def test_wrong_version(tmp_path: Path, model_path: Path) -> None:
     bad.write_bytes(bytes(data))
     with pytest.raises(ez.ModelLoadError, match="unsupported GGUF version 99"):
         ez.Model(bad)
+
+
+def nested_arrays_gguf(path: Path, depth: int) -> Path:
+    """A GGUF header whose one metadata value is an array of an array of ... ``depth`` deep."""
+    import struct
+
+    key = b"evil.nested"
+    head = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", len(key)) + key
+    levels = struct.pack("<I", 9) + struct.pack("<IQ", 9, 1) * (depth - 1)
+    data = head + levels + struct.pack("<IQ", 5, 0)
+    path.write_bytes(data + bytes(-len(data) % 32))  # up to where tensor data would start
+    return path
+
+
+def test_deeply_nested_arrays(tmp_path: Path) -> None:
+    """200,000 levels were 200,000 Python frames: a RecursionError in every command."""
+    from test_cli import assert_usage_error, run
+
+    evil = nested_arrays_gguf(tmp_path / "evil.gguf", 200_000)
+    with pytest.raises(ez.ModelLoadError, match="'evil.nested' nests arrays more than 16 deep"):
+        ez.Model(evil)
+    for command in (["info", "-m", str(evil)], ["generate", "hi", "-m", str(evil)], [str(evil)]):
+        assert_usage_error(run(*command), str(evil), "nests arrays more than 16 deep")
+    shallow = read_gguf(nested_arrays_gguf(tmp_path / "shallow.gguf", 16))
+    value = shallow.metadata["evil.nested"]
+    for _ in range(15):
+        (value,) = value
+    assert value == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import time
 
 import numpy as np
 import pytest
@@ -183,6 +185,16 @@ def test_special_token_text_is_plain_text_when_special_off(model: ez.Model) -> N
     assert model.eos_token not in as_text and len(as_text) > 1
 
 
+def test_text_that_is_not_utf8_is_a_one_line_error(model: ez.Model) -> None:
+    """What Python makes of a byte that is not UTF-8 (U+DCFF) could not be encoded again."""
+    with pytest.raises(ez.InvalidTextError) as caught:
+        model.tokenize("bad \udcff")
+    assert str(caught.value) == (
+        "the text to tokenize: byte offset 4 is 0xff, which is not UTF-8 text; convert it to "
+        "UTF-8, e.g. with iconv -f latin1 -t utf-8"
+    )
+
+
 def test_get_length_counts_bos(model: ez.Model) -> None:
     text = "The sky is blue."
     assert model.get_length(text) == len(model.tokenize(text, add_bos=True))
@@ -247,6 +259,45 @@ def test_kv_cache_types(model_path) -> None:
         )
 
 
+@pytest.mark.parametrize(("n_ctx", "cache"), [(2048, "f16"), (4096, "q8_0")])
+def test_kv_cache_estimate_is_what_llama_cpp_allocates(model_path, capfd, n_ctx, cache) -> None:
+    loaded = ez.Model(model_path, n_ctx, flash_attn=True, type_k=cache, type_v=cache, verbose=True)
+    loaded.unload()
+    log = capfd.readouterr().err
+    allocated = re.search(r"llama_kv_cache: size = +([0-9.]+) MiB", log)
+    assert allocated, log[-2000:]
+    assert loaded.kv_cache.total / 2**20 == pytest.approx(float(allocated.group(1)), abs=0.01)
+
+
+def test_a_context_too_large_to_allocate_says_so_before_loading(model_path) -> None:
+    """It said the file "may be damaged or need a newer llama-cpp-python"."""
+    from ezchat.memory import human_bytes
+
+    n_ctx = 99999999999999
+    started = time.perf_counter()
+    with pytest.raises(ez.ModelLoadError) as caught:
+        ez.Model(model_path, context_length=n_ctx)
+    assert time.perf_counter() - started < 1  # refused before llama.cpp loads the weights
+    message = str(caught.value)
+    assert message.startswith(
+        f"{model_path}: a context of 99,999,999,999,999 tokens is too large: its KV cache "
+        f"would need about {human_bytes(23040 * n_ctx)} (30 layers x 3 KV heads x 64 dims, "
+        "f16/f16), more than this machine's "
+    )
+    assert "choose a smaller context length (about " in message and "damaged" not in message
+    with pytest.raises(ez.ModelLoadError, match=r"a context of 2,147,483,648 tokens is too large"):
+        ez.Model(model_path, context_length=2**31)
+
+
+def test_a_context_llama_cpp_refuses_is_not_blamed_on_the_file(model_path) -> None:
+    with pytest.raises(ez.ModelLoadError) as caught:
+        ez.Model(model_path, context_length=512, type_v="q8_0", flash_attn=False)
+    assert str(caught.value) == (
+        f"{model_path}: llama.cpp quantises the V cache (q8_0) only with flash attention; turn "
+        "flash attention on, or use an f16 V cache"
+    )
+
+
 def test_saved_state_round_trip(
     model: ez.Model, greedy: ez.SamplerSettings, model_path, chat_prompt: str
 ) -> None:
@@ -270,6 +321,7 @@ def test_load_progress_rises_to_one(model_path, greedy, chat_prompt) -> None:
 def test_load_cancelled_by_its_progress_report(model_path) -> None:
     with pytest.raises(ez.LoadCancelled, match="loading was cancelled"):
         ez.Model(model_path, context_length=256, progress=lambda fraction: fraction < 0.5)
+
     # an exception in the report (Ctrl-C reaches Python there) stops the load and comes out
     def interrupt(fraction: float) -> None:
         raise KeyboardInterrupt

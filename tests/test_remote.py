@@ -349,3 +349,52 @@ async def test_the_app_on_a_server(server_url: str, tmp_path: Path) -> None:
         await send(pilot, "What is the capital of France?")
         assert "Paris" in app.thread.messages[-1]["content"]
         assert len(app.candidates_pane.candidates) == 10  # from the server's log-probabilities
+
+
+def test_cli_chat_on_a_server(server_url: str, remote: ez.RemoteModel) -> None:
+    """The REPL on a server: its header names the served model and where it is served."""
+    keys = "What is the capital of France?\n"
+    result = CliRunner().invoke(
+        cli_app,
+        ["chat", "--server", server_url, "-f", "chatml", "-s", "GreedyDecoding"],
+        input=keys,
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    header, reply = result.stdout.split("\n")[:2]
+    assert header == (
+        f"{remote.name} on {server_url}, context {SERVER_CONTEXT}, format chatml, "
+        "sampler GreedyDecoding"
+    )
+    assert "Paris" in reply
+
+
+async def test_the_app_when_its_server_goes_away(own_server, tmp_path: Path) -> None:
+    """The server dies between two messages: the app says so in a notification, keeps
+    running, and keeps the message that could not be answered."""
+    from tui_support import SIZE, send, wait_loaded, wait_until
+
+    from ezchat.session import ChatOptions
+    from ezchat.tui import EzChatApp
+
+    process, url = own_server
+    options = ChatOptions(server=url, format="chatml", sampler="GreedyDecoding")
+    app = EzChatApp(options, store_path=tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=8)
+        app.thread.model._client.retries = 0  # the server is not coming back
+        await send(pilot, "Say hi.")
+        assert app.thread.messages[-1]["role"] == "bot"
+        stop_server(process)
+        await send(pilot, "Say hi again.")
+        await wait_until(
+            pilot,
+            lambda: any("cannot reach the server" in n.message for n in app._notifications),
+            "the notification",
+        )
+        assert app.is_running and app.return_code is None
+        assert [m["role"] for m in app.thread.messages] == ["user", "bot", "user"]
+        assert app.thread.messages[-1]["content"] == "Say hi again."
+        shown = [view.content for view in app.conversation.query("MessageView")]
+        assert shown[-1] == "Say hi again."
+        reasons = [n.message for n in app._notifications if "cannot reach" in n.message]
+        assert len(reasons) == 1, reasons  # the failed reply and the context count say it once

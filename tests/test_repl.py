@@ -170,13 +170,22 @@ def test_commands_help_stats_prompt_sampler_undo(thread: ez.Thread) -> None:
     assert "<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n" in out
     # sampler values: good ones change the sampler, bad ones are refused in one line
     assert thread.sampler.temp == 0.7 and thread.sampler.top_k == 5
-    assert "error: temp must be float, got 'abc'; e.g. temp 0.7" in out
+    assert "error: temp must be a number, got 'abc'; temp is unchanged" in out
     assert "error: temp must be between 0 and 10, got 99.0; temp is unchanged" in out
     assert "temp = 0.7  (temperature" in out
     # undo removed the bot's reply, leaving the user's message
     assert [m["role"] for m in thread.messages] == ["user"]
     assert "(removed the bot message:" in out
     assert "error: unknown command 'bogus'; type !help for the list" in out
+
+
+def test_sampler_commands_refuse_nan_and_values_that_would_wrap(thread: ez.Thread) -> None:
+    keys = f"!temp nan{ENTER}!top_k 100000000000000000000000{ENTER}!top_p 0.5{ENTER}"
+    out = chat(thread, keys)
+    assert "error: temp must be a finite number, got nan; temp is unchanged" in out
+    assert "error: top_k must be between 0 and 2147483647, got 10" in out
+    assert thread.sampler.temp == 0.0 and thread.sampler.top_k == 40  # unchanged
+    assert thread.sampler.top_p == 0.5
 
 
 def test_reroll_reset_preset_format_commands(thread: ez.Thread) -> None:

@@ -160,3 +160,30 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path: Path, isolated_ho
     again = _batch(isolated_home, *args)
     assert again.returncode == 0 and "nothing to do: 10 of 10 ids are already in" in again.stderr
     assert _lines(output) == rows
+
+
+def test_a_line_that_is_not_text_is_one_bad_record(tmp_path: Path, isolated_home: Path) -> None:
+    """A lone surrogate aborted the whole batch with a traceback, and one non-UTF-8 byte
+    rejected the whole file without a line number; each is now a bad line like the others."""
+    source = tmp_path / "in.jsonl"
+    lines = [
+        json.dumps({"id": "ok", "prompt": "Say hello."}).encode(),
+        b'{"id": "lone", "prompt": "half a pair \\ud800 here"}',
+        b'{"id": "meta", "prompt": "Say hi.", "metadata": {"k": ["\\udfff"]}}',
+        b'{"id": "latin1", "prompt": "caf\xe9"}',
+        json.dumps({"id": "also ok", "prompt": "Name a colour."}).encode(),
+    ]
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    output = tmp_path / "out.jsonl"
+    result = _batch(isolated_home, str(source), "-o", str(output), "--max-tokens", "4", "-q")
+    assert result.returncode == 1, result.stderr
+    stderr = result.stderr
+    assert "Traceback" not in stderr
+    assert f"{source}:2: in a JSON string, \\ud800 is half of a UTF-16 surrogate pair" in stderr
+    assert f"{source}:3: in a JSON string, \\udfff is half of" in stderr
+    assert (
+        f"{source}:4: byte offset 31 is 0xe9, which is not UTF-8 text; convert it to UTF-8"
+        in stderr
+    )
+    assert "wrote 2 responses" in stderr and "3 input lines unusable" in stderr
+    assert {row["id"] for row in _lines(output)} == {"ok", "also ok"}

@@ -45,6 +45,28 @@ def test_settings_validation_names_field_and_range() -> None:
     assert ez.samplers.DefaultSampling.replace(temp=0.3).temp == 0.3
 
 
+def test_nan_and_values_that_would_wrap_in_ctypes_are_refused() -> None:
+    """NaN passed every range check, and an int past int32 wrapped silently in llama.cpp."""
+    with pytest.raises(ValueError, match="temp must be a finite number, got nan"):
+        ez.SamplerSettings(temp=float("nan")).validate()
+    with pytest.raises(ValueError, match="top_k must be between 0 and 2147483647, got 10{23}"):
+        ez.samplers.GreedyDecoding.replace(top_k=10**23)
+    with pytest.raises(ValueError, match="seed must be between -1 and 4294967295, got 4294967296"):
+        ez.samplers.GreedyDecoding.replace(seed=2**32)
+    assert ez.samplers.parse_value("top_k", " 7 ") == 7
+    with pytest.raises(ValueError, match="min_p must be a finite number, got inf"):
+        ez.samplers.parse_value("min_p", "inf")
+
+    folder = user_dir("samplers")
+    folder.mkdir(parents=True)
+    (folder / "Nan.toml").write_text('description = "broken"\ntop_p = 0.9\ntemp = nan\n')
+    with pytest.raises(ez.UserFileError, match=r"Nan.toml:3: temp must be a finite number"):
+        ez.samplers.load("Nan")
+    (folder / "Huge.toml").write_text("top_k = 9223372036854775807\n")
+    with pytest.raises(ez.UserFileError, match=r"Huge.toml:1: top_k must be between 0 and"):
+        ez.samplers.load("Huge")
+
+
 def test_fresh_copies_do_not_share_state() -> None:
     first = ez.samplers.load("DRYSampling")
     first.dry_sequence_breakers.append("zzz")

@@ -48,6 +48,32 @@ async def test_sampler_form_names_a_bad_value_and_saves_good_ones(tmp_path):
         assert "sampler custom" in app.sub_title
 
 
+async def test_sampler_form_refuses_nan_and_values_that_would_wrap(tmp_path):
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        before = app.thread.sampler
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: screen_name(app) == "SamplerFormScreen", "the form")
+        form = app.screen
+        error = form.query_one("#sampler-error")
+        for name, text, problem in [
+            ("temp", "nan", "temp must be a finite number, got nan"),
+            ("top_k", str(10**23), "top_k must be between 0 and 2147483647"),
+        ]:
+            field = form.query_one(f"#field-{name}")
+            field.value = text
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert screen_name(app) == "SamplerFormScreen"
+            assert problem in str(error.render())
+            assert field.has_class("-invalid")
+            field.value = str(getattr(before, name))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.thread.sampler is before
+
+
 async def test_preset_and_format_pickers(tmp_path):
     app = make_app(tmp_path / "chats.db")
     async with app.run_test(size=SIZE) as pilot:
@@ -171,6 +197,58 @@ async def test_keymap_from_the_config_remaps_an_action(tmp_path):
         await pilot.pause()
         await wait_idle(pilot)
         assert len(app.chat.entries[-1].versions) == 2
+
+
+async def test_config_entries_the_app_cannot_use_are_named(tmp_path):
+    """An unknown action id, a key that is none, or a theme that does not exist did nothing,
+    silently; each is now named with its file, line and what is allowed, and the good
+    entries still apply."""
+    path = paths.config_dir() / "config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        'theme = "solarised"\n\n[keymap]\nrerol = "ctrl+t"\ncontinue = "ctrl+gg"\n'
+        'reroll = "ctrl+t"\n'
+    )
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=6)
+        said = [n.message for n in app._notifications]
+        assert any(
+            m.startswith(f"{path}:4: [keymap] rerol: no action has this id")
+            and ", reroll, " in m
+            and "sampler.save" in m
+            for m in said
+        ), said
+        assert any(
+            m.startswith(f"{path}:5: [keymap] continue = 'ctrl+gg': 'ctrl+gg' is not a key")
+            and '"ctrl+r", "f6"' in m
+            for m in said
+        ), said
+        assert any(
+            m.startswith(f"{path}:1: theme 'solarised' does not exist") and "nord" in m
+            for m in said
+        ), said
+        assert app.theme == "textual-dark"
+        await send(pilot, "Hello")
+        await pilot.press("ctrl+t")  # the good entry applies
+        await pilot.pause()
+        await wait_idle(pilot)
+        assert len(app.chat.entries[-1].versions) == 2
+
+
+async def test_a_keymap_value_of_the_wrong_type_is_named(tmp_path):
+    """``reroll = 5`` was an AttributeError from Textual at start."""
+    path = paths.config_dir() / "config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text("[keymap]\nreroll = 5\n")
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        (note,) = [n for n in app._notifications if n.title == "Config file ignored"]
+        assert note.message == (
+            f'{path}:2: [keymap] reroll must be a string of keys like "ctrl+r" '
+            '(several: "ctrl+r,f6"), not int'
+        )
 
 
 async def test_theme_choice_is_remembered(tmp_path):

@@ -56,6 +56,12 @@ class Backend(Protocol):
     def name(self) -> str: ...
 
     @property
+    def description(self) -> str:
+        """The model in a few words for a header: a local file's name and quantisation, a
+        served model's name and its server."""
+        ...
+
+    @property
     def is_loaded(self) -> bool: ...
 
     @property

@@ -131,6 +131,11 @@ class RemoteModel(GenerationCalls):
         return stem[: -len(".gguf")] if stem.lower().endswith(".gguf") else stem
 
     @property
+    def description(self) -> str:
+        # a server does not say how its model is quantised
+        return f"{self.name} on {self.base_url}"
+
+    @property
     def is_loaded(self) -> bool:
         return not self._closed
 

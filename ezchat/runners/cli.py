@@ -21,6 +21,7 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
+from .. import utf8
 from ..errors import EzChatError
 from .data import read_jsonl
 from .prompts import Prompt, PromptCollection
@@ -181,6 +182,8 @@ def batch_command(
     from ..session import ChatOptions, load_model, load_sampler
     from .batch import BatchRunner
 
+    if system is not None:
+        utf8.check(system, "--system")
     typed = OutputType.from_json(output_type) if output_type is not None else None
     records, problems = read_jsonl(input)
     items, bad_records = parse_records(records, input, template)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserFileError
+from .. import utf8
+from ..errors import InvalidTextError, UserFileError
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,26 +23,39 @@ class Example:
 
 def read_jsonl(path: str | Path) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
     """The JSON objects of a JSONL file with their line numbers, and one message per line that
-    is not a JSON object (blank lines are ignored)."""
+    is not a JSON object of text (blank lines are ignored). Each line is decoded alone, so a
+    line that is not UTF-8 is one bad record, not a bad file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise UserFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise UserFileError(f"{path}: not UTF-8 text; save it as UTF-8") from None
     records: list[tuple[int, dict[str, Any]]] = []
     problems: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at \n only: str.splitlines() would also split a JSON string holding U+2028.
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        where = f"{path}:{number}"
+        try:
+            line = utf8.decode(raw, where)
+        except InvalidTextError as exc:
+            problems.append(str(exc))
+            continue
         if not line.strip():
             continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{number}: not valid JSON ({exc.msg})")
+            problems.append(f"{where}: not valid JSON ({exc.msg})")
+            continue
+        except RecursionError:
+            problems.append(f"{where}: the JSON nests too deeply to read")
             continue
         if not isinstance(value, dict):
-            problems.append(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
+            problems.append(f"{where}: expected a JSON object, got {type(value).__name__}")
+            continue
+        bad_text = utf8.json_problem(value)
+        if bad_text:
+            problems.append(f"{where}: in a JSON string, {bad_text}")
             continue
         records.append((number, value))
     return records, problems

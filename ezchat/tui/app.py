@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 import threading
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from textual.worker import get_current_worker
 
 from .. import formats, samplers
 from ..chats import restore_state, thread_from_store
-from ..config import Config, load_config, update_config
+from ..config import Config, config_path, load_config, update_config
 from ..errors import EzChatError
 from ..samplers import SamplerSettings
 from ..session import ChatOptions, load_model, make_thread
@@ -47,6 +48,7 @@ from .events import (
 )
 from .loading import LoadingScreen
 from .prompt_input import PromptInput
+from .settings import binding_ids, check_keymap, theme_problem
 
 if TYPE_CHECKING:
     from ..model import Model
@@ -114,8 +116,12 @@ class EzChatApp(App):
         self._sparse_live_candidates = False
         # (message index, token position) the candidates pane inspects, when it does
         self._inspecting: tuple[int, int] | None = None
+        self._config_problems: list[str] = []
         if self.config.keymap:
-            self.set_keymap(self.config.keymap)
+            keymap, self._config_problems = check_keymap(
+                self.config.keymap, config_path(), binding_ids()
+            )
+            self.set_keymap(keymap)
 
     # --- start ---------------------------------------------------------------------------------
 
@@ -141,11 +147,16 @@ class EzChatApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
-        if self.config.theme and self.config.theme in self.available_themes:
-            self.theme = self.config.theme
+        theme = self.config.theme
+        if theme and theme in self.available_themes:
+            self.theme = theme
+        elif theme:
+            self._config_problems.append(theme_problem(theme, config_path(), self.available_themes))
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         if self._config_error:
             self.notify(self._config_error, title="Config file ignored", severity="error")
+        for problem in self._config_problems:
+            self.notify(problem, title="Config file", severity="warning", timeout=12)
         # the timer posts a message, so flushing takes turns with the other reply handlers
         self._flush_timer = self.set_interval(
             STREAM_SECONDS, lambda: self.post_message(StreamTick()), pause=True
@@ -211,7 +222,7 @@ class EzChatApp(App):
         self.title = f"ezchat · {self.thread.model.name}"
         format_name = self.chat.format_name if self.chat else self.thread.format.name
         self.sub_title = f"format {format_name} · sampler {self.thread.sampler.name}"
-        self.query_one(ContextPane).refresh_from(self.thread, self.show_timings)
+        self._refresh_context()
 
     def _remember_theme(self, theme: Any) -> None:
         try:
@@ -261,9 +272,17 @@ class EzChatApp(App):
         await self.conversation.show(views)
         self._refresh_context()
 
-    def _refresh_context(self) -> None:
-        if self.thread is not None:
+    def _refresh_context(self, already_said: str | None = None) -> None:
+        """Count the context again. Counting asks a server to tokenize, so it fails when the
+        server has gone: the pane keeps its last numbers and the error is shown, unless it is
+        ``already_said`` (the reply that just failed said the same)."""
+        if self.thread is None:
+            return
+        try:
             self.query_one(ContextPane).refresh_from(self.thread, self.show_timings)
+        except EzChatError as error:
+            if str(error) != already_said:
+                self.report(error)
 
     # --- sending and generating ----------------------------------------------------------------
 
@@ -410,7 +429,7 @@ class EzChatApp(App):
             self._reply = None
             self.candidates_pane.stop_following()
             self.refresh_bindings()
-            self._refresh_context()
+            self._refresh_context(already_said=message.error)
         last = self.thread.messages[-1:]
         if message.recorded and self._sparse_live_candidates and last and last[0]["role"] == "bot":
             # The live candidates may be a few tokens old; show the last token's exactly.
@@ -498,7 +517,11 @@ class EzChatApp(App):
         if self._inspecting != (message.index, message.position) or self.generating:
             return
         tokens = self.thread.reply_tokens(self.thread.messages[message.index])
-        chosen_text = self.thread.model.token_text(message.chosen)
+        try:
+            chosen_text = self.thread.model.token_text(message.chosen)
+        except EzChatError as error:  # a server that has gone cannot spell the token
+            self.report(error)
+            return
         is_last = message.index == len(self.thread.messages) - 1
         hint = "Enter: regenerate from here" if is_last else "only the last reply can branch"
         header = (
@@ -779,6 +802,28 @@ class EzChatApp(App):
 _CHAT_ACTIONS = frozenset(binding.action for binding in EzChatApp.BINDINGS)
 
 
-def run_app(options: ChatOptions, resume: bool = False, chat_id: int | None = None) -> None:
-    """Run the app in the terminal until the user quits."""
-    EzChatApp(options, resume=resume, chat_id=chat_id).run()
+def run_app(options: ChatOptions, resume: bool = False, chat_id: int | None = None) -> int:
+    """Run the app in the terminal until the user quits; its exit status (1 after a crash).
+    Without a terminal it refuses (``EzChatError``) rather than draw into a pipe."""
+    require_terminal()
+    app = EzChatApp(options, resume=resume, chat_id=chat_id)
+    app.run()
+    return app.return_code or 0
+
+
+def require_terminal() -> None:
+    """The app reads keys from stdin and Textual draws on stderr: both must be terminals, or
+    the screen goes into a pipe or a file while nothing can quit it."""
+    for name, stream in (("stdin", sys.stdin), ("stderr", sys.__stderr__)):
+        if not _is_terminal(stream):
+            raise EzChatError(
+                f"the full-screen app needs a terminal, and {name} is not one; for piped text "
+                "use 'ezchat generate -' (one prompt) or 'ezchat chat' (a chat, line by line)"
+            )
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):  # replaced, or closed
+        return False

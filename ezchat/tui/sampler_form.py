@@ -11,29 +11,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from ..samplers import FieldInfo, SamplerSettings, field_info
+from ..samplers import FieldInfo, SamplerSettings, field_info, parse_value
 
 
 def field_text(value: object) -> str:
     return json.dumps(value) if isinstance(value, list) else str(value)
-
-
-def parse_field(name: str, text: str, info: FieldInfo) -> object:
-    """The value typed for field ``name``; ValueError with a one-line reason when it is not
-    of the field's type."""
-    text = text.strip()
-    try:
-        if info.type is int:
-            return int(text)
-        if info.type is float:
-            return float(text)
-        value = json.loads(text)
-    except ValueError:
-        kind = {int: "a whole number", float: "a number"}.get(info.type, "a JSON list")
-        raise ValueError(f"{name} must be {kind}, got {text!r}") from None
-    if not isinstance(value, list):
-        raise ValueError(f'{name} must be a JSON list of strings like ["\\n", ":"]')
-    return value
 
 
 def range_text(info: FieldInfo) -> str:
@@ -102,10 +84,10 @@ class SamplerFormScreen(ModalScreen[SamplerSettings | None]):
 
     def action_save(self) -> None:
         changes: dict[str, object] = {}
-        for name, info in self.fields.items():
+        for name in self.fields:
             text = self.query_one(f"#field-{name}", Input).value
             try:
-                value = parse_field(name, text, info)
+                value = parse_value(name, text)
             except ValueError as error:
                 self._fail(name, str(error))
                 return
