@@ -53,7 +53,9 @@ def crash_line(what: str, signum: int) -> str:
 def guard_terminal(what: str) -> None:
     """Fork; return in the child, which goes on to run ``what``. The parent never returns: it
     waits for the child and exits with its status (128 + the signal for a death by signal)."""
-    if os.name != "posix" or not (sys.stdin.isatty() and sys.stdout.isatty()):
+    # Textual draws on stderr, prompt-toolkit on stdout: reset whichever is the terminal.
+    screens = [stream for stream in (sys.stderr, sys.stdout) if stream.isatty()]
+    if os.name != "posix" or not (sys.stdin.isatty() and screens):
         return
     import termios
 
@@ -94,5 +96,5 @@ def guard_terminal(what: str) -> None:
     message = RESET_SEQUENCE
     if signum not in _QUIET_SIGNALS:
         message += crash_line(what, signum) + "\n"
-    os.write(sys.stdout.fileno(), message.encode())
+    os.write(screens[0].fileno(), message.encode())
     os._exit(128 + signum)
