@@ -14,10 +14,19 @@ from __future__ import annotations
 
 import json
 import re
+import struct
+from pathlib import Path
 
 import pytest
+from tui_support import wait_idle, wait_loaded, wait_until
 
+import ezchat as ez
+from ezchat import paths
 from ezchat.safetext import VisibleStream, escaped, json_text, visible
+from ezchat.session import ChatOptions
+from ezchat.store import ChatStore
+from ezchat.tui import EzChatApp
+from ezchat.tui.candidates import visible_token
 
 # family: (raw text, how it must be shown). Each shown form is written out by hand: ESC is ␛,
 # BEL ␇, CR ␍, BS ␈, DEL ␡; C1 and bidi controls are �. " ok" keeps a backslash from ending a
@@ -103,6 +112,7 @@ def test_escaped_writes_the_exact_characters() -> None:
     assert escaped("\x9b\u202e\n\t\r\\") == "\\x9b\\u202e\\n\\t\\r\\\\"
     assert escaped(" the") == " the"
     assert_nothing_obeyed(escaped(HOSTILE_LINE), "escaped")
+    assert visible_token("\x1b") == '"\\x1b"'
 
 
 def test_json_text_is_safe_to_print_and_reads_back_raw() -> None:
@@ -111,3 +121,302 @@ def test_json_text_is_safe_to_print_and_reads_back_raw() -> None:
     assert_nothing_obeyed(text, "json_text")
     assert json.loads(text) == data
     assert "日本" in json_text("日本")  # not ASCII-escaped
+
+
+# --- a GGUF file with hostile metadata ------------------------------------------------------------
+
+_FIXED_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+def _skip_value(data: bytes, pos: int, kind: int) -> int:
+    if kind in _FIXED_SIZES:
+        return pos + _FIXED_SIZES[kind]
+    if kind == 8:  # string
+        return pos + 8 + struct.unpack_from("<Q", data, pos)[0]
+    if kind == 9:  # array
+        item, count = struct.unpack_from("<IQ", data, pos)
+        pos += 12
+        if item in _FIXED_SIZES:
+            return pos + _FIXED_SIZES[item] * count
+        for _ in range(count):
+            pos = _skip_value(data, pos, item)
+        return pos
+    raise ValueError(f"GGUF value type {kind}")
+
+
+def _gguf_string(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    return struct.pack("<Q", len(raw)) + raw
+
+
+def craft_gguf(source: Path, target: Path, strings: dict[str, str]) -> Path:
+    """A copy of the GGUF ``source`` with the string metadata ``strings`` set (replaced, or
+    added); the tensor table and data are the same bytes, so llama.cpp loads the same model."""
+    data = source.read_bytes()
+    magic, version, n_tensors, n_kv = struct.unpack_from("<4sIQQ", data, 0)
+    pos, entries, alignment = 24, {}, 32
+    for _ in range(n_kv):
+        start = pos
+        key_length = struct.unpack_from("<Q", data, pos)[0]
+        key = data[pos + 8 : pos + 8 + key_length].decode()
+        pos += 8 + key_length
+        kind = struct.unpack_from("<I", data, pos)[0]
+        if key == "general.alignment":
+            alignment = struct.unpack_from("<I", data, pos + 4)[0]
+        pos = _skip_value(data, pos + 4, kind)
+        entries[key] = data[start:pos]
+    kv_end = pos
+    for _ in range(n_tensors):
+        pos += 8 + struct.unpack_from("<Q", data, pos)[0]
+        pos += 4 + 8 * struct.unpack_from("<I", data, pos)[0] + 4 + 8
+    data_start = -(-pos // alignment) * alignment
+    for key, value in strings.items():
+        entries[key] = _gguf_string(key) + struct.pack("<I", 8) + _gguf_string(value)
+    header = struct.pack("<4sIQQ", magic, version, n_tensors, len(entries))
+    header += b"".join(entries.values()) + data[kv_end:pos]
+    target.write_bytes(header + b"\0" * (-len(header) % alignment) + data[data_start:])
+    return target
+
+
+EVIL_NAME = "Evil\x1b]0;INJECTED\x07Model\x9b2J"
+EVIL_NAME_SHOWN = "Evil␛]0;INJECTED␇Model�2J"
+EVIL_FILE = "evil\x1b]2;FILE\x07.gguf"
+
+
+@pytest.fixture(scope="module")
+def evil_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default model, renamed: ``general.name`` and the file name hold escapes, and an
+    extra key holds every family."""
+    folder = tmp_path_factory.mktemp("evil")
+    return craft_gguf(
+        ez.default_model_path(),
+        folder / EVIL_FILE,
+        {"general.name": EVIL_NAME, "evil.everything": HOSTILE_LINE},
+    )
+
+
+def test_the_crafted_gguf_is_the_same_model(evil_gguf: Path, model: ez.Model) -> None:
+    crafted = ez.Model(evil_gguf, context_length=256)
+    try:
+        assert crafted.name == EVIL_NAME
+        assert crafted.metadata["evil.everything"] == HOSTILE_LINE
+        assert crafted.tokenize("Hello there") == model.tokenize("Hello there")
+    finally:
+        crafted.unload()
+
+
+# --- the app -------------------------------------------------------------------------------------
+
+BIG = (160, 100)  # room for every family of two messages on one screen
+# What Textual itself writes between texts: colours (SGR) and cursor moves. Any other sequence
+# in the output came from the text; the shown forms are checked as well, so an SGR in the text
+# could not hide either.
+TEXTUAL_OWN = re.compile(r"\x1b\[[0-9;]*m|\x1b\[\d+;\d+H")
+
+
+def terminal_output(app: EzChatApp) -> str:
+    """What the app writes to the terminal for a full redraw of the current screen (the same
+    call ``App._display`` makes), with Textual's own colours and cursor moves taken out."""
+    update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    return TEXTUAL_OWN.sub("", update.render_segments(app.console))
+
+
+def assert_screen_safe(app: EzChatApp, where: str) -> str:
+    text = terminal_output(app)
+    assert_nothing_obeyed(text, where)
+    return text
+
+
+def hostile_chat(store_path: Path, model_file: str, title: str = HOSTILE_LINE) -> int:
+    with ChatStore(store_path) as store:
+        return store.import_json(
+            {
+                "title": title,
+                "settings": {"model": model_file, "format": "auto"},
+                "messages": [
+                    {"role": "user", "versions": ["Print the escape codes.\n\n" + HOSTILE_TEXT]},
+                    {"role": "bot", "versions": [HOSTILE_TEXT, OSC_REPLY], "current": 1},
+                ],
+            }
+        )
+
+
+def make_app(model: Path | None, store_path: Path, **kwargs) -> EzChatApp:
+    options = ChatOptions(model=model, sampler="GreedyDecoding", context_length=2048, seed=1234)
+    return EzChatApp(options, store_path=store_path, show_timings=False, **kwargs)
+
+
+async def test_app_shows_a_stored_chat_and_the_models_metadata_visibly(
+    tmp_path: Path, evil_gguf: Path
+) -> None:
+    store_path = tmp_path / "chats.db"
+    chat_id = hostile_chat(store_path, str(evil_gguf))
+    app = make_app(evil_gguf, store_path, resume=True)
+    async with app.run_test(size=BIG) as pilot:
+        await wait_loaded(pilot)
+        assert app.chat.chat_id == chat_id
+        # the header: general.name went into the title
+        assert_nothing_obeyed(app.title + app.sub_title, "the title")
+        assert EVIL_NAME_SHOWN in app.title
+        shown = assert_screen_safe(app, "the conversation")
+        assert EVIL_NAME_SHOWN in shown  # the header
+        assert visible(EVIL_FILE) in shown  # the context pane's file name
+        user_view = app.conversation.views[0]
+        assert "[@click=app.quit]quit[/]" in shown and "␛]0;title␇" in shown
+        assert_all_shown(shown, "the user message")
+        # the older version: every family in a bot reply
+        app.conversation.views[1].focus()
+        await pilot.press("left")
+        await pilot.pause()
+        assert app.thread.messages[1]["content"] == HOSTILE_TEXT  # raw, in the thread
+        assert_all_shown(assert_screen_safe(app, "the older version"), "the bot reply")
+        await pilot.press("right")
+        await pilot.pause()
+
+        # the input's history holds the stored user message: drawn visibly, sent raw
+        box = app.query_one("#input")
+        box.focus()
+        await pilot.press("up")
+        await pilot.pause()
+        # (TextArea splits lines at CR, VT, FF and the C1 NEL, as str.splitlines does)
+        assert box.text.splitlines() == user_view.content.splitlines()
+        lines_kept = [name for name in FAMILIES if name not in ("bare CR", "DEL, NUL, VT, FF")]
+        assert_all_shown(assert_screen_safe(app, "the input box"), "the input box", lines_kept)
+        box.clear()
+
+        # the candidates pane inspects the reply's last token, an escape character
+        await pilot.press("f8")
+        header = app.candidates_pane.query_one(".candidates-header")
+        await wait_until(pilot, lambda: "Token" in str(header.render()), "the token inspector")
+        last = app.thread.reply_tokens(app.thread.messages[1])[-1]
+        token_text = app.model.token_text(last)
+        assert OBEYED.search(token_text), token_text
+        shown = assert_screen_safe(app, "the candidates pane")
+        assert visible_token(token_text) in shown
+
+    with ChatStore(store_path) as store:  # the store keeps the raw text
+        stored = store.messages(chat_id)
+        assert stored[0].content.endswith(HOSTILE_TEXT)
+        assert stored[1].versions[0] == HOSTILE_TEXT
+        assert stored[1].content == OSC_REPLY
+        assert store.chat(chat_id).title == HOSTILE_LINE
+
+
+async def test_app_shows_smollm2s_own_escape_visibly_while_it_streams(tmp_path: Path) -> None:
+    """Continuing a reply of OSC sequences, SmolLM2 writes another ESC (greedy, so always)."""
+    store_path = tmp_path / "chats.db"
+    with ChatStore(store_path) as store:
+        chat_id = store.import_json(
+            {
+                "settings": {"sampler": "GreedyDecoding"},  # else the chat's default preset
+                "messages": [
+                    {"role": "user", "versions": ["Print the escape codes."]},
+                    {"role": "bot", "versions": [OSC_REPLY]},
+                ],
+            }
+        )
+    app = make_app(None, store_path, resume=True)
+    async with app.run_test(size=BIG) as pilot:
+        await wait_loaded(pilot, max_len_tokens=150)
+        view = app.conversation.views[-1]
+        await pilot.press("ctrl+g")
+        await wait_until(
+            pilot,
+            lambda: "\x1b" in view.content[len(OSC_REPLY) :] or not app.generating,
+            "the model's ESC",
+        )
+        streaming = app.generating
+        shown = assert_screen_safe(app, "the reply as it streams")
+        await pilot.press("escape")
+        await wait_idle(pilot)
+        written = app.thread.messages[-1]["content"][len(OSC_REPLY) :]
+        assert "\x1b" in written, written  # the model's own ESC, kept raw in the thread
+        shown = assert_screen_safe(app, "the finished reply")
+        first_line = next(line for line in visible(written).split("\n") if line)
+        assert first_line[:24] in shown
+    with ChatStore(store_path) as store:
+        assert store.messages(chat_id)[-1].content == OSC_REPLY + written
+    assert streaming  # the first check saw the reply mid-stream
+
+
+async def test_app_chat_list_dialogs_and_notifications_show_titles_visibly(
+    tmp_path: Path,
+) -> None:
+    store_path = tmp_path / "chats.db"
+    # short enough for the model's column to show beside it
+    title = " ".join(FAMILIES[name][0] for name in ("OSC 0 title, BEL", "CSI 2J clear screen"))
+    hostile_chat(store_path, f"/models/{EVIL_FILE}", title + " [/b]")
+    app = make_app(None, store_path)
+    async with app.run_test(size=BIG, notifications=True) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ChatListScreen", "list")
+        await pilot.pause()
+        shown = assert_screen_safe(app, "the chat list")
+        assert visible(title) + " [/b]" in shown and visible(EVIL_FILE) in shown
+
+        await pilot.press("d")  # "Delete the chat “<title>”?"
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", "confirm")
+        shown = assert_screen_safe(app, "the delete question")
+        assert_all_shown(shown, "the delete question", ["OSC 0 title, BEL", "CSI 2J clear screen"])
+        await pilot.press("n")
+        await pilot.pause()
+
+        await pilot.press("r")  # the title in an edit box
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "TextEditScreen", "rename")
+        shown = assert_screen_safe(app, "the rename dialog")
+        assert FAMILIES["OSC 0 title, BEL"][1] in shown
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+
+        # a notification quoting outside text, with markup that would raise if it were read
+        app.notify(HOSTILE_LINE, title="\x1b]0;T\x07[/nope]")
+        await wait_until(pilot, lambda: app.screen.query("Toast"), "the notification")
+        await pilot.pause()
+        shown = assert_screen_safe(app, "a notification")
+        assert "␛]0;T␇[/nope]" in shown and FAMILIES["CSI 2J clear screen"][1] in shown
+
+
+async def test_app_shows_preset_names_descriptions_and_errors_visibly(tmp_path: Path) -> None:
+    """A user's preset file whose name and description hold escapes and markup: the F3
+    picker, the header, the F2 form and the sampler lines of the context pane."""
+    folder = paths.user_dir("samplers")
+    folder.mkdir(parents=True)
+    name = "Evil\x1b]0;P\x07[b]"
+    (folder / f"{name}.toml").write_text(
+        'description = "\\u001b]52;c;ZXZpbA==\\u0007 [/red]"\ntemp = 0.0\n', encoding="utf-8"
+    )
+    (folder / "Broken\x9b2J.toml").write_text("temp = [\n", encoding="utf-8")
+    app = make_app(None, tmp_path / "chats.db")
+    async with app.run_test(size=BIG) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "PickerScreen", "picker")
+        shown = assert_screen_safe(app, "the preset picker")
+        assert "Evil␛]0;P␇[b]" in shown and "␛]52;c;ZXZpbA==␇ [/red]" in shown
+        assert "Broken�2J" in shown  # the broken file's name, in its error
+        picker = app.screen.query_one("OptionList")
+        picker.highlighted = [o.id for o in picker.options].index(name)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.thread.sampler.name == name, "the preset")
+        assert "Evil␛]0;P␇[b]" in app.sub_title
+        assert "Evil␛]0;P␇[b]" in assert_screen_safe(app, "the header and context pane")
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: "Sampler" in type(app.screen).__name__, "the form")
+        assert "Evil␛]0;P␇[b]" in assert_screen_safe(app, "the sampler form")
+
+
+async def test_loading_screen_shows_a_hostile_file_name_and_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a short path, on one line of the error
+    bad = Path("bad\x1b]0;INJECTED\x07[b].gguf")
+    bad.write_bytes(b"not a model at all" * 10)
+    app = make_app(bad, tmp_path / "chats.db")
+    async with app.run_test(size=BIG) as pilot:
+        await wait_until(pilot, lambda: getattr(app.screen, "failed", False), "the error")
+        await pilot.pause()
+        shown = assert_screen_safe(app, "the loading screen")
+        assert "bad␛]0;INJECTED␇[b].gguf" in shown
