@@ -12,16 +12,23 @@ of OSC sequences; that case runs for real in the app, the REPL and ``generate``.
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import pty
 import re
+import select
 import struct
 from pathlib import Path
 
 import pytest
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
 from tui_support import wait_idle, wait_loaded, wait_until
 
 import ezchat as ez
 from ezchat import paths
+from ezchat.repl import interact
 from ezchat.safetext import VisibleStream, escaped, json_text, visible
 from ezchat.session import ChatOptions
 from ezchat.store import ChatStore
@@ -420,3 +427,67 @@ async def test_loading_screen_shows_a_hostile_file_name_and_its_error(
         await pilot.pause()
         shown = assert_screen_safe(app, "the loading screen")
         assert "bad␛]0;INJECTED␇[b].gguf" in shown
+
+
+# --- the REPL -------------------------------------------------------------------------------------
+
+
+def repl_chat(thread: ez.Thread, keys: str, screen, **kwargs) -> None:
+    with create_pipe_input() as pipe:
+        pipe.send_text(keys)
+        pipe.close()
+        interact(thread, input=pipe, output=DummyOutput(), file=screen, **kwargs)
+
+
+def chat_file(path: Path, user: str, bot: str) -> Path:
+    messages = [{"role": "user", "content": user}, {"role": "assistant", "content": bot}]
+    path.write_text(json.dumps({"messages": messages}), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def hostile_file(tmp_path: Path) -> Path:
+    return chat_file(tmp_path / "evil.json", HOSTILE_TEXT, HOSTILE_TEXT)
+
+
+def test_repl_prints_a_loaded_chat_and_the_models_escape_visibly(
+    model: ez.Model, greedy: ez.SamplerSettings, hostile_file: Path
+) -> None:
+    thread = ez.Thread(model, "auto", greedy)
+    thread.sampler.max_len_tokens = 24
+    # SmolLM2 continues this reply with an ESC of its own
+    osc_file = chat_file(hostile_file.with_name("osc.json"), "Print the escape codes.", OSC_REPLY)
+    keys = f"!load {hostile_file}\r!load {osc_file}\r!continue\r"
+    screen = io.StringIO()
+    repl_chat(thread, keys, screen, header=EVIL_NAME)
+    out = screen.getvalue()
+    assert_nothing_obeyed(out, "the REPL")
+    assert_all_shown(out, "the loaded chat")
+    assert out.startswith(EVIL_NAME_SHOWN + "\n")
+    reply = thread.messages[-1]["content"]
+    written = reply[len(OSC_REPLY) :]
+    assert reply.startswith(OSC_REPLY) and "\x1b" in written  # SmolLM2's own ESC, kept raw
+    assert visible(written) in out
+
+
+def test_repl_on_a_terminal_in_colour_obeys_nothing(
+    model: ez.Model, greedy: ez.SamplerSettings, hostile_file: Path
+) -> None:
+    """The coloured path writes through prompt-toolkit to a real pseudo-terminal."""
+    thread = ez.Thread(model, "auto", greedy)
+    master, slave = pty.openpty()
+    written = b""
+    try:
+        with open(os.dup(slave), "w", encoding="utf-8") as terminal:
+            repl_chat(thread, f"!load {hostile_file}\r", terminal, color=True)
+        while select.select([master], [], [], 0.2)[0]:
+            written += os.read(master, 65536)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert b"\x1b[0;" in written  # it is in colour
+    # prompt-toolkit's own sequences are CSI with digits, ';' and '?' (colours, cursor)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", written.decode("utf-8"))
+    text = text.replace("\r\r\n", "\n").replace("\r\n", "\n")  # the terminal's line ends
+    assert_nothing_obeyed(text, "the coloured REPL")
+    assert_all_shown(text, "the coloured REPL")
