@@ -25,9 +25,11 @@ import pytest
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from tui_support import wait_idle, wait_loaded, wait_until
+from typer.testing import CliRunner
 
 import ezchat as ez
-from ezchat import paths
+from ezchat import paths, samplers
+from ezchat.cli import app as cli_app
 from ezchat.repl import interact
 from ezchat.safetext import VisibleStream, escaped, json_text, visible
 from ezchat.session import ChatOptions
@@ -491,3 +493,155 @@ def test_repl_on_a_terminal_in_colour_obeys_nothing(
     text = text.replace("\r\r\n", "\n").replace("\r\n", "\n")  # the terminal's line ends
     assert_nothing_obeyed(text, "the coloured REPL")
     assert_all_shown(text, "the coloured REPL")
+
+
+# --- the CLI --------------------------------------------------------------------------------------
+
+GREEDY = ["-s", "GreedyDecoding", "-c", "2048", "--seed", "1234"]
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(cli_app, list(args), input=input)
+
+
+def assert_output_safe(result, where: str) -> tuple[str, str]:
+    """stdout and stderr, decoded from the bytes written, with nothing a terminal obeys."""
+    out = result.stdout_bytes.decode("utf-8")
+    err = result.stderr_bytes.decode("utf-8")
+    assert_nothing_obeyed(out, f"{where} (stdout)")
+    assert_nothing_obeyed(err, f"{where} (stderr)")
+    return out, err
+
+
+def test_cli_generate_shows_the_models_escape_and_json_keeps_it(model: ez.Model) -> None:
+    raw = model.generate(
+        OSC_REPLY, sampler=samplers.load("GreedyDecoding").replace(max_len_tokens=12)
+    )
+    assert "\x1b" in raw  # SmolLM2 writes an ESC of its own
+    result = run("generate", OSC_REPLY, "-n", "12", *GREEDY)
+    assert result.exit_code == 0, result.output
+    out, _ = assert_output_safe(result, "generate")
+    assert out == visible(raw) + "\n"
+    result = run("generate", OSC_REPLY, "-n", "12", "--json", *GREEDY)
+    out, _ = assert_output_safe(result, "generate --json")
+    assert json.loads(out)["text"] == raw
+
+
+def test_cli_generate_of_every_family_and_candidates(model: ez.Model) -> None:
+    """A completion that continues a prompt of every family (whatever the model writes) and
+    the candidate tokens after it."""
+    result = run("generate", HOSTILE_TEXT, "-n", "16", *GREEDY)
+    assert result.exit_code == 0, result.output
+    assert_output_safe(result, "generate")
+    result = run("candidates", OSC_REPLY, "-k", "20")
+    out, _ = assert_output_safe(result, "candidates")
+    result = run("candidates", OSC_REPLY, "-k", "20", "--json")
+    out, _ = assert_output_safe(result, "candidates --json")
+    texts = [row["text"] for row in json.loads(out)]
+    assert any(OBEYED.search(text) for text in texts), texts  # an escape among them, raw
+
+
+def test_cli_info_shows_hostile_metadata_visibly_and_json_keeps_it(evil_gguf: Path) -> None:
+    result = run("info", "-m", str(evil_gguf))
+    assert result.exit_code == 0, result.output
+    out, _ = assert_output_safe(result, "info")
+    assert EVIL_NAME_SHOWN in out and visible(EVIL_FILE) in out
+    assert FAMILIES["OSC 0 title, BEL"][1] in out  # evil.everything, cut to 70 characters
+    result = run("info", "-m", str(evil_gguf), "--json")
+    out, _ = assert_output_safe(result, "info --json")
+    data = json.loads(out)
+    assert data["facts"]["name"] == EVIL_NAME
+    assert data["metadata"]["evil.everything"] == HOSTILE_LINE
+    assert data["facts"]["file"] == str(evil_gguf)
+
+
+def test_cli_chat_header_shows_the_models_name_visibly(evil_gguf: Path) -> None:
+    result = run("chat", "-m", str(evil_gguf), *GREEDY, input="!quit\n")
+    assert result.exit_code == 0, result.output
+    out, _ = assert_output_safe(result, "chat")
+    assert out.startswith(EVIL_NAME_SHOWN + " (")
+
+
+def test_cli_lists_and_shows_user_files_visibly(tmp_path: Path) -> None:
+    folder = paths.user_dir("formats")
+    folder.mkdir(parents=True)
+    (folder / "evil\x1b]0;F\x07.toml").write_text(
+        'description = "\\u001b]8;;http://x/\\u0007 [b]"\nuser_prefix = "U\\u001b[2J: "\n',
+        encoding="utf-8",
+    )
+    # TOML refuses a raw ESC, even in a comment: this one is broken, and its error names it
+    (folder / "raw\x9b2J.toml").write_text("# \x1b]0;COMMENT\x07\x1b[2J\n", encoding="utf-8")
+    result = run("formats")
+    assert result.exit_code == 0, result.output
+    out, _ = assert_output_safe(result, "formats")
+    assert "evil␛]0;F␇" in out and "␛]8;;http://x/␇ [b]" in out
+    assert "raw�2J" in out and "(broken: " in out
+    out, _ = assert_output_safe(run("formats", "--json"), "formats --json")
+    assert any(row["name"] == "evil\x1b]0;F\x07" for row in json.loads(out))
+    result = run("formats", "show", "raw\x9b2J")
+    assert result.exit_code == 0, result.output
+    out, _ = assert_output_safe(result, "formats show")
+    assert out == "# ␛]0;COMMENT␇␛[2J\n"
+
+    messages = tmp_path / "messages.json"
+    messages.write_text(json.dumps([{"role": "user", "content": HOSTILE_TEXT}]))
+    result = run("prompt", "-f", "evil\x1b]0;F\x07", str(messages))
+    assert result.exit_code == 0, result.output
+    out, _ = assert_output_safe(result, "prompt")
+    assert "U␛[2J: " in out
+    assert_all_shown(out, "prompt")
+
+
+def test_cli_errors_quote_hostile_paths_visibly(tmp_path: Path) -> None:
+    result = run("info", "-m", str(tmp_path / "gone\x1b]0;INJECTED\x07\x9b2J.gguf"))
+    assert result.exit_code == 2
+    _, err = assert_output_safe(result, "an error")
+    assert "gone␛]0;INJECTED␇�2J.gguf" in err and len(err.splitlines()) == 1
+    batch_input = tmp_path / "in\x1b]0;B\x07.jsonl"
+    batch_input.write_text('{"prompt": 5}\n')
+    result = run("batch", str(batch_input), "-o", str(tmp_path / "out.jsonl"), "-q")
+    _, err = assert_output_safe(result, "batch")
+    assert "in␛]0;B␇.jsonl:1" in err
+
+
+def test_cli_load_bar_shows_the_file_name_as_plain_text(evil_gguf: Path, tmp_path: Path) -> None:
+    """The bar's label was a Rich markup and format string: a ``{`` or ``[/`` in a file name
+    raised, and an ESC went to the terminal."""
+    from rich.console import Console
+
+    from ezchat.cli import load_model_showing_progress
+
+    link = tmp_path / "load{x}[b]\x1b]0;BAR\x07.gguf"
+    link.symlink_to(evil_gguf)
+    terminal = io.StringIO()
+    console = Console(file=terminal, force_terminal=True, width=200)
+    loaded = load_model_showing_progress(
+        ChatOptions(model=link, context_length=256), console, after_seconds=0.0
+    )
+    loaded.unload()
+    drawn = terminal.getvalue()
+    assert "Loading load{x}[b]␛]0;BAR␇.gguf" in drawn
+    assert "\x1b]0;BAR" not in drawn and "\x07" not in drawn
+
+
+# --- the library's printing calls -----------------------------------------------------------------
+
+
+def test_stream_print_shows_visibly_and_returns_the_raw_text(model: ez.Model) -> None:
+    out = io.StringIO()
+    sampler = samplers.load("GreedyDecoding").replace(max_len_tokens=12)
+    text = model.stream_print(OSC_REPLY, sampler=sampler, file=out)
+    assert "\x1b" in text
+    assert out.getvalue() == visible(text) + "\n"
+
+
+def test_response_summary_shows_prompts_and_responses_visibly(model: ez.Model) -> None:
+    from ezchat.runners import BasicModelRunner
+
+    sampler = samplers.load("GreedyDecoding").replace(max_len_tokens=8)
+    runner = BasicModelRunner(model, sampler, cache=False)
+    runner.call(OSC_REPLY)
+    out = io.StringIO()
+    runner.last_responses.print_response_summary(file=out)
+    assert_nothing_obeyed(out.getvalue(), "print_response_summary")
+    assert "␛]0;title␇" in out.getvalue()

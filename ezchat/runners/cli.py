@@ -22,6 +22,7 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from ..errors import EzChatError
+from ..safetext import visible
 from .data import read_jsonl
 from .prompts import Prompt, PromptCollection
 from .responses import Response
@@ -122,7 +123,8 @@ def _output_line(item: InputLine, response: Response) -> str:
 
 
 def _warn(message: str) -> None:
-    print(f"{PROG}: {' '.join(message.split())}", file=sys.stderr)
+    # messages quote input paths, ids and a server's errors: controls in them are shown
+    print(f"{PROG}: {visible(' '.join(message.split()))}", file=sys.stderr)
 
 
 def batch_command(
@@ -263,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(["batch", *(sys.argv[1:] if argv is None else argv)], standalone_mode=False)
     except EzChatError as exc:
-        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"{PROG}: error: {visible(' '.join(str(exc).split()))}", file=sys.stderr)
         return 2
     except typer.Exit as exc:
         return exc.exit_code
