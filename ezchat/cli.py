@@ -745,7 +745,7 @@ def config_show() -> None:
             shown = ", ".join(f"{k}={v}" for k, v in value.items()) or "(default)"
         else:
             shown = "(default)" if value is None else _show(value)
-        print(f"{item.name} = {shown}")
+        print(visible(f"{item.name} = {shown}"))
 
 
 @config_app.command("set")
