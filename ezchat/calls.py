@@ -7,6 +7,8 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .safetext import VisibleStream
+
 if TYPE_CHECKING:
     from .generation import GenerationResult
     from .samplers import SamplerSettings
@@ -61,15 +63,17 @@ class GenerationCalls:
         file: _SupportsWriteAndFlush | None = None,
         flush: bool = True,
     ) -> str:
-        """Print the reply as it is generated; return it (without ``end``)."""
+        """Print the reply as it is generated; return it (without ``end``). What is printed
+        shows terminal controls as pictures (ezchat.safetext); the returned text is raw."""
         file = file or sys.stdout
         generation = self.start(prompt, stops, sampler)
+        shown = VisibleStream()
         for event in generation:
             if event.text:
-                file.write(event.text)
+                file.write(shown.push(event.text))
                 if flush:
                     file.flush()
-        file.write(end)
+        file.write(shown.finish() + end)
         file.flush()
         return generation.result.text
 

@@ -3,6 +3,10 @@
 The commands are thin: they read options, call the core and print. Every mistake a user can
 make (a missing model, a bad flag value, an unknown preset, malformed JSON, a prompt too long
 for the context) ends in one line on stderr and exit status 2; Ctrl-C ends with status 130.
+
+Plain output shows text from outside ezchat (completions, GGUF metadata, preset files, file
+names in errors) through ``visible`` (ezchat.safetext), so a terminal control in it is a
+picture, not obeyed; ``--json`` carries the raw text, escaped.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from .gguf import GGUFInfo, read_gguf
 from .interrupt import CancelOnSigint
 from .memory import human_bytes
 from .modelpath import resolve_model_path
+from .safetext import VisibleStream, json_text, visible
 from .session import ChatOptions, load_model, load_sampler, make_thread
 
 if TYPE_CHECKING:
@@ -50,7 +55,8 @@ MIN_CONTEXT = 16
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    """An error on one line; it may quote a file name or a server's reply, so visible."""
+    return visible(" ".join(str(text).split()))
 
 
 def fail(message: str) -> EzChatError:
@@ -278,14 +284,16 @@ def load_model_showing_progress(
         if bar is None:
             if time.perf_counter() - started < after_seconds:
                 return
+            # the file name is plain text: neither markup nor a format string for the column
+            name = visible(resolve_model_path(options.model).name)
             bar = Progress(
-                TextColumn(f"Loading {resolve_model_path(options.model).name}"),
+                TextColumn("Loading {task.description}", markup=False),
                 BarColumn(),
                 TaskProgressColumn(),
                 console=console,
                 transient=True,
             )
-            bar.add_task("load", total=1.0)
+            bar.add_task(name, total=1.0)
             bar.start()
         bar.update(bar.task_ids[0], completed=fraction)
 
@@ -430,15 +438,16 @@ def generate(
     with CancelOnSigint() as interrupt:
         generation = model.start(tokens, stops, sampler)
         interrupt.watch(generation)
+        shown = VisibleStream()  # the completion is the model's text: never obeyed as controls
         for event in generation:
             if event.text and not json_output:
-                sys.stdout.write(event.text)
+                sys.stdout.write(shown.push(event.text))
                 sys.stdout.flush()
     result = generation.result
     if json_output:
         report = result.prompt
         print(
-            json.dumps(
+            json_text(
                 {
                     "text": result.text,
                     "model": model.filename,
@@ -452,11 +461,10 @@ def generate(
                     "decode_seconds": round(result.decode_seconds, 6),
                     "tokens_per_second": round(result.tokens_per_second, 3),
                 },
-                ensure_ascii=False,
             )
         )
     else:
-        print()
+        print(shown.finish())
     if interrupt.requested:
         raise typer.Exit(EXIT_INTERRUPTED)
 
@@ -478,7 +486,7 @@ def candidates(
     found = model.candidates(completion_prompt(model, options, text, wrap)[0], k)
     if json_output:
         rows = [{"id": c.id, "text": c.text, "probability": c.probability} for c in found]
-        print(json.dumps(rows, ensure_ascii=False))
+        print(json_text(rows))
         return
     print_table(
         ["#", "token", "id", "probability"],
@@ -511,7 +519,7 @@ def info(
         data: dict[str, Any] = {"facts": facts, "machine": machine}
         if metadata:
             data["metadata"] = gguf.metadata
-        print(json.dumps(data, ensure_ascii=False, default=str))
+        print(json_text(data, default=str))
         return
     print_table(["fact", "value"], [[key, _show(value)] for key, value in facts.items()])
     print()
@@ -583,17 +591,19 @@ def _human_count(n: int) -> str:
 
 
 def _show(value: Any, limit: int = 0) -> str:
-    """A value on one line, cut to ``limit`` characters (0: no limit)."""
+    """A value on one line, cut to ``limit`` characters (0: no limit), its controls visible."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     length = len(text)
-    text = text.replace("\n", "\\n")
+    text = visible(text.replace("\n", "\\n"))
     if limit and len(text) > limit:
         text = f"{text[: limit - 1]}… ({length} characters)"
     return text
 
 
 def print_table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> None:
-    """Aligned columns, plain text (it is meant to be read and to be piped)."""
+    """Aligned columns, plain text (it is meant to be read and to be piped). The cells show
+    outside text (metadata, token texts, descriptions) through ``visible``."""
+    rows = [[visible(cell) for cell in row] for row in rows]
     widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=False)]
 
     def line(cells: list[str]) -> str:
@@ -630,7 +640,7 @@ def _list_files(
             }
         )
     if json_output:
-        print(json.dumps(rows, ensure_ascii=False))
+        print(json_text(rows))
         return
     print_table(
         ["name", "source", "description"],
@@ -641,7 +651,7 @@ def _list_files(
 def _show_file(kind: str, name: str, what: str) -> None:
     path = userfiles.find(kind, name, what).path
     try:
-        sys.stdout.write(path.read_text(encoding="utf-8"))
+        sys.stdout.write(visible(path.read_text(encoding="utf-8")))
     except (OSError, UnicodeDecodeError) as exc:
         raise UserFileError(f"{path}: cannot read the file ({exc})") from None
 
@@ -703,7 +713,8 @@ def prompt(
         fmt = make_thread(load_model_showing_progress(options), options).format
     else:
         fmt = formats.load(name)
-    sys.stdout.write(fmt.render(chat.messages, add_generation_prompt=generation_prompt))
+    # exact but for terminal controls, which a chat template or the messages can hold
+    sys.stdout.write(visible(fmt.render(chat.messages, add_generation_prompt=generation_prompt)))
 
 
 def _read_messages(source: str) -> ChatFile:
@@ -741,7 +752,7 @@ def config_show() -> None:
             shown = ", ".join(f"{k}={v}" for k, v in value.items()) or "(default)"
         else:
             shown = "(default)" if value is None else _show(value)
-        print(f"{item.name} = {shown}")
+        print(visible(f"{item.name} = {shown}"))
 
 
 @config_app.command("set")

@@ -5,6 +5,10 @@ the prompt, Ctrl-C or Ctrl-D ends the chat. ``<`` prefixes the bot's next reply,
 system message, ``!`` opens the command prompt (``help`` lists the commands) and a line ending
 in ``\\`` continues on the next line. Input history is kept in the user data dir (Ctrl-R
 searches it). Piped input is read line by line and piped output is plain text.
+
+Everything printed goes through ``visible`` (ezchat.safetext): the replies, a loaded chat, the
+model's name and errors quoting files can hold terminal controls, which are shown as pictures,
+never obeyed; the Thread (and ``!save``) keep the raw text.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from . import formats, paths, samplers, utf8
 from .chatfile import read_chat_file, write_chat_file
 from .errors import EzChatError, InvalidTextError, PromptTooLongError, UserFileError
 from .interrupt import CancelOnSigint
+from .safetext import VisibleStream, visible
 from .samplers import FIELD_INFO, SamplerSettings
 from .thread import Reply, Thread
 
@@ -90,6 +95,9 @@ class _Printer:
         return self._output is not None
 
     def write(self, text: str, style: str = "") -> None:
+        text = visible(text)  # the one way out to the terminal
+        if not text:
+            return
         if self._output is not None and style:
             fragments = FormattedText([(f"class:{style}", text)])
             print_formatted_text(fragments, style=STYLE, output=self._output, end="")
@@ -264,13 +272,16 @@ class Repl:
                 self.error(exc)
                 return None
             interrupt.watch(reply)
+            # a CR ending one token waits for the next (see VisibleStream)
+            shown = VisibleStream()
             try:
                 if self.stream:
                     if reply.prefix:
-                        self.out.write(reply.prefix, "bot")
+                        self.out.write(shown.push(reply.prefix), "bot")
                     for event in reply:
                         if event.text:
-                            self.out.write(event.text, "bot")
+                            self.out.write(shown.push(event.text), "bot")
+                    self.out.write(shown.finish(), "bot")
                 else:
                     reply.run()
                     if reply.message is not None:

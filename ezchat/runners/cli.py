@@ -23,6 +23,7 @@ import typer
 
 from .. import utf8
 from ..errors import EzChatError
+from ..safetext import visible
 from .data import read_jsonl
 from .prompts import Prompt, PromptCollection
 from .responses import Response
@@ -123,7 +124,8 @@ def _output_line(item: InputLine, response: Response) -> str:
 
 
 def _warn(message: str) -> None:
-    print(f"{PROG}: {' '.join(message.split())}", file=sys.stderr)
+    # messages quote input paths, ids and a server's errors: controls in them are shown
+    print(f"{PROG}: {visible(' '.join(message.split()))}", file=sys.stderr)
 
 
 def batch_command(
@@ -266,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(["batch", *(sys.argv[1:] if argv is None else argv)], standalone_mode=False)
     except EzChatError as exc:
-        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"{PROG}: error: {visible(' '.join(str(exc).split()))}", file=sys.stderr)
         return 2
     except typer.Exit as exc:
         return exc.exit_code

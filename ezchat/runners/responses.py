@@ -99,10 +99,13 @@ class Responses(list[Response]):
     def print_response_summary(
         self, console: Console | None = None, file: IO[str] | None = None
     ) -> None:
-        """Print every response with its prompt, context, metadata, ids and timing (rich)."""
+        """Print every response with its prompt, context, metadata, ids and timing (rich).
+        Prompts, responses and metadata are shown through ``visible`` (ezchat.safetext)."""
         from rich.console import Console
         from rich.rule import Rule
         from rich.text import Text
+
+        from ..safetext import visible
 
         console = console or Console(file=file)
         for response in self:
@@ -137,7 +140,7 @@ class Responses(list[Response]):
                     ("⏳ Processing Time: ", f"{response.seconds:.4f} seconds"),
                 ]
             for label, value in lines:
-                console.print(Text.assemble((label, "bold"), value))
+                console.print(Text.assemble((label, "bold"), visible(value)))
         totals = self.totals()
         console.print(Rule(style="dim"))
         console.print(

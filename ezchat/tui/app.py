@@ -4,6 +4,9 @@ Blocking work (loading the model, generating, computing candidates) runs in thre
 that hold ``_model_lock`` while they use the model and talk to the UI only through messages.
 Every action has a binding id, so ``[keymap]`` in the config file can remap it, and a command
 in the palette.
+
+Text from outside ezchat (model output, server replies, GGUF metadata, file names, imported
+chats) reaches the screen only through ``visible`` (ezchat.safetext) and never as markup.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from .. import formats, samplers
 from ..chats import restore_state, thread_from_store
 from ..config import Config, config_path, load_config, update_config
 from ..errors import EzChatError
+from ..safetext import visible
 from ..samplers import SamplerSettings
 from ..session import ChatOptions, load_model, make_thread
 from ..store import ChatStore
@@ -219,9 +223,10 @@ class EzChatApp(App):
     def _update_header(self) -> None:
         if self.thread is None:
             return
-        self.title = f"ezchat · {self.thread.model.name}"
+        # general.name is the GGUF's to choose, and format and preset names are file names
+        self.title = visible(f"ezchat · {self.thread.model.name}")
         format_name = self.chat.format_name if self.chat else self.thread.format.name
-        self.sub_title = f"format {format_name} · sampler {self.thread.sampler.name}"
+        self.sub_title = visible(f"format {format_name} · sampler {self.thread.sampler.name}")
         self._refresh_context()
 
     def _remember_theme(self, theme: Any) -> None:
@@ -242,6 +247,23 @@ class EzChatApp(App):
 
     def report(self, error: BaseException) -> None:
         self.notify(str(error), severity="error", timeout=8)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification, the app's and its screens' (``Widget.notify`` comes here), is
+        plain text: they quote errors that name files, servers' replies and model text, so
+        ``markup`` is ignored (a ``[`` in a file name would otherwise be read as markup, and a
+        bad tag raises)."""
+        super().notify(
+            visible(message), title=visible(title), severity=severity, timeout=timeout, markup=False
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """While the model loads (or failed to), the chat's keys are hidden from the footer

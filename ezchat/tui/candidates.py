@@ -17,6 +17,8 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from ..safetext import escaped
+
 REFRESH_SECONDS = 0.25
 BAR_CELLS = 10
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -31,9 +33,9 @@ def probability_bar(probability: float, cells: int = BAR_CELLS) -> str:
 
 
 def visible_token(text: str) -> str:
-    """A token's text with its whitespace made visible, quoted."""
-    shown = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
-    return f'"{shown}"'
+    """A token's text, quoted, with its whitespace and terminal controls as escapes (a token
+    can be a lone ESC or CR): the exact characters, never obeyed by the terminal."""
+    return f'"{escaped(text)}"'
 
 
 class CandidatesPane(Vertical):
@@ -104,7 +106,8 @@ class CandidatesPane(Vertical):
         self.candidates = candidates
         self.chosen = chosen
         if header is not None:
-            self.query_one(".candidates-header", Static).update(header)
+            # the header quotes a token: plain Content, so "[/b]" is not read as markup
+            self.query_one(".candidates-header", Static).update(Content(header))
         options = self.query_one(".candidates-list", OptionList)
         highlighted = options.highlighted
         options.clear_options()

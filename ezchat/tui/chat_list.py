@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -14,6 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from .. import paths
 from ..errors import EzChatError
+from ..safetext import visible
 from ..store import ChatStore
 from .dialogs import ConfirmScreen, TextEditScreen
 
@@ -70,12 +72,13 @@ class ChatListScreen(ModalScreen[int | None]):
             self.notify(str(error), severity="error")
             return
         for chat in chats:
+            # A DataTable reads a str cell as markup; titles and model names are outside text.
             table.add_row(
                 "●" if chat.id == self.current else " ",
-                chat.title,
+                Text(visible(chat.title)),
                 str(chat.n_messages),
                 f"{chat.updated:%Y-%m-%d %H:%M}",
-                Path(chat.model).name if chat.model else "",
+                Text(visible(Path(chat.model).name)) if chat.model else "",
                 key=str(chat.id),
             )
         if chats:

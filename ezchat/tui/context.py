@@ -11,6 +11,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from ..model import Model, kv_cache_type_name
+from ..safetext import visible
 from ..samplers import SamplerSettings
 
 if TYPE_CHECKING:
@@ -114,4 +115,8 @@ class ContextPane(Static):
             Content.styled("Sampler", "bold"),
             sampler_summary(thread.sampler),
         ]
-        self.update(Content("\n").join(Content(x) if isinstance(x, str) else x for x in lines))
+        # The plain lines quote the file name, GGUF metadata, a server's replies and preset
+        # values: shown through visible, as Content (never markup).
+        self.update(
+            Content("\n").join(Content(visible(x)) if isinstance(x, str) else x for x in lines)
+        )

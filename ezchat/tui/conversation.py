@@ -4,16 +4,23 @@ A bot reply streams into its view through Textual's ``MarkdownStream`` (which me
 fragments that arrive faster than it can render) and ends with one full render. The column
 is anchored to the bottom when a turn starts, so it follows the stream; scrolling up releases
 the anchor until the user scrolls back down.
+
+What a message holds came from the user, the model or an imported chat: its view shows it
+through ``visible`` (terminal controls as pictures, see ezchat.safetext), while ``content``
+keeps the raw text. Markdown does not read Textual markup, so ``[@click=...]`` stays text.
 """
 
 from __future__ import annotations
 
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
+
+from ..safetext import VisibleStream, visible
 
 ROLE_NAMES = {"user": "You", "bot": "Bot", "system": "System"}
 
@@ -48,15 +55,17 @@ class MessageView(Vertical, can_focus=True):
         self.role = role
         self.content = content
         self._stream: MarkdownStream | None = None
+        self._visible_stream = VisibleStream()
         self.set_reactive(MessageView.version_label, version_label)
 
     def compose(self):
         yield Static(self._role_line(), classes="role")
-        yield Markdown(self.content, classes="body")
+        yield Markdown(visible(self.content), classes="body")
 
-    def _role_line(self) -> str:
-        name = ROLE_NAMES.get(self.role, self.role)
-        return f"{name}  ◀ {self.version_label} ▶" if self.version_label else name
+    def _role_line(self) -> Content:
+        # an imported chat's role is outside text too; Content is never read as markup
+        name = visible(ROLE_NAMES.get(self.role, self.role))
+        return Content(f"{name}  ◀ {self.version_label} ▶" if self.version_label else name)
 
     def watch_version_label(self) -> None:
         if self.is_mounted:
@@ -74,18 +83,21 @@ class MessageView(Vertical, can_focus=True):
         self.content = content
         if version_label is not None:
             self.version_label = version_label
-        await self.body.update(content)
+        await self.body.update(visible(content))
 
     async def begin_stream(self, head: str) -> None:
         """Show ``head`` and get ready to append the reply's text as it comes."""
         self.content = head
-        await self.body.update(head)
+        self._visible_stream = VisibleStream()
+        await self.body.update(visible(head))
         self._stream = Markdown.get_stream(self.body)
 
     async def write(self, text: str) -> None:
         if self._stream is not None and text:
             self.content += text
-            await self._stream.write(text)
+            shown = self._visible_stream.push(text)
+            if shown:
+                await self._stream.write(shown)
 
     async def end_stream(self, final: str, version_label: str = "") -> None:
         """Stop streaming and render the whole reply once more (a streamed render can differ

@@ -1,4 +1,7 @@
-"""Small modal screens: edit a text, confirm an action, pick a name from a list."""
+"""Small modal screens: edit a text, confirm an action, pick a name from a list.
+
+Their titles and choices quote chat titles, file names and preset descriptions, so every text
+is shown through ``visible`` as plain Content, never as markup."""
 
 from __future__ import annotations
 
@@ -7,8 +10,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, OptionList, Static, TextArea
+from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
+
+from ..safetext import visible
+from .textarea import VisibleTextArea
+
+
+def plain(text: str) -> Content:
+    """Outside text for a Static: controls made visible, never read as markup."""
+    return Content(visible(text))
 
 
 class TextEditScreen(ModalScreen[str | None]):
@@ -27,21 +38,21 @@ class TextEditScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.title_text, classes="dialog-title")
+            yield Static(plain(self.title_text), classes="dialog-title")
             if self.hint:
-                yield Static(self.hint, classes="dialog-hint")
-            yield TextArea(self.initial_text, soft_wrap=True, id="dialog-text")
+                yield Static(plain(self.hint), classes="dialog-hint")
+            yield VisibleTextArea(self.initial_text, soft_wrap=True, id="dialog-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
-        area = self.query_one("#dialog-text", TextArea)
+        area = self.query_one("#dialog-text", VisibleTextArea)
         area.focus()
         area.move_cursor(area.document.end)
 
     def action_save(self) -> None:
-        self.dismiss(self.query_one("#dialog-text", TextArea).text)
+        self.dismiss(self.query_one("#dialog-text", VisibleTextArea).text)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -67,7 +78,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -small"):
-            yield Static(self.question, classes="dialog-title")
+            yield Static(plain(self.question), classes="dialog-title")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Yes (y)", variant="error", id="yes")
                 yield Button("No (n)", id="no")
@@ -98,11 +109,11 @@ class PickerScreen(ModalScreen[str | None]):
         for name, description in self.choices:
             mark = "● " if name == self.current else "  "
             label = Content.assemble(
-                mark + name, (f"  {description}" if description else "", "dim")
+                mark + visible(name), (f"  {visible(description)}" if description else "", "dim")
             )
             options.append(Option(label, id=name))
         with Vertical(classes="dialog"):
-            yield Static(self.title_text, classes="dialog-title")
+            yield Static(plain(self.title_text), classes="dialog-title")
             yield OptionList(*options, id="picker-list")
 
     def on_mount(self) -> None:

@@ -8,8 +8,11 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
+
+from ..safetext import visible
 
 
 class LoadingScreen(Screen):
@@ -28,7 +31,8 @@ class LoadingScreen(Screen):
     def compose(self) -> ComposeResult:
         name = Path(str(self.model_path)).name if self.model_path else "the model"
         with Center(), Vertical(id="loading-box"):
-            yield Static(f"Loading {name}…", id="loading-title")
+            # the file name, and the error below that quotes it, are plain text
+            yield Static(Content(visible(f"Loading {name}…")), id="loading-title")
             yield ProgressBar(total=100, show_eta=False, id="loading-progress")
             yield Static("", id="loading-status")
         yield Footer()
@@ -50,6 +54,9 @@ class LoadingScreen(Screen):
         status = self.query_one("#loading-status", Static)
         status.add_class("-error")
         status.update(
-            f"{message}\n\nStart ezchat with another model (ezchat MODEL.gguf) or set one with "
-            "`ezchat config set model PATH`.  Press q to quit."
+            Content(
+                visible(message)
+                + "\n\nStart ezchat with another model (ezchat MODEL.gguf) or set one with "
+                "`ezchat config set model PATH`.  Press q to quit."
+            )
         )

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from textual import events
 from textual.message import Message
-from textual.widgets import TextArea
+
+from .textarea import VisibleTextArea
 
 NEWLINE_KEYS = ("ctrl+j", "shift+enter")
 MESSAGE_TITLE = "Message  (Enter send · ctrl+j new line · ↑ history)"
 PREFIX_TITLE = "The bot's reply starts with…  (Enter to let it continue · ctrl+b back)"
 
 
-class PromptInput(TextArea):
+class PromptInput(VisibleTextArea):
     """A multi-line input with history. ``prefix_mode``: the text starts the bot's reply."""
 
     class Submitted(Message):

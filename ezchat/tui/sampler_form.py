@@ -8,9 +8,11 @@ import json
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from ..safetext import visible
 from ..samplers import FieldInfo, SamplerSettings, field_info, parse_value
 
 
@@ -41,7 +43,8 @@ class SamplerFormScreen(ModalScreen[SamplerSettings | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -wide"):
-            yield Static(f"Sampler: {self.sampler.name}", classes="dialog-title")
+            # a preset's name is its file's; errors quote what was typed: plain, never markup
+            yield Static(Content(visible(f"Sampler: {self.sampler.name}")), classes="dialog-title")
             with VerticalScroll(id="sampler-fields"):
                 for name, info in self.fields.items():
                     with Horizontal(classes="sampler-row"):
@@ -80,7 +83,7 @@ class SamplerFormScreen(ModalScreen[SamplerSettings | None]):
         field = self.query_one(f"#field-{name}", Input)
         field.add_class("-invalid")
         field.focus()
-        self.query_one("#sampler-error", Static).update(problem)
+        self.query_one("#sampler-error", Static).update(Content(visible(problem)))
 
     def action_save(self) -> None:
         changes: dict[str, object] = {}
