@@ -1,9 +1,9 @@
 """ezchat: talk to local GGUF language models.
 
-    import ezchat as ez
-    model = ez.Model(ez.default_model_path())
-    thread = ez.Thread(model, "auto", ez.samplers.GreedyDecoding)
-    thread.send("Hello!")
+import ezchat as ez
+model = ez.Model(ez.default_model_path())
+thread = ez.Thread(model, "auto", ez.samplers.GreedyDecoding)
+thread.send("Hello!")
 """
 
 from __future__ import annotations

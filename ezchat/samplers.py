@@ -28,8 +28,12 @@ class FieldInfo:
 FIELD_INFO: dict[str, FieldInfo] = {
     "max_len_tokens": FieldInfo(int, None, None, "most tokens per reply; < 1 for no limit"),
     "temp": FieldInfo(float, 0.0, 10.0, "temperature; 0 picks the most likely token"),
-    "top_p": FieldInfo(float, 0.0, 1.0, "nucleus: keep the smallest set with this much probability"),
-    "min_p": FieldInfo(float, 0.0, 1.0, "drop tokens below this fraction of the top token's probability"),
+    "top_p": FieldInfo(
+        float, 0.0, 1.0, "nucleus: keep the smallest set with this much probability"
+    ),
+    "min_p": FieldInfo(
+        float, 0.0, 1.0, "drop tokens below this fraction of the top token's probability"
+    ),
     "top_k": FieldInfo(int, 0, None, "keep the k most likely tokens; 0 keeps all"),
     "frequency_penalty": FieldInfo(float, -2.0, 2.0, "penalty growing with a token's count"),
     "presence_penalty": FieldInfo(float, -2.0, 2.0, "flat penalty for tokens already present"),
@@ -47,7 +51,9 @@ FIELD_INFO: dict[str, FieldInfo] = {
     "dry_sequence_breakers": FieldInfo(list, None, None, "strings that end a repeated sequence"),
     "xtc_probability": FieldInfo(float, 0.0, 1.0, "chance to exclude top choices; 0 is off"),
     "xtc_threshold": FieldInfo(float, 0.0, 0.5, "top choices above this probability are excluded"),
-    "top_n_sigma": FieldInfo(float, -1.0, 10.0, "keep tokens within n sigma of the top logit; -1 off"),
+    "top_n_sigma": FieldInfo(
+        float, -1.0, 10.0, "keep tokens within n sigma of the top logit; -1 off"
+    ),
     "dynatemp_range": FieldInfo(float, 0.0, 10.0, "dynamic temperature range; 0 is off"),
     "dynatemp_exponent": FieldInfo(float, 0.0, 10.0, "dynamic temperature exponent"),
 }
@@ -146,7 +152,9 @@ def _check_value(key: str, value: Any, info: FieldInfo) -> str | None:
     if isinstance(value, bool) or not isinstance(value, numeric):
         return f"{key} must be {info.type.__name__}, got {value!r}"
     if info.type is list:
-        return None if all(isinstance(v, str) for v in value) else f"{key} must be a list of strings"
+        return (
+            None if all(isinstance(v, str) for v in value) else f"{key} must be a list of strings"
+        )
     if not math.isfinite(value):  # NaN passes every comparison below
         return f"{key} must be a finite number, got {value!r}"
     low, high = info.low, info.high
@@ -155,8 +163,11 @@ def _check_value(key: str, value: Any, info: FieldInfo) -> str | None:
         high = _C_INT[1] if high is None else high
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = (
-            f"between {_number(low)} and {_number(high)}" if low is not None and high is not None
-            else f"at least {_number(low)}" if low is not None else f"at most {_number(high)}"
+            f"between {_number(low)} and {_number(high)}"
+            if low is not None and high is not None
+            else f"at least {_number(low)}"
+            if low is not None
+            else f"at most {_number(high)}"
         )
         return f"{key} must be {bounds}, got {value!r}"
     return None
@@ -175,7 +186,9 @@ def _load_file(file: userfiles.UserFile) -> tuple[SamplerSettings, str]:
     key = (str(file.path), file.path.stat().st_mtime)
     if key in _cache:
         settings, description = _cache[key]
-        return replace(settings, dry_sequence_breakers=list(settings.dry_sequence_breakers)), description
+        return replace(
+            settings, dry_sequence_breakers=list(settings.dry_sequence_breakers)
+        ), description
     data = userfiles.read_toml(file.path)
     valid: dict[str, type | tuple[type, ...]] = {"description": str}
     for name, info in FIELD_INFO.items():
@@ -188,7 +201,9 @@ def _load_file(file: userfiles.UserFile) -> tuple[SamplerSettings, str]:
             raise UserFileError(f"{userfiles.where(file.path, name)}: {problem}")
     settings = SamplerSettings(**data, name=file.name)
     _cache[key] = (settings, description)
-    return replace(settings, dry_sequence_breakers=list(settings.dry_sequence_breakers)), description
+    return replace(
+        settings, dry_sequence_breakers=list(settings.dry_sequence_breakers)
+    ), description
 
 
 def load(name: str) -> SamplerSettings:
@@ -278,20 +293,38 @@ def build_chain(
         return SamplerChain(chain, needs_history=False, pure_greedy=True)
     if penalties:
         last_n = recent_window(s.penalty_last_n, n_ctx)
-        add(chain, llama_cpp.llama_sampler_init_penalties(
-            n_vocab, last_n, s.repeat_penalty, s.frequency_penalty, s.presence_penalty))
+        add(
+            chain,
+            llama_cpp.llama_sampler_init_penalties(
+                n_vocab, last_n, s.repeat_penalty, s.frequency_penalty, s.presence_penalty
+            ),
+        )
     if dry:
         breakers = [b.encode() for b in s.dry_sequence_breakers]
         array = (ctypes.c_char_p * len(breakers))(*breakers)
         last_n = recent_window(s.dry_penalty_last_n, n_ctx)
-        add(chain, llama_cpp.llama_sampler_init_dry(
-            vocab_ptr, s.dry_multiplier, s.dry_base, s.dry_allowed_length, last_n,
-            array, len(breakers)))
+        add(
+            chain,
+            llama_cpp.llama_sampler_init_dry(
+                vocab_ptr,
+                s.dry_multiplier,
+                s.dry_base,
+                s.dry_allowed_length,
+                last_n,
+                array,
+                len(breakers),
+            ),
+        )
     if s.is_greedy:
         add(chain, llama_cpp.llama_sampler_init_greedy())
     elif s.mirostat_mode == 1:
         add(chain, llama_cpp.llama_sampler_init_temp(s.temp))
-        add(chain, llama_cpp.llama_sampler_init_mirostat(n_vocab, seed, s.mirostat_tau, s.mirostat_eta, 100))
+        add(
+            chain,
+            llama_cpp.llama_sampler_init_mirostat(
+                n_vocab, seed, s.mirostat_tau, s.mirostat_eta, 100
+            ),
+        )
     elif s.mirostat_mode == 2:
         add(chain, llama_cpp.llama_sampler_init_temp(s.temp))
         add(chain, llama_cpp.llama_sampler_init_mirostat_v2(seed, s.mirostat_tau, s.mirostat_eta))
@@ -307,7 +340,12 @@ def build_chain(
         if s.min_p > 0.0:
             add(chain, llama_cpp.llama_sampler_init_min_p(s.min_p, 1))
         if s.xtc_probability > 0.0:
-            add(chain, llama_cpp.llama_sampler_init_xtc(s.xtc_probability, s.xtc_threshold, 1, seed))
-        add(chain, llama_cpp.llama_sampler_init_temp_ext(s.temp, s.dynatemp_range, s.dynatemp_exponent))
+            add(
+                chain, llama_cpp.llama_sampler_init_xtc(s.xtc_probability, s.xtc_threshold, 1, seed)
+            )
+        add(
+            chain,
+            llama_cpp.llama_sampler_init_temp_ext(s.temp, s.dynatemp_range, s.dynatemp_exponent),
+        )
         add(chain, llama_cpp.llama_sampler_init_dist(seed))
     return SamplerChain(chain, needs_history=penalties or dry)

@@ -56,9 +56,7 @@ class ChatOptions:
         )
 
 
-def load_model(
-    options: ChatOptions, progress: ProgressReport | None = None
-) -> Model | RemoteModel:
+def load_model(options: ChatOptions, progress: ProgressReport | None = None) -> Model | RemoteModel:
     """Load the model the options name (call ``with_config`` first to apply the config file):
     a local GGUF file, or with ``server`` set, a model served over the OpenAI-compatible API.
     ``progress`` hears how much of a local file is loaded (see ``Model``)."""

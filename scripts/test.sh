@@ -8,4 +8,5 @@ start=$(date +%s)
 bin=$(bash scripts/build-llama-server.sh)
 echo "test.sh: llama-server and rpc-server in $bin ($(( $(date +%s) - start )) s)"
 .venv/bin/ruff check ezchat tests benchmarks scripts
+.venv/bin/ruff format --check ezchat tests benchmarks scripts
 .venv/bin/python -m pytest -q "$@"

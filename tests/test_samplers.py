@@ -10,9 +10,19 @@ import ezchat as ez
 from ezchat.paths import user_dir
 
 DOCUMENTED = [
-    "GreedyDecoding", "DefaultSampling", "ClassicSampling", "SimpleSampling", "SemiSampling",
-    "TikTokenSampling", "LowMinPSampling", "MinPSampling", "StrictMinPSampling",
-    "ContrastiveSearch", "WarmContrastiveSearch", "RandomSampling", "LowTempSampling",
+    "GreedyDecoding",
+    "DefaultSampling",
+    "ClassicSampling",
+    "SimpleSampling",
+    "SemiSampling",
+    "TikTokenSampling",
+    "LowMinPSampling",
+    "MinPSampling",
+    "StrictMinPSampling",
+    "ContrastiveSearch",
+    "WarmContrastiveSearch",
+    "RandomSampling",
+    "LowTempSampling",
     "HighTempSampling",
 ]
 
@@ -127,8 +137,12 @@ def test_unknown_preset_lists_the_available_ones() -> None:
 
 @pytest.mark.parametrize(
     "penalty",
-    [{"presence_penalty": 2.0}, {"repeat_penalty": 5.0}, {"frequency_penalty": 2.0},
-     {"dry_multiplier": 2.0, "dry_allowed_length": 1}],
+    [
+        {"presence_penalty": 2.0},
+        {"repeat_penalty": 5.0},
+        {"frequency_penalty": 2.0},
+        {"dry_multiplier": 2.0, "dry_allowed_length": 1},
+    ],
 )
 def test_penalties_see_the_prompt_and_break_repetition(model: ez.Model, penalty: dict) -> None:
     prompt = "List: apple, apple, apple, apple,"

@@ -10,7 +10,9 @@ from ezchat.session import ChatOptions, load_model
 
 def test_flash_attention_follows_offload_unless_chosen(model_path) -> None:
     def loaded(**options) -> bool:
-        model = load_model(ChatOptions(model=model_path, context_length=256, **options).with_config())
+        model = load_model(
+            ChatOptions(model=model_path, context_length=256, **options).with_config()
+        )
         try:
             enabled = model.llama.context_params.flash_attn_type
             assert enabled == (

@@ -134,9 +134,7 @@ def test_auto_format_uses_gguf_template(model: ez.Model, greedy: ez.SamplerSetti
     assert thread.send("What is 2+2?")
 
 
-def test_reroll_replaces_reply_and_evaluates_no_history(
-    thread: ez.Thread, model: ez.Model
-) -> None:
+def test_reroll_replaces_reply_and_evaluates_no_history(thread: ez.Thread, model: ez.Model) -> None:
     first = thread.send("Name a colour.")
     count = len(thread.messages)
     warm = ez.SamplerSettings(temp=1.5, seed=7, max_len_tokens=24)

@@ -144,8 +144,10 @@ async def test_mid_reply_everything_finished_is_already_on_disk(tmp_path):
         await send(pilot, "Tell me a long story about a lighthouse.", wait=False)
         await wait_until(
             pilot,
-            lambda: app.conversation.views[-1].role == "bot"
-            and len(app.conversation.views[-1].content) > 10,
+            lambda: (
+                app.conversation.views[-1].role == "bot"
+                and len(app.conversation.views[-1].content) > 10
+            ),
             "some reply text",
         )
         assert app.generating
