@@ -2,7 +2,7 @@
 once from the llama.cpp that the pinned llama-cpp-python vendors, with the library's flags.
 
     python scripts/llama_tools.py [TARGET ...]     # build (once); print the folder of the binaries
-    bash scripts/build-llama-server.sh              # the same, for llama-server and rpc-server
+    bash scripts/build-llama-server.sh              # the same, for llama-server and ggml-rpc-server
 
 The flags are ``ezchat.cpu.cmake_args()`` (portable, no AMX, plus ``EZCHAT_CMAKE_ARGS``) with the
 RPC backend on, so the tools run on this CPU and compute what the library computes. Builds live
