@@ -42,6 +42,9 @@ class InstructionSet:
     option: str | None  # the ggml CMake option that compiles it in (None: implied by another)
     opt_in: bool = False  # never turned on from the CPU alone
 
+    def runs_on(self, flags: frozenset[str]) -> bool:
+        return all(flag in flags for flag in self.cpu_flags)
+
 
 # Order is llama.cpp's own (ggml/CMakeLists.txt). GGML_AVX512 compiles with -mavx512f, cd, vl,
 # dq and bw together, so it needs all five.
@@ -75,34 +78,33 @@ def is_x86() -> bool:
     return platform.machine().lower() in {"x86_64", "amd64", "i686", "i386"}
 
 
+@functools.cache
+def _proc_cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return ""  # not Linux
+
+
+def _cpuinfo_field(cpuinfo: str | None, names: set[str]) -> str | None:
+    """The value of the first ``/proc/cpuinfo`` line named one of ``names``."""
+    for line in (_proc_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() in names:
+            return value.strip()
+    return None
+
+
 def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
     """The instruction-set flags this CPU and kernel report (``/proc/cpuinfo``'s flags line).
 
     Empty where there is no such file (macOS, Windows): there the build stays llama.cpp's own.
     """
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
-        except OSError:
-            return frozenset()
-    for line in cpuinfo.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() in {"flags", "Features"}:
-            return frozenset(value.split())
-    return frozenset()
+    return frozenset((_cpuinfo_field(cpuinfo, {"flags", "Features"}) or "").split())
 
 
 def cpu_model(cpuinfo: str | None = None) -> str:
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
-        except OSError:
-            return platform.processor() or platform.machine()
-    for line in cpuinfo.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() == "model name":
-            return value.strip()
-    return platform.processor() or platform.machine()
+    return _cpuinfo_field(cpuinfo, {"model name"}) or platform.processor() or platform.machine()
 
 
 def parse_cpu_list(text: str) -> set[int]:
@@ -192,7 +194,7 @@ def cmake_args(flags: frozenset[str] | None = None, extra: list[str] | None = No
         args.append("-DGGML_NATIVE=OFF")
         for isa in X86_INSTRUCTION_SETS:
             if isa.option:
-                on = not isa.opt_in and all(flag in flags for flag in isa.cpu_flags)
+                on = not isa.opt_in and isa.runs_on(flags)
                 args.append(f"-D{isa.option}={'ON' if on else 'OFF'}")
     return args + extra
 
@@ -205,7 +207,7 @@ def features_beyond_cpu(args: list[str], flags: frozenset[str] | None = None) ->
         isa = _BY_OPTION.get(option)
         if isa is None or value.upper() not in {"ON", "1", "TRUE", "YES"}:
             continue
-        if not all(flag in flags for flag in isa.cpu_flags):
+        if not isa.runs_on(flags):
             beyond.append(option)
     return beyond
 
@@ -228,13 +230,13 @@ def built_features(system_info: str) -> list[str]:
 def cpu_lacks(names: list[str], flags: frozenset[str] | None = None) -> list[str]:
     """Those of the instruction sets ``names`` that this CPU does not report."""
     flags = cpu_flags() if flags is None else flags
-    return [name for name in names if not all(f in flags for f in _BY_NAME[name].cpu_flags)]
+    return [name for name in names if not _BY_NAME[name].runs_on(flags)]
 
 
 def cpu_instruction_sets(flags: frozenset[str] | None = None) -> list[str]:
     """The instruction sets of the table that this CPU reports, by llama.cpp's names."""
     flags = cpu_flags() if flags is None else flags
-    return [isa.name for isa in X86_INSTRUCTION_SETS if all(f in flags for f in isa.cpu_flags)]
+    return [isa.name for isa in X86_INSTRUCTION_SETS if isa.runs_on(flags)]
 
 
 @functools.cache
@@ -295,9 +297,7 @@ def main(argv: list[str]) -> int:
             )
             return 2
     else:
-        print(
-            f"usage: {Path(argv and sys.argv[0] or 'cpu.py').name} cmake-args|key|version|threads|check"
-        )
+        print("usage: cpu.py cmake-args|key|version|threads|check", file=sys.stderr)
         return 2
     return 0
 
