@@ -530,26 +530,30 @@ def info(
         print_table(["metadata key", "value"], rows)
 
 
+def cpu_facts() -> dict[str, str]:
+    """The CPU and the thread count ezchat picks on it: read without loading llama.cpp."""
+    threads = cpu.default_thread_count()
+    return {
+        "threads (default)": f"{threads.count}: {threads.how}",
+        "CPU": cpu.cpu_model(),
+        "CPU instruction sets": " ".join(cpu.cpu_instruction_sets()) or "unknown",
+    }
+
+
 def machine_facts() -> dict[str, Any]:
     """What decides how fast, and whether, llama.cpp runs here: threads, its build, the CPU."""
     from .model import llama_system_info
 
-    threads = cpu.default_thread_count()
-    return {
-        "threads (default)": f"{threads.count}: {threads.how}",
-        "llama.cpp build": llama_system_info(),
-        "CPU": cpu.cpu_model(),
-        "CPU instruction sets": " ".join(cpu.cpu_instruction_sets()) or "unknown",
-    }
+    return {"llama.cpp build": llama_system_info(), **cpu_facts()}
 
 
 @app.command()
 def doctor(ctx: typer.Context, model: ModelOption = None) -> None:
     """Check that llama.cpp, as built here, runs on this CPU: decode a few tokens in a child."""
     path = resolve_model_path(model or _root_model(ctx), load_config().model)
-    threads = cpu.default_thread_count()
-    print(f"CPU: {cpu.cpu_model()} ({' '.join(cpu.cpu_instruction_sets()) or 'unknown'})")
-    print(f"threads (default): {threads.count}: {threads.how}")
+    # this process never loads llama.cpp: the child's system-info line names the build
+    for key, value in cpu_facts().items():
+        print(f"{key}: {value}")
     result = self_check(str(path))
     if result.system_info:
         print(f"llama.cpp build: {result.system_info}")

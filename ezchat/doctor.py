@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import cpu
 from .crashguard import signal_name
@@ -42,14 +42,14 @@ class CheckResult:
     message: str  # one line
     system_info: str = ""
     threads: str = ""
-    details: dict[str, str] = field(default_factory=dict)
 
 
-def read_system_info(lines: list[str]) -> str:
-    for line in lines:
-        if line.startswith("system-info:"):
-            return line.removeprefix("system-info:").strip()
-    return ""
+def reported(lines: list[str], key: str) -> str | None:
+    """What the child printed after ``key:`` (its lines read ``system-info: ...`` and so on)."""
+    prefix = f"{key}:"
+    return next(
+        (line.removeprefix(prefix).strip() for line in lines if line.startswith(prefix)), None
+    )
 
 
 def explain_crash(signum: int, system_info: str, flags: frozenset[str] | None = None) -> str:
@@ -97,10 +97,8 @@ def self_check(model_path: str) -> CheckResult:
             f"{cpu.rebuild_command()})",
         )
     lines = done.stdout.splitlines()
-    system_info = read_system_info(lines)
-    threads = next(
-        (ln.removeprefix("threads:").strip() for ln in lines if ln.startswith("threads:")), "?"
-    )
+    system_info = reported(lines, "system-info") or ""
+    threads = reported(lines, "threads") or "?"
     if done.returncode < 0:
         return CheckResult(
             False, explain_crash(-done.returncode, system_info), system_info, threads
@@ -109,10 +107,10 @@ def self_check(model_path: str) -> CheckResult:
         errors = [line for line in done.stderr.splitlines() if line.strip()]
         last = errors[-1] if errors else f"exit status {done.returncode}"
         return CheckResult(False, f"the self-check failed: {last}", system_info, threads)
-    decoded = next((ln.split() for ln in lines if ln.startswith("decoded:")), None)
-    if not decoded:
+    decoded = (reported(lines, "decoded") or "").split()
+    if len(decoded) != 2:
         return CheckResult(False, "the self-check printed no result", system_info, threads)
-    tokens, seconds = int(decoded[1]), float(decoded[2])
+    tokens, seconds = int(decoded[0]), float(decoded[1])
     rate = tokens / seconds if seconds > 0 else 0.0
     return CheckResult(
         True,
