@@ -46,8 +46,7 @@ def llama_cpp_binary(name: str) -> Path:
 def start_llama_server(
     model_path: Path, port: int, log: Path, *extra: str, context: int = SERVER_CONTEXT
 ) -> subprocess.Popen:
-    """llama.cpp's llama-server with the default model on 127.0.0.1:port, once it answers.
-    Two threads, as this machine has: llama-server's own default would be the same."""
+    """llama.cpp's llama-server with the default model on 127.0.0.1:port, once it answers."""
     command = [
         str(llama_cpp_binary("llama-server")), "-m", str(model_path), "--host", "127.0.0.1",
         "--port", str(port), "-c", str(context), "--no-webui", *extra,
