@@ -138,7 +138,7 @@ def chat_from_thread(
 
 def _has_local_cache(model: object) -> bool:
     """A local llama.cpp model, as opposed to a remote backend with no KV state to save."""
-    return all(hasattr(model, name) for name in ("save_state", "load_state", "context_fingerprint"))
+    return bool(getattr(model, "can_save_state", False))
 
 
 def _plain(message: StoredMessage) -> dict[str, str]:

@@ -41,3 +41,8 @@ class PromptTooLongError(EzChatError):
 
 class GenerationError(EzChatError):
     """llama.cpp failed while evaluating or sampling."""
+
+
+class NotSupportedError(EzChatError):
+    """The backend cannot do what was asked (a server has no KV state to hand over, or takes
+    no grammar); the message says what it cannot do and what can."""

@@ -105,6 +105,8 @@ class Model(GenerationCalls):
     prompt that starts like the previous one evaluates only what is new.
     """
 
+    can_save_state = True  # its KV cache lives here, so a chat can save and restore it
+
     def __init__(
         self,
         model_path: str | Path,

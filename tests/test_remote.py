@@ -331,8 +331,50 @@ def test_runners_on_a_server(remote: ez.RemoteModel, model: ez.Model) -> None:
         )
         answers[backend] = runner(questions)
     assert answers[remote] == answers[model] and all(answers[remote])
-    with pytest.raises(ez.EzChatError, match="typed output needs a local model"):
-        ChatRunner(remote, format="chatml", cache=False)("Age?", output_type={"age": "int"})
+
+
+@pytest.mark.parametrize("backend", ["remote", "llama_remote"])
+def test_typed_output_on_a_server_is_held_by_its_grammar(
+    backend: str, request: pytest.FixtureRequest, model: ez.Model
+) -> None:
+    """llama.cpp's server and llama-cpp-python's take the GBNF grammar with the request, so a
+    typed run on them returns the declared types, as the local grammar sampler does."""
+    from ezchat.runners import ChatRunner
+
+    remote = request.getfixturevalue(backend)
+    sampler = ez.samplers.load("GreedyDecoding").replace(max_len_tokens=48)
+    output_type = {"age": "int", "name": "str", "happy": "bool"}
+    replies = {}
+    for each in (remote, model):
+        runner = ChatRunner(each, format="chatml", sampler=sampler, cache=False)
+        replies[each] = runner("Describe a person as JSON.", output_type=output_type)
+    served = replies[remote]
+    assert isinstance(served["age"], int) and isinstance(served["name"], str)
+    assert isinstance(served["happy"], bool)
+    assert served == replies[model]  # greedy under the same grammar: the same values
+
+
+def test_what_a_server_cannot_do_is_said_in_one_line(remote: ez.RemoteModel) -> None:
+    for call in (remote.save_state, lambda: remote.load_state([1], b""), remote.reset_cache):
+        with pytest.raises(ez.NotSupportedError) as caught:
+            call()
+        message = str(caught.value)
+        assert "\n" not in message and remote.base_url in message
+        assert "KV cache" in message or "cache" in message
+    remote.ingest("The quick brown fox")  # evaluated into the server's prompt cache
+
+
+def test_a_server_without_gbnf_refuses_a_grammar_in_one_line() -> None:
+    from ezchat.backends.limits import grammar_fields
+    from ezchat.backends.servers import LLAMA_CPP, OPENAI, VLLM, ServerInfo
+
+    assert grammar_fields(ServerInfo(kind=LLAMA_CPP), 'root ::= "a"', "x") == {
+        "grammar": 'root ::= "a"'
+    }
+    assert grammar_fields(ServerInfo(kind=VLLM), None, "x") == {}
+    for kind in (VLLM, OPENAI):
+        with pytest.raises(ez.EzChatError, match="takes no GBNF grammar.*local GGUF"):
+            grammar_fields(ServerInfo(kind=kind), 'root ::= "a"', "http://box:8000")
 
 
 async def test_the_app_on_a_server(server_url: str, tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from .http import (
     ServerClient,
     ServerUnavailableError,
 )
+from .limits import ServerCacheCalls, grammar_fields
 from .servers import (
     FALLBACK_CONTEXT,
     LLAMA_CPP,
@@ -71,7 +72,7 @@ def _default_sampler() -> SamplerSettings:
     return samplers.load("DefaultSampling")
 
 
-class RemoteModel(GenerationCalls):
+class RemoteModel(ServerCacheCalls, GenerationCalls):
     """A model on an OpenAI-compatible server at ``base_url`` (``http://host:port``; a
     trailing ``/v1`` is fine). ``model`` picks one of several served models (default: the
     first), ``api_key`` (or ``$EZCHAT_API_KEY``) is sent as a bearer token. ``timeout`` is how
@@ -343,12 +344,15 @@ class RemoteModel(GenerationCalls):
         candidates: int = 0,
         *,
         allow_shift: bool = False,  # the server manages its own cache
+        grammar: str | None = None,
     ) -> RemoteGeneration:
         """Send ``prompt`` and return a ``RemoteGeneration``: iterate it for ``TokenEvent``s,
         ``cancel()`` it from any thread (the stream is closed; the partial reply is kept), read
         ``result`` at the end. Integer stops are ignored: servers stop on their model's own
-        end-of-generation tokens."""
+        end-of-generation tokens. ``grammar`` (GBNF) constrains the reply where the server
+        takes one (see ``limits.py``)."""
         self._require()
+        constraint = grammar_fields(self.info, grammar, self.base_url)
         if self._busy:
             raise GenerationError("this model is already generating; one generation at a time")
         sampler = sampler or _default_sampler()
@@ -363,6 +367,7 @@ class RemoteModel(GenerationCalls):
         body.update(
             logprob_fields(self.info.kind, candidates, chat=path.endswith("chat/completions"))
         )
+        body.update(constraint)
         body["stream"] = True
         if self.info.kind in (VLLM, OPENAI):
             body["stream_options"] = {"include_usage": True}

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import EzChatError, PromptTooLongError
+from ..errors import PromptTooLongError
 from ..generation import GenerationResult
 from ..model import Model
 from ..thread import Thread
@@ -171,19 +171,21 @@ def execute(
         finish(index, _response(jobs[index], result, False, output_type))
 
     requests = [jobs[index].request for index in to_run]
-    local = isinstance(model, Model)  # batches and grammars need llama.cpp in this process
-    if output_type is not None and not local and requests:
-        raise EzChatError(
-            f"typed output needs a local model (its grammar runs in llama.cpp here), not the "
-            f"server {model.name}; load a GGUF file for typed runs"
-        )
+    local = isinstance(model, Model)  # batches need llama.cpp in this process
     if local and (parallel > 1 or output_type is not None):
         # The grammar sampler lives in the batched path, so typed runs always take it.
         run_batched(model, requests, parallel, on_result=done, on_step=on_tokens)
     else:
+        # A server runs one request at a time here; a grammar travels with the request
+        # (servers that take none say so in one line: backends/limits.py).
         for position, request in enumerate(requests):
             assert request is not None
-            result = model.complete(request.tokens, request.stops, request.sampler)
+            if request.grammar is None:
+                result = model.complete(request.tokens, request.stops, request.sampler)
+            else:
+                result = model.start(
+                    request.tokens, request.stops, request.sampler, grammar=request.grammar
+                ).run()
             if on_tokens is not None:
                 on_tokens(result.prompt.evaluated, result.n_generated)
             done(position, result)
