@@ -365,7 +365,7 @@ def test_what_a_server_cannot_do_is_said_in_one_line(remote: ez.RemoteModel) -> 
 
 
 def test_a_server_without_gbnf_refuses_a_grammar_in_one_line() -> None:
-    from ezchat.backends.limits import grammar_fields
+    from ezchat.backends.capabilities import grammar_fields
     from ezchat.backends.servers import LLAMA_CPP, OPENAI, VLLM, ServerInfo
 
     assert grammar_fields(ServerInfo(kind=LLAMA_CPP), 'root ::= "a"', "x") == {

@@ -28,6 +28,7 @@ from ..decoder import EvalReport
 from ..errors import GenerationError, ModelUnloadedException, PromptTooLongError
 from ..generation import Candidate
 from ..samplers import SamplerSettings
+from .capabilities import ServerCacheCalls, grammar_fields
 from .http import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
@@ -35,7 +36,6 @@ from .http import (
     ServerClient,
     ServerUnavailableError,
 )
-from .limits import ServerCacheCalls, grammar_fields
 from .servers import (
     FALLBACK_CONTEXT,
     LLAMA_CPP,
@@ -350,7 +350,7 @@ class RemoteModel(ServerCacheCalls, GenerationCalls):
         ``cancel()`` it from any thread (the stream is closed; the partial reply is kept), read
         ``result`` at the end. Integer stops are ignored: servers stop on their model's own
         end-of-generation tokens. ``grammar`` (GBNF) constrains the reply where the server
-        takes one (see ``limits.py``)."""
+        takes one (see ``capabilities.py``)."""
         self._require()
         constraint = grammar_fields(self.info, grammar, self.base_url)
         if self._busy:

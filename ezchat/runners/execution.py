@@ -177,7 +177,7 @@ def execute(
         run_batched(model, requests, parallel, on_result=done, on_step=on_tokens)
     else:
         # A server runs one request at a time here; a grammar travels with the request
-        # (servers that take none say so in one line: backends/limits.py).
+        # (servers that take none say so in one line: backends/capabilities.py).
         for position, request in enumerate(requests):
             assert request is not None
             if request.grammar is None:
