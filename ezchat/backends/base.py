@@ -51,7 +51,7 @@ class Backend(Protocol):
     eos_token: int  # -1 where the backend cannot tell
     add_bos: bool
     metadata: dict[str, Any]  # GGUF-style keys; ``tokenizer.chat_template`` feeds "auto"
-    can_save_state: bool  # whether save_state/load_state work (not on a server: limits.py)
+    can_save_state: bool  # whether save_state/load_state work (not on a server: capabilities.py)
 
     @property
     def name(self) -> str: ...
