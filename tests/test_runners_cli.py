@@ -106,15 +106,16 @@ def test_typed_output_and_user_errors(tmp_path: Path, isolated_home: Path) -> No
     assert result.returncode == 0, result.stderr
     [row] = _lines(output)
     assert type(row["value"]["answer"]) is bool
-    assert json.loads(row["response"]) == row["value"]
+    assert json.loads(row["response"]) == row["value"] and row["cut_off"] is False
 
     bad_type = _batch(
         isolated_home, str(source), "-o", str(output), "--output-type", '{"a": "num"}'
     )
     assert bad_type.returncode == 2
     assert bad_type.stderr.strip().splitlines() == [
-        "ezchat batch: error: unknown output type 'num' for 'a': use int, float, bool, str, "
-        "list[T] or list[T, N] (at most N), or a dict of fields"
+        "ezchat batch: error: unknown output type 'num' for 'a': use int, float, bool, str or "
+        "str[N] (at most N characters), list[T] or list[T, N] (at most N items), or a dict of "
+        "fields"
     ]
     missing = _batch(isolated_home, str(tmp_path / "nope.jsonl"), "-o", str(output))
     assert missing.returncode == 2 and "nope.jsonl: cannot read the file" in missing.stderr

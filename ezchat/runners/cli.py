@@ -236,6 +236,11 @@ def batch_command(
                 _warn(f"{input}:{item.line}: skipped: {response.skipped}")
             elif response.error is not None:
                 _warn(f"{input}:{item.line}: {response.error}")
+            elif response.cut_off:
+                _warn(
+                    f"{input}:{item.line}: the typed reply was cut off ({response.stop_reason}) "
+                    f"and closed to JSON of the output type"
+                )
 
         try:
             responses = runner.run(

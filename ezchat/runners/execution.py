@@ -3,7 +3,7 @@
 ``prepare`` turns a Prompt into prompt tokens (through the chat format, or as-is for raw
 prompts) or a reason to skip it; ``execute`` answers from the response cache where it can, runs
 the rest (several at once in one batch, or one after another on the Model), parses typed
-output, and builds the ``Response`` objects.
+output (closing a cut-off reply), and builds the ``Response`` objects.
 """
 
 from __future__ import annotations
@@ -85,8 +85,12 @@ def prepare(
         return Job(prompt, None, str(exc))
     if not tokens:
         return Job(prompt, None, "the prompt is empty; give the model some text")
-    grammar = output_type.grammar if output_type is not None else None
-    return Job(prompt, Request(tokens, sampler, stops, grammar))
+    if output_type is None:
+        return Job(prompt, Request(tokens, sampler, stops))
+    # A typed reply's length follows from its type, not from a limit meant for free text.
+    budget = output_type.token_budget(sampler.max_len_tokens)
+    typed_sampler = sampler.replace(max_len_tokens=budget)
+    return Job(prompt, Request(tokens, typed_sampler, stops, output_type.grammar))
 
 
 def _response(
@@ -104,9 +108,11 @@ def _response(
     )
     if output_type is not None:
         try:
-            response.value = output_type.parse(result.text, result.stop_reason)
+            typed = output_type.read(result.text, result.stop_reason)
         except TypedOutputError as exc:
             response.error = str(exc)
+        else:
+            response.value, response.cut_off = typed.value, typed.cut_off
     return response
 
 

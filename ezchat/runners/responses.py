@@ -17,7 +17,9 @@ class Response:
 
     ``text`` is the reply; ``value`` the parsed value when an output type was asked for.
     ``skipped`` holds the reason when the prompt was not run (it does not fit the context);
-    ``error`` the reason when it ran but its typed reply could not be parsed.
+    ``error`` the reason when it ran but its typed reply could not be parsed. ``cut_off``: the
+    typed reply stopped before its JSON was whole, and ``value`` was read from it closed to JSON
+    of the type (``text`` stays what the model wrote).
     """
 
     prompt: Prompt
@@ -30,6 +32,7 @@ class Response:
     cached: bool = False
     skipped: str | None = None
     error: str | None = None
+    cut_off: bool = False
     request_id: int = 0
 
     @property
@@ -62,6 +65,7 @@ class Response:
         data["response"] = self.text
         if self.value is not None:
             data["value"] = self.value
+            data["cut_off"] = self.cut_off
         if self.error is not None:
             data["error"] = self.error
         data.update(
@@ -91,6 +95,7 @@ class Responses(list[Response]):
             "prompts": len(self),
             "skipped": len(self) - len(ran),
             "errors": sum(1 for r in ran if r.error is not None),
+            "cut_off": sum(1 for r in ran if r.cut_off),
             "cached": sum(1 for r in ran if r.cached),
             "prompt_tokens": sum(r.prompt_tokens for r in ran),
             "completion_tokens": sum(r.completion_tokens for r in ran),
@@ -119,7 +124,8 @@ class Responses(list[Response]):
             else:
                 lines.append(("\n💬 Response:\n", response.text))
                 if response.value is not None:
-                    lines.append(("🧩 Value: ", repr(response.value)))
+                    cut = " (cut off, closed)" if response.cut_off else ""
+                    lines.append(("🧩 Value: ", repr(response.value) + cut))
                 if response.error is not None:
                     lines.append(("⚠️ Error: ", response.error))
             lines.append(("\n🤖 System Prompt: ", prompt.sys_prompt or "(the format's default)"))

@@ -2,19 +2,25 @@
 becomes a GBNF grammar, and the grammar constrains sampling so the reply can only be JSON of
 that shape. The reply is then parsed into Python values of the declared types.
 
-The type is enforced by the grammar, never guessed afterwards: a reply that does not parse
-(generation cut off by ``max_len_tokens`` before the JSON closed) is an error, not a best effort.
+Every reply gives values of the declared types: strings are bounded (``DEFAULT_MAX_CHARS``, or
+``str[N]``), the reply's token budget is the longest JSON the schema allows
+(``OutputType.token_budget``), and a reply cut off anyway (the context ended, an unbounded list
+ran on, characters that take several tokens) is closed to JSON of the schema
+(``jsonclose.close_json``) and marked ``cut_off``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import types
+from dataclasses import dataclass
 from typing import Any
 
 from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from ..errors import EzChatError, GenerationError
+from .jsonclose import close_json
 
 # Names a user may write for each JSON type, and the Python type of its parsed value.
 _SCALARS: dict[str, tuple[str, type]] = {
@@ -28,7 +34,26 @@ _SCALARS: dict[str, tuple[str, type]] = {
     "string": ("string", str),
 }
 _PYTHON_SCALARS = {int: "int", float: "float", bool: "bool", str: "str"}
-SUPPORTED = "int, float, bool, str, list[T] or list[T, N] (at most N), or a dict of fields"
+SUPPORTED = (
+    "int, float, bool, str or str[N] (at most N characters), list[T] or list[T, N] (at most N "
+    "items), or a dict of fields"
+)
+
+# A string field holds at most this many characters unless its type says str[N]: a small model
+# may never end a string by itself, and the bound is what lets the token budget cover a reply.
+DEFAULT_MAX_CHARS = 256
+
+# The longest text llama-cpp-python's grammar rules (llama_grammar.PRIMITIVE_RULES) let each
+# scalar be, with the one optional space (SPACE_RULE) after it: integers have at most 16 digits,
+# numbers 16 before the point, 16 after it and 16 in the exponent.
+_SPACE = 1
+_LONGEST_SCALAR = {
+    "integer": len("-") + 16 + _SPACE,
+    "number": len("-") + 16 + len(".") + 16 + len("e-") + 16 + _SPACE,
+    "boolean": len("false") + _SPACE,
+}
+# Why a reply stopped when the model did not end it itself.
+_CUT_REASONS = ("length", "context_full", "cancelled")
 
 
 class OutputTypeError(EzChatError, ValueError):
@@ -36,7 +61,34 @@ class OutputTypeError(EzChatError, ValueError):
 
 
 class TypedOutputError(GenerationError):
-    """A constrained reply that is not complete JSON (it was cut off)."""
+    """A constrained reply that is not JSON of the output type, even closed (the grammar did
+    not constrain it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TypedReply:
+    """A reply read as values of the output type. ``cut_off``: the reply stopped before its
+    JSON was whole (token budget, end of the context, a stop string) and ``json`` is its text
+    closed to JSON of the schema (see jsonclose)."""
+
+    value: Any
+    cut_off: bool
+    json: str
+
+
+def _split_top_level(inner: str) -> tuple[str, str | None]:
+    """``"list[int, 2], 3"`` -> ``("list[int, 2]", "3")``: the item type and the count after
+    the last comma outside brackets (None when there is none)."""
+    depth = 0
+    for index in range(len(inner) - 1, -1, -1):
+        char = inner[index]
+        if char == "]":
+            depth += 1
+        elif char == "[":
+            depth -= 1
+        elif char == "," and depth == 0:
+            return inner[:index], inner[index + 1 :]
+    return inner, None
 
 
 def _schema(spec: Any, where: str) -> dict[str, Any]:
@@ -64,28 +116,66 @@ def _schema(spec: Any, where: str) -> dict[str, Any]:
     if isinstance(spec, str):
         name = spec.strip().lower().replace(" ", "")
         if name in _SCALARS:
-            return {"type": _SCALARS[name][0]}
+            kind = _SCALARS[name][0]
+            if kind == "string":
+                return {"type": "string", "maxLength": DEFAULT_MAX_CHARS}
+            return {"type": kind}
+        bounded = re.fullmatch(r"(str|string)\[(.*)\]", name)
+        if bounded:
+            return {"type": "string", "maxLength": _count(bounded[2], "characters", where)}
         if name.startswith("list[") and name.endswith("]"):
-            item, _, most = name[5:-1].partition(",")
-            return _array(item, most or None, where)
+            item, most = _split_top_level(name[5:-1])
+            return _array(item, most, where)
     label = f" for {where!r}" if where else ""
     raise OutputTypeError(f"unknown output type {spec!r}{label}: use {SUPPORTED}")
+
+
+def _count(most: Any, what: str, where: str) -> int:
+    """``most`` as a whole number >= 1 (a bound on a list's items or a string's characters)."""
+    try:
+        count = int(most)
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1 or isinstance(most, bool):
+        raise OutputTypeError(
+            f"the most {what} of {where or 'the output'} must be a whole number >= 1, not {most!r}"
+        )
+    return count
 
 
 def _array(item: Any, most: Any, where: str) -> dict[str, Any]:
     """A list of ``item``; ``most`` bounds its length (small models may never end a list)."""
     schema = {"type": "array", "items": _schema(item, f"{where}[]")}
     if most is not None:
-        try:
-            count = int(most)
-        except (TypeError, ValueError):
-            count = 0
-        if count < 1 or isinstance(most, bool):
-            raise OutputTypeError(
-                f"the length of list {where or 'output'} must be a whole number >= 1, not {most!r}"
-            )
-        schema["maxItems"] = count
+        schema["maxItems"] = _count(most, "items", where)
     return schema
+
+
+def longest_json(schema: dict[str, Any]) -> tuple[int, bool]:
+    """The most characters the grammar lets JSON of ``schema`` have, and whether that is all:
+    False when a list without a bound is in it (counted then as empty)."""
+    kind = schema["type"]
+    if kind == "object":
+        fields = schema["properties"]
+        # "{" space, then per field: key space ":" space value, "," space between, "}" space
+        total, bounded = 2 * (1 + _SPACE) + (len(fields) - 1) * (1 + _SPACE), True
+        for key, sub in fields.items():
+            chars, sub_bounded = longest_json(sub)
+            total += len(json.dumps(key)) + _SPACE + 1 + _SPACE + chars
+            bounded = bounded and sub_bounded
+        return total, bounded
+    if kind == "array":
+        brackets = 2 * (1 + _SPACE)
+        most = schema.get("maxItems")
+        if most is None:
+            return brackets, False
+        chars, bounded = longest_json(schema["items"])
+        return brackets + most * chars + (most - 1) * (1 + _SPACE), bounded
+    if kind == "string":
+        # maxLength counts the value's characters; an escape ("\n") is one of them but more
+        # characters of JSON: a reply full of them may outrun the budget, and is closed then
+        return 1 + schema["maxLength"] + 1 + _SPACE, True
+    return _LONGEST_SCALAR[kind], True
 
 
 def _convert(schema: dict[str, Any], value: Any, where: str) -> Any:
@@ -110,7 +200,8 @@ def _convert(schema: dict[str, Any], value: Any, where: str) -> Any:
 
 
 class OutputType:
-    """A parsed ``output_type``: its JSON schema, its GBNF grammar and a parser for replies."""
+    """A parsed ``output_type``: its JSON schema, its GBNF grammar, the token budget of a reply
+    and a reader for replies."""
 
     def __init__(self, spec: Any) -> None:
         if isinstance(spec, OutputType):
@@ -119,6 +210,7 @@ class OutputType:
         self.schema = _schema(spec, "")
         order = list(self.schema.get("properties", {}))
         self.grammar: str = json_schema_to_gbnf(json.dumps(self.schema), order)
+        self.longest, self.bounded = longest_json(self.schema)
 
     @classmethod
     def from_json(cls, text: str) -> OutputType:
@@ -129,18 +221,39 @@ class OutputType:
             spec = text  # a bare type name such as int or list[str]
         return cls(spec)
 
-    def parse(self, text: str, stop_reason: str = "") -> Any:
-        """The reply as Python values; raises TypedOutputError if it is not complete JSON."""
+    def token_budget(self, max_len_tokens: int) -> int:
+        """How many tokens a reply may take: the longest JSON the type allows, at one token per
+        character (every token is at least one character of ASCII text), whatever the
+        sampler's ``max_len_tokens``. A type with an unbounded list gets ``max_len_tokens``
+        (when that is more than the rest of the type needs)."""
+        if self.bounded:
+            return self.longest
+        return max(self.longest, max_len_tokens)
+
+    def parse(self, text: str) -> Any:
+        """Whole JSON of the type as Python values; TypedOutputError for anything else."""
         try:
             value = json.loads(text, strict=False)  # strings may hold raw newlines
         except json.JSONDecodeError:
-            why = (
-                " (generation stopped at max_len_tokens; raise it)"
-                if stop_reason in ("length", "context_full")
-                else ""
-            )
-            raise TypedOutputError(f"the reply is not complete JSON{why}: {text[:80]!r}") from None
+            raise TypedOutputError(f"the reply is not complete JSON: {text[:80]!r}") from None
         return _convert(self.schema, value, "")
+
+    def read(self, text: str, stop_reason: str = "") -> TypedReply:
+        """The reply as values of the type; a reply cut off before its JSON was whole is
+        closed to JSON of the type (``cut_off``) instead of failing."""
+        try:
+            value = self.parse(text)
+        except TypedOutputError:
+            pass
+        else:
+            # A bare number that hit the limit parses, but it may have had more digits.
+            number = self.schema["type"] in ("integer", "number")
+            return TypedReply(value, number and stop_reason in _CUT_REASONS, text)
+        try:
+            closed = close_json(self.schema, text)
+        except ValueError as exc:
+            raise TypedOutputError(str(exc)) from None
+        return TypedReply(self.parse(closed), True, closed)
 
     def __repr__(self) -> str:
         return f"OutputType({self.spec!r})"
