@@ -5,11 +5,14 @@ are set low here so that the bounds are short (tests/hostile_servers.py has the 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -157,6 +160,13 @@ def _cli_error(result: subprocess.CompletedProcess[str], *fragments: str) -> Non
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_cli_connecting_to_a_misbehaving_server(kind: str, isolated_home: Path) -> None:
+    with hostile_server(kind) as server:
+        result = _ezchat(isolated_home, "generate", "Say hi.", "--server", server.url, *LIMIT_FLAGS)
+    _cli_error(result, server.url, SAYS_CONNECTING[kind])
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_cli_generate_on_a_misbehaving_server(
     kind: str, server_url: str, isolated_home: Path
 ) -> None:
@@ -188,6 +198,7 @@ def test_quitting_the_app_while_it_connects_is_immediate(isolated_home: Path) ->
     loading screen ends the process at once, not when the connection gives up."""
     with hostile_server(HANG) as server:
         master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
         env = dict(os.environ, EZCHAT_HOME=str(isolated_home), PYTHONPATH=str(ROOT))
         env.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
         process = subprocess.Popen(
@@ -216,9 +227,7 @@ def test_quitting_the_app_while_it_connects_is_immediate(isolated_home: Path) ->
                     try:
                         screen += os.read(master, 65536)
                     except OSError:  # the terminal closed as the app ended
-                        break
-                process.poll()
-            process.wait(timeout=10)
+                        time.sleep(0.05)
             seconds = time.monotonic() - started
         finally:
             if process.poll() is None:
