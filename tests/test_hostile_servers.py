@@ -36,17 +36,18 @@ from ezchat.backends import RemoteError, ServerUnavailableError
 from ezchat.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT, IDLE, MAX_READ_MB = 1.0, 1.0, 0.25
+# a stream's line may hold 1 MiB (or max_read, if less): 2 MiB tells the two limits apart
+TIMEOUT, IDLE, MAX_READ_MB = 1.0, 1.0, 2.0
 LIMITS = {"timeout": TIMEOUT, "idle_timeout": IDLE, "max_read_mb": MAX_READ_MB, "retries": 1}
-LIMIT_FLAGS = ["--timeout", "1", "--idle-timeout", "1", "--max-read-mb", "0.25"]
+LIMIT_FLAGS = ["--timeout", "1", "--idle-timeout", "1", "--max-read-mb", "2"]
 # a timeout fires within one read slice of its deadline; the rest is startup and a backoff
 BOUND = TIMEOUT + 2.0
 COMPLETIONS = ("/completions",)
 
 # what each misbehaviour is reported as
 SAYS = {
-    ENDLESS_LINE: "longer than 256 KiB",
-    ENDLESS_EVENTS: "grew past 256 KiB",
+    ENDLESS_LINE: "longer than 1 MiB",
+    ENDLESS_EVENTS: "grew past 2 MiB",
     DRIP: "did not answer within 1 s",
     HANG: "did not answer within 1 s",
     QUIET: "sent nothing for 1 s mid-reply",
@@ -57,8 +58,8 @@ SAYS = {
 # while connecting, every answer is a plain one: read whole, within the timeout
 SAYS_CONNECTING = {
     **SAYS,
-    ENDLESS_LINE: "answered more than 256 KiB",
-    ENDLESS_EVENTS: "answered more than 256 KiB",
+    ENDLESS_LINE: "answered more than 2 MiB",
+    ENDLESS_EVENTS: "answered more than 2 MiB",
     QUIET: "did not answer within 1 s",
     HTML: "not a JSON object",
 }
@@ -236,3 +237,19 @@ def test_quitting_the_app_while_it_connects_is_immediate(isolated_home: Path) ->
             os.close(master)
     assert seconds < 3.0, seconds
     assert process.returncode == 0
+
+
+def test_limits_in_the_config_file_are_checked(isolated_home: Path) -> None:
+    from ezchat.config import config_path
+
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('server = "http://127.0.0.1:9"\nserver_idle_timeout = -1\n')
+    with pytest.raises(ez.EzChatError) as failure:
+        load_config()
+    _one_line(str(failure.value), str(path), "server_idle_timeout must be a positive number")
+    path.write_text("server_timeout = 2\nserver_idle_timeout = 0.5\nserver_max_read_mb = 8\n")
+    from ezchat.session import ChatOptions
+
+    options = ChatOptions(server="http://127.0.0.1:9", idle_timeout=3).with_config()
+    assert (options.timeout, options.idle_timeout, options.max_read_mb) == (2, 3, 8)
