@@ -130,7 +130,8 @@ def test_batch_output_that_fills_up_keeps_what_was_written_and_resumes(
     source = _prompts(tmp_path / "in.jsonl", 3)
     first = tmp_path / "measure.jsonl"
     assert _ezchat(isolated_home, "batch", str(source), "-o", str(first), *FAST).returncode == 0
-    room = len(first.read_text().splitlines()[0]) + 1 + 20  # one line fits, the next does not
+    # room for any one line and 20 bytes more: the first line to finish fits, the next not
+    room = max(len(line.encode()) for line in first.read_text().splitlines()) + 1 + 20
 
     output = tmp_path / "out.jsonl"
     result = _ezchat(
