@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -274,10 +275,14 @@ class ServerClient:
             try:
                 return send()
             except _Retryable as failure:
-                if attempt >= self.retries:
+                delay = backoff_delay(attempt, failure.retry_after)
+                wait = self.waits.current()
+                # no retry that the wait's deadline would cut short: say what failed instead
+                late = wait is not None and time.monotonic() + delay >= wait.deadline
+                if attempt >= self.retries or late:
                     tries = f" (after {attempt + 1} tries)" if attempt else ""
                     raise RemoteError(f"{failure}{tries}") from None
-                self.waits.pause(backoff_delay(attempt, failure.retry_after))
+                self.waits.pause(delay)
                 attempt += 1
 
     def _transport_failure(self, exc: httpx.HTTPError) -> Exception:
