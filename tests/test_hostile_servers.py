@@ -5,10 +5,12 @@ are set low here so that the bounds are short (tests/hostile_servers.py has the 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -220,6 +222,7 @@ def test_quitting_the_app_while_it_connects_is_immediate(isolated_home: Path) ->
             stdout=slave,
             stderr=slave,
             close_fds=True,
+            process_group=0,  # the app runs in a child of this process (crashguard): end both
         )
         os.close(slave)
         screen = b""
@@ -241,8 +244,8 @@ def test_quitting_the_app_while_it_connects_is_immediate(isolated_home: Path) ->
                         time.sleep(0.05)
             seconds = time.monotonic() - started
         finally:
-            if process.poll() is None:
-                process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             os.close(master)
     assert seconds < 3.0, seconds
