@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import math
 import sys
 import time
 import types
@@ -37,6 +38,7 @@ from .interrupt import CancelOnSigint
 from .memory import human_bytes
 from .modelpath import resolve_model_path
 from .safetext import VisibleStream, json_text, visible
+from .server_options import SERVER_LIMIT_PARAMETERS
 from .session import ChatOptions, load_model, load_sampler, make_thread
 
 if TYPE_CHECKING:
@@ -201,6 +203,7 @@ _CHAT_PARAMETERS = {
             "--server", metavar="URL", help="an OpenAI-compatible server to use instead of a model"
         ),
     ],
+    **SERVER_LIMIT_PARAMETERS,
 }
 
 
@@ -807,6 +810,14 @@ def _parse_config_value(key: str, value: str, kind: type) -> Any:
             return int(value)
         except ValueError:
             raise fail(f"{key} must be a whole number, got {value!r}") from None
+    if kind is float:  # the server limits: positive, finite
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not (math.isfinite(number) and number > 0):
+            raise fail(f"{key} must be a positive number, got {value!r}")
+        return number
     return value
 
 

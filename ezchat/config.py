@@ -7,6 +7,7 @@ is reported with its file, line and key.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from .errors import UserFileError
 from .userfiles import check_keys, read_toml, where
 
 CONFIG_FILE = "config.toml"
+_POSITIVE = ("server_timeout", "server_idle_timeout", "server_max_read_mb")
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "model": str,
@@ -28,6 +30,9 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "flash_attn": bool,
     "n_threads": int,
     "server": str,
+    "server_timeout": (int, float),
+    "server_idle_timeout": (int, float),
+    "server_max_read_mb": (int, float),
     "keymap": dict,
 }
 
@@ -44,6 +49,10 @@ class Config:
     flash_attn: bool | None = None
     n_threads: int | None = None
     server: str | None = None
+    # a server's limits, in seconds and MiB (ezchat/backends/limits.py has the defaults)
+    server_timeout: float | None = None
+    server_idle_timeout: float | None = None
+    server_max_read_mb: float | None = None
     # action id -> key(s), e.g. {"stop" = "escape", "reroll" = "ctrl+r"}
     keymap: dict[str, str] = field(default_factory=dict)
 
@@ -65,6 +74,10 @@ def load_config(path: Path | None = None) -> Config:
                 f"{where(path, action)}: [keymap] {action} must be a string of keys like "
                 f'"ctrl+r" (several: "ctrl+r,f6"), not {type(keys).__name__}'
             )
+    for key in _POSITIVE:
+        value = data.get(key)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UserFileError(f"{where(path, key)}: {key} must be a positive number, not {value}")
     return Config(**data)
 
 

@@ -7,6 +7,7 @@ every bad file into a ``ModelLoadError`` that names the path and what is wrong.
 from __future__ import annotations
 
 import mmap
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,6 +179,10 @@ def read_gguf(path: str | Path) -> GGUFInfo:
         raise ModelLoadError(
             f"{path}: is a folder, not a model file; give the path of a .gguf file"
         )
+    if not path.is_file():  # opening a FIFO would wait for a writer, a device never ends
+        raise ModelLoadError(
+            f"{path}: is {_special_kind(path)}, not a model file; give the path of a .gguf file"
+        )
     try:
         with path.open("rb") as handle:
             size = path.stat().st_size
@@ -193,6 +198,19 @@ def read_gguf(path: str | Path) -> GGUFInfo:
         raise ModelLoadError(f"{path}: permission denied; make the file readable") from None
     except OSError as exc:
         raise ModelLoadError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+
+
+def _special_kind(path: Path) -> str:
+    mode = path.stat().st_mode
+    for test, name in (
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def _parse(buffer: mmap.mmap, path: Path, size: int) -> GGUFInfo:

@@ -34,6 +34,10 @@ class ChatOptions:
     n_threads: int | None = None
     seed: int | None = None
     server: str | None = None
+    # a server's limits (ezchat/backends/limits.py); None: the config file's, else the default
+    timeout: float | None = None
+    idle_timeout: float | None = None
+    max_read_mb: float | None = None
 
     def with_config(self, config: Config | None = None) -> ChatOptions:
         """Fill what the user did not choose from the config file."""
@@ -50,6 +54,9 @@ class ChatOptions:
             flash_attn=self.flash_attn if self.flash_attn is not None else config.flash_attn,
             n_threads=self.n_threads or config.n_threads,
             server=self.server or config.server,
+            timeout=self.timeout or config.server_timeout,
+            idle_timeout=self.idle_timeout or config.server_idle_timeout,
+            max_read_mb=self.max_read_mb or config.server_max_read_mb,
             model=resolve_model_path(self.model, config.model)
             if not (self.server or config.server)
             else self.model,
@@ -65,6 +72,10 @@ def load_model(options: ChatOptions, progress: ProgressReport | None = None) -> 
             options.server,
             model=str(options.model) if options.model else None,
             context_length=options.context_length,
+            timeout=options.timeout,
+            idle_timeout=options.idle_timeout,
+            max_read_mb=options.max_read_mb,
+            progress=progress,  # asked while connecting: the app's Quit stops it
         )
     return Model(
         resolve_model_path(options.model),

@@ -1,8 +1,10 @@
 """Talking HTTP to an OpenAI-compatible server: JSON requests, SSE streams, and the failures
 a network brings, each turned into a ``RemoteError`` with one line that says what to do.
 
-Requests are retried with exponential backoff only while that is safe: the connection was
-refused or timed out, or the server answered 5xx or 429, and nothing has been streamed yet.
+Every read is bounded (see ``limits.py``): in time by the transport's deadlines, in size by
+the readers here. Requests are retried with exponential backoff only while that is safe and
+useful: the connection was refused or broke, or the server answered 5xx or 429, and nothing
+has been streamed yet. A timeout is not retried.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ from typing import Any
 import httpx
 
 from ..errors import GenerationError, ModelLoadError
+from .limits import CONNECT_TIMEOUT, ServerLimits, human_size, raise_hint
+from .transport import BoundedTransport, StopCheck, WaitExpired, Waits
 
-# Waiting for a slow prompt is normal on a big model, so the read timeout is generous; a
-# server that does not even accept the connection is given much less time.
-DEFAULT_TIMEOUT = 120.0
-CONNECT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 2
 BACKOFF_SECONDS = 0.5
 MAX_RETRY_AFTER = 10.0
+# An error answer is read only this far: ezchat shows one line of it.
+ERROR_BODY_BYTES = 64 * 1024
 
 
 class RemoteError(GenerationError):
@@ -47,92 +49,169 @@ class StreamEnded(_Retryable):
 
 
 class ServerClient:
-    """An httpx client bound to one server, with its error handling in one place."""
+    """An httpx client bound to one server, with its error handling and limits in one place."""
 
     def __init__(
         self,
         base_url: str,
         api_key: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        limits: ServerLimits | None = None,
         retries: int = DEFAULT_RETRIES,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         self.retries = max(0, int(retries))
-        self.timeout = float(timeout)
+        self.limits = limits or ServerLimits()
+        self.waits = Waits()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        timeout = self.limits.timeout
         self._http = httpx.Client(
             base_url=self.base_url,
             headers=headers,
-            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT)),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
+            transport=BoundedTransport(self.waits),
         )
+
+    @property
+    def timeout(self) -> float:
+        return self.limits.timeout
 
     def close(self) -> None:
         self._http.close()
 
+    def no_answer(self) -> str:
+        """The message for a server that did not answer within the timeout."""
+        return (
+            f"the server at {self.base_url} did not answer within {self.timeout:g} s; it may "
+            f"be overloaded or still evaluating a long prompt: try again, or "
+            f"{raise_hint('timeout')}"
+        )
+
+    def went_quiet(self) -> str:
+        """The message for a stream that stopped sending events midway."""
+        return (
+            f"the server at {self.base_url} sent nothing for {self.limits.idle_timeout:g} s "
+            f"mid-reply; the partial reply is kept: check the server, or "
+            f"{raise_hint('idle_timeout')}"
+        )
+
     # --- plain requests ------------------------------------------------------------------------
 
-    def get(self, path: str, *, missing_ok: bool = False) -> Any:
+    def get(self, path: str, *, missing_ok: bool = False) -> dict[str, Any] | None:
         """GET ``path`` as JSON; None when ``missing_ok`` and the server has no such endpoint."""
         return self._request("GET", path, None, missing_ok)
 
-    def post(self, path: str, body: dict[str, Any], *, missing_ok: bool = False) -> Any:
+    def post(
+        self, path: str, body: dict[str, Any], *, missing_ok: bool = False
+    ) -> dict[str, Any] | None:
         """POST ``body`` as JSON, return the JSON answer (None: missing endpoint, if allowed)."""
         return self._request("POST", path, body, missing_ok)
 
     def _request(self, method: str, path: str, body: Any, missing_ok: bool) -> Any:
         def send() -> Any:
-            try:
-                response = self._http.request(method, path, json=body)
-            except httpx.HTTPError as exc:
-                raise self._transport_failure(exc) from None
-            if missing_ok and response.status_code in (404, 405, 501):
-                return None
-            self._check(response)
-            try:
-                return response.json()
-            except ValueError:
-                raise RemoteError(
-                    f"{self.base_url}{path} answered something that is not JSON; is this an "
-                    "OpenAI-compatible server?"
-                ) from None
+            # the whole answer, not each read alone, must come within the timeout
+            with self.waits.waiting(self.timeout, self.no_answer()):
+                try:
+                    request = self._http.build_request(method, path, json=body)
+                    response = self._http.send(request, stream=True)
+                    try:
+                        if missing_ok and response.status_code in (404, 405, 501):
+                            return None
+                        data = self._read_body(response, path)
+                    finally:
+                        response.close()
+                except httpx.HTTPError as exc:
+                    raise self._transport_failure(exc) from None
+                except WaitExpired as exc:
+                    raise RemoteError(str(exc)) from None
+            self._check(response, data)
+            return self._answer_json(data, path)
 
         return self._with_retries(send)
 
+    def _read_body(self, response: httpx.Response, path: str) -> bytes:
+        """The body, at most ``max_read`` bytes of it (decompressed); an error's, at most
+        ``ERROR_BODY_BYTES``, cut there (only its first line is shown)."""
+        failed = response.status_code >= 400
+        limit = ERROR_BODY_BYTES if failed else self.limits.max_read
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                if failed:
+                    chunks.append(chunk[: len(chunk) - (size - limit)])
+                    break
+                raise RemoteError(
+                    f"{self.base_url}{path} answered more than {human_size(limit)}; is this "
+                    f"an OpenAI-compatible server? If it is, {raise_hint('max_read')}"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _answer_json(self, data: bytes, path: str) -> dict[str, Any]:
+        try:
+            answer = json.loads(data)
+        except (ValueError, RecursionError):
+            answer = None
+        if not isinstance(answer, dict):
+            raise RemoteError(
+                f"{self.base_url}{path} answered something that is not a JSON object; is this "
+                "an OpenAI-compatible server?"
+            ) from None
+        return answer
+
     # --- streams -------------------------------------------------------------------------------
 
-    def open_stream(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        """POST ``body`` and return the open streaming response, once it answered 200."""
+    def open_stream(
+        self, path: str, body: dict[str, Any], stop: StopCheck | None = None
+    ) -> httpx.Response:
+        """POST ``body`` and return the open streaming response, once it answered 200. The
+        caller reads it with ``events`` inside its own waits."""
 
         def send() -> httpx.Response:
             request = self._http.build_request("POST", path, json=body)
             try:
                 response = self._http.send(request, stream=True)
+                if response.status_code >= 400:
+                    try:
+                        data = self._read_body(response, path)
+                    finally:
+                        response.close()
+                    self._check(response, data)
             except httpx.HTTPError as exc:
                 raise self._transport_failure(exc) from None
-            if response.status_code >= 400:
-                try:
-                    response.read()
-                finally:
-                    response.close()
-                self._check(response)
+            except WaitExpired as exc:
+                raise RemoteError(str(exc)) from None
+            if "html" in response.headers.get("content-type", "").lower():
+                response.close()
+                raise RemoteError(
+                    f"{self.base_url}{path} answered a web page, not an event stream; is this "
+                    "an OpenAI-compatible server?"
+                )
             return response
 
-        return self._with_retries(send)
+        with self.waits.waiting(self.timeout, self.no_answer(), stop):
+            return self._with_retries(send)
 
     def events(self, response: httpx.Response) -> Iterator[dict[str, Any]]:
         """The JSON payloads of a server-sent-event stream, up to ``[DONE]``. A stream that
         breaks off raises ``_Retryable``, one that just stops raises ``StreamEnded`` (the
-        caller knows whether a retry is still safe)."""
+        caller knows whether a retry is still safe). A line or event over ``max_event``
+        bytes, or a stream over ``max_read``, raises ``RemoteError``."""
         data: list[str] = []
+        size = 0
         try:
-            for line in response.iter_lines():
+            for line in self._lines(response):
                 if line.startswith("data:"):
                     data.append(line[5:].lstrip(" "))
+                    size += len(line)
+                    if size > self.limits.max_event:
+                        raise self._too_long("an event")
                 elif line.startswith("error:"):  # llama.cpp sends failures as their own field
                     raise RemoteError(self._server_said(line[6:].strip(), "the reply failed"))
                 elif not line and data:
                     payload = "\n".join(data)
-                    data = []
+                    data, size = [], 0
                     if payload.strip() == "[DONE]":
                         return
                     yield self._event_json(payload)
@@ -148,14 +227,43 @@ class ServerClient:
             "say why (a prompt longer than its context?)"
         )
 
+    def _lines(self, response: httpx.Response) -> Iterator[str]:
+        """The stream's lines (ending at LF or CRLF), each at most ``max_event`` bytes, all
+        together at most ``max_read``."""
+        pending = b""
+        total = 0
+        for chunk in response.iter_bytes():
+            total += len(chunk)
+            if total > self.limits.max_read:
+                raise RemoteError(
+                    f"the reply from {self.base_url} grew past {human_size(self.limits.max_read)}"
+                    f"; the partial reply is kept: {raise_hint('max_read')}"
+                )
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                yield line.removesuffix(b"\r").decode("utf-8", errors="replace")
+            if len(pending) > self.limits.max_event:
+                raise self._too_long("a line")
+        if pending:
+            yield pending.decode("utf-8", errors="replace")
+
+    def _too_long(self, what: str) -> RemoteError:
+        return RemoteError(
+            f"the server at {self.base_url} streamed {what} longer than "
+            f"{human_size(self.limits.max_event)}; the partial reply is kept: is it an "
+            f"OpenAI-compatible server? If it is, {raise_hint('max_read')}"
+        )
+
     def _event_json(self, payload: str) -> dict[str, Any]:
         try:
             event = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
+            event = None
+        if not isinstance(event, dict):
             raise RemoteError(
-                f"{self.base_url} streamed something that is not JSON: {payload[:60]!r}"
+                f"{self.base_url} streamed something that is not a JSON object: {payload[:60]!r}"
             ) from None
-        if isinstance(event, dict) and "error" in event:
+        if "error" in event:
             raise RemoteError(self._server_said(json.dumps(event), "the reply failed"))
         return event
 
@@ -167,28 +275,29 @@ class ServerClient:
             try:
                 return send()
             except _Retryable as failure:
-                if attempt >= self.retries:
+                delay = backoff_delay(attempt, failure.retry_after)
+                wait = self.waits.current()
+                # no retry that the wait's deadline would cut short: say what failed instead
+                late = wait is not None and time.monotonic() + delay >= wait.deadline
+                if attempt >= self.retries or late:
                     tries = f" (after {attempt + 1} tries)" if attempt else ""
                     raise RemoteError(f"{failure}{tries}") from None
-                time.sleep(backoff_delay(attempt, failure.retry_after))
+                self.waits.pause(delay)
                 attempt += 1
 
-    def _transport_failure(self, exc: httpx.HTTPError) -> _Retryable:
+    def _transport_failure(self, exc: httpx.HTTPError) -> Exception:
         if isinstance(exc, httpx.ConnectError):
             return _Retryable(
                 f"cannot reach the server at {self.base_url} ({_reason(exc)}); start it, or "
                 "check the address given with --server"
             )
-        if isinstance(exc, httpx.TimeoutException):
-            return _Retryable(
-                f"the server at {self.base_url} did not answer within {self.timeout:g} s; it "
-                "may be overloaded: try again, or raise the timeout"
-            )
+        if isinstance(exc, httpx.TimeoutException):  # waiting again would double the hang
+            return RemoteError(self.no_answer())
         return _Retryable(
             f"the connection to {self.base_url} failed ({_reason(exc)}); check the server"
         )
 
-    def _check(self, response: httpx.Response) -> None:
+    def _check(self, response: httpx.Response, body: bytes) -> None:
         status = response.status_code
         if status < 400:
             return
@@ -199,9 +308,12 @@ class ServerClient:
                 "moment and try again",
                 retry_after=_retry_after(response),
             )
+        text = body.decode("utf-8", errors="replace")
         if status >= 500 or status == 408:
             raise _Retryable(
-                self._server_said(response.text, f"the server failed on {path} (HTTP {status})")
+                self._server_said(
+                    text, f"the server at {self.base_url} failed on {path} (HTTP {status})"
+                )
             )
         if status in (401, 403):
             raise RemoteError(
@@ -214,7 +326,7 @@ class ServerClient:
                 "OpenAI-compatible server, and is the model name right?"
             )
         raise RemoteError(
-            self._server_said(response.text, f"the server refused {path} (HTTP {status})")
+            self._server_said(text, f"the server at {self.base_url} refused {path} (HTTP {status})")
         )
 
     def _server_said(self, body: str, what: str) -> str:
@@ -257,7 +369,7 @@ def _error_detail(body: str) -> str:
     """The server's own words, from the JSON error shapes of llama.cpp, vLLM, FastAPI and
     OpenAI, cut to one line."""
     detail: Any = body
-    with contextlib.suppress(ValueError):
+    with contextlib.suppress(ValueError, RecursionError):
         detail = json.loads(body)
     for _ in range(3):
         if isinstance(detail, dict):

@@ -20,22 +20,22 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..calls import GenerationCalls
 from ..decoder import EvalReport
-from ..errors import GenerationError, ModelUnloadedException, PromptTooLongError
+from ..errors import GenerationError, LoadCancelled, ModelUnloadedException, PromptTooLongError
 from ..generation import Candidate
 from ..samplers import SamplerSettings
 from .capabilities import ServerCacheCalls, grammar_fields
 from .http import (
     DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT,
     RemoteError,
     ServerClient,
     ServerUnavailableError,
 )
+from .limits import ServerLimits
 from .servers import (
     FALLBACK_CONTEXT,
     LLAMA_CPP,
@@ -49,7 +49,7 @@ from .servers import (
     parse_chunk,
     sampling_fields,
 )
-from .streaming import RemoteGeneration
+from .streaming import SHAPE_ERRORS, RemoteGeneration
 from .tokens import (
     END_MARKER,
     MARKER_IDS,
@@ -61,8 +61,11 @@ from .tokens import (
     is_marker,
     split_markers,
 )
+from .transport import ReadStopped
 
 API_KEY_ENV = "EZCHAT_API_KEY"
+# as ezchat.load_progress.ProgressReport, which imports llama_cpp: a remote model needs none
+ProgressReport = Callable[[float], "bool | None"]
 _CONTEXT_IN_ERROR = re.compile(r"context (?:window|size|length)[^0-9]{0,20}(\d{3,7})", re.I)
 
 
@@ -75,10 +78,15 @@ def _default_sampler() -> SamplerSettings:
 class RemoteModel(ServerCacheCalls, GenerationCalls):
     """A model on an OpenAI-compatible server at ``base_url`` (``http://host:port``; a
     trailing ``/v1`` is fine). ``model`` picks one of several served models (default: the
-    first), ``api_key`` (or ``$EZCHAT_API_KEY``) is sent as a bearer token. ``timeout`` is how
-    long to wait for the server to say anything, ``retries`` how often a request that failed
-    before anything was streamed is sent again. ``context_length`` overrides what the server
-    reports (llama-cpp-python's server reports nothing; 2048 is its default).
+    first), ``api_key`` (or ``$EZCHAT_API_KEY``) is sent as a bearer token. ``retries`` is how
+    often a request that failed before anything was streamed is sent again (a timeout is
+    not). ``context_length`` overrides what the server reports (llama-cpp-python's server
+    reports nothing; 2048 is its default).
+
+    The limits (see ``ezchat/backends/limits.py``; ``None`` is the default): ``timeout``
+    seconds for an answer (connecting as a whole included), ``idle_timeout`` seconds between
+    two events of a stream, ``max_read_mb`` MiB in one answer. ``progress`` is asked while
+    connecting, as ``Model``'s is while loading: returning False stops (``LoadCancelled``).
 
     Raises ``ServerUnavailableError`` (an ``ez.ModelLoadError``) when no server answers.
     """
@@ -88,40 +96,75 @@ class RemoteModel(ServerCacheCalls, GenerationCalls):
         base_url: str,
         model: str | None = None,
         api_key: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         retries: int = DEFAULT_RETRIES,
         *,
         context_length: int | None = None,
+        idle_timeout: float | None = None,
+        max_read_mb: float | None = None,
+        progress: ProgressReport | None = None,
     ) -> None:
         self._closed = True
         self._client = ServerClient(
-            base_url, api_key or os.environ.get(API_KEY_ENV) or None, timeout, retries
+            base_url,
+            api_key or os.environ.get(API_KEY_ENV) or None,
+            ServerLimits.of(timeout, idle_timeout, max_read_mb),
+            retries,
         )
         self.base_url = self._client.base_url
-        try:
-            self.info: ServerInfo = detect(self._client, model)
-        except RemoteError as exc:
-            self._client.close()
-            raise ServerUnavailableError(str(exc)) from None
-        self._closed = False
-        self.server_kind = self.info.kind
-        self.model_id = self.info.model_id
-        self.context_length = int(context_length or self.info.context_length or FALLBACK_CONTEXT)
-        self.n_ctx = self.context_length
         self._memory = TokenMemory()
         self._estimated = EstimatedVocab()
         self._token_texts: dict[int, str] = {}
         self._busy = False
         self._last_eval = EvalReport()
-        try:
-            self.add_bos, self.bos_token = self._probe_bos()
-            self.eos_token = self._single_id(self.info.eos_text) if self.info.eos_text else -1
-        except RemoteError as exc:
-            self.unload()
-            raise ServerUnavailableError(str(exc)) from None
+        self._connect(model, context_length, progress)
         self.metadata: dict[str, Any] = {"general.name": self.name, "ezchat.server": self.base_url}
         if self.info.chat_template:
             self.metadata["tokenizer.chat_template"] = self.info.chat_template
+
+    def _connect(
+        self, model: str | None, context_length: int | None, progress: ProgressReport | None
+    ) -> None:
+        """Learn what the server is, all within one timeout; stop when ``progress`` says."""
+        client = self._client
+
+        def stop() -> bool:
+            return progress is not None and progress(0.0) is False
+
+        try:
+            with client.waits.waiting(client.timeout, client.no_answer(), stop):
+                self.info: ServerInfo = detect(client, model)
+                self._closed = False
+                self.server_kind = self.info.kind
+                self.model_id = self.info.model_id
+                self.context_length = int(
+                    context_length or self.info.context_length or FALLBACK_CONTEXT
+                )
+                self.n_ctx = self.context_length
+                self.add_bos, self.bos_token = self._probe_bos()
+                eos = self.info.eos_text
+                self.eos_token = self._single_id(eos) if eos else -1
+        except ReadStopped:
+            self._close_connection()
+            raise LoadCancelled(f"connecting to {self.base_url} was stopped") from None
+        except RemoteError as exc:
+            self._close_connection()
+            raise ServerUnavailableError(str(exc)) from None
+        except SHAPE_ERRORS:
+            self._close_connection()
+            raise ServerUnavailableError(self._odd_answer()) from None
+        if progress is not None:
+            progress(1.0)
+
+    def _close_connection(self) -> None:
+        self._closed = True
+        self._client.close()
+
+    def _odd_answer(self) -> str:
+        return (
+            f"the server at {self.base_url} answered JSON in a shape ezchat does not know; is "
+            "it an OpenAI-compatible server?"
+        )
 
     # --- facts ---------------------------------------------------------------------------------
 
@@ -209,7 +252,10 @@ class RemoteModel(ServerCacheCalls, GenerationCalls):
             return []
         if not self.info.tokenizes:
             return self._estimated.tokenize(text)
-        tokens = self._server_tokenize(text, add_bos=False, special=special)
+        try:
+            tokens = self._server_tokenize(text, add_bos=False, special=special)
+        except SHAPE_ERRORS:
+            raise RemoteError(self._odd_answer()) from None
         self._memory.remember(tokens, text)
         return tokens
 
@@ -304,7 +350,12 @@ class RemoteModel(ServerCacheCalls, GenerationCalls):
                 j += 1
             run = tokens[i:j]
             known = memory.join_pieces(run)
-            out.append(known if known is not None else self._server_detokenize(run))
+            if known is None:
+                try:
+                    known = self._server_detokenize(run)
+                except SHAPE_ERRORS:
+                    raise RemoteError(self._odd_answer()) from None
+            out.append(known)
             i = j
         return "".join(out)
 
@@ -443,7 +494,10 @@ class RemoteModel(ServerCacheCalls, GenerationCalls):
         except RemoteError as exc:
             self._learn_context(str(exc))
             raise
-        infos = parse_chunk(answer).tokens
+        try:
+            infos = parse_chunk(answer).tokens
+        except SHAPE_ERRORS:
+            raise RemoteError(self._odd_answer()) from None
         if not infos or not infos[0].candidates:
             raise RemoteError(
                 f"the server at {self.base_url} sent no log-probabilities, so there are no "

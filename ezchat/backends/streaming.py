@@ -19,7 +19,12 @@ import httpx
 from ..decoder import EvalReport
 from ..generation import GenerationResult, TokenEvent
 from .http import RemoteError, StreamEnded, _Retryable, backoff_delay
-from .servers import TokenInfo, parse_chunk
+from .servers import Chunk, TokenInfo, parse_chunk
+from .transport import ReadStopped, WaitExpired
+
+# What parsing JSON of an unexpected shape raises (a list where an object belongs, ...): at
+# the edge with a server, that is the server's mistake, reported as one.
+SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
 
 if TYPE_CHECKING:
     from .remote import RemoteModel
@@ -80,13 +85,13 @@ class RemoteGeneration:
         try:
             while not self._cancel.is_set():
                 try:
-                    response = client.open_stream(self._path, self._body)
+                    response = client.open_stream(self._path, self._body, self._cancel.is_set)
                     with self._lock:
                         self._response = response
                     if self._cancel.is_set():
                         break
-                    for event in client.events(response):
-                        chunk = parse_chunk(event)
+                    for event in self._bounded(client.events(response), first=not texts):
+                        chunk = self._parse(event)
                         if first_at is None and (chunk.text or chunk.tokens):
                             first_at = time.perf_counter()
                         state["usage"] = chunk.usage or state["usage"]
@@ -112,8 +117,10 @@ class RemoteGeneration:
                         break  # no [DONE], but the server said the reply was finished
                     if texts or attempt >= client.retries:
                         raise RemoteError(str(failure)) from None
-                    time.sleep(backoff_delay(attempt))
+                    client.waits.pause(backoff_delay(attempt), self._cancel.is_set)
                     attempt += 1
+                except ReadStopped:
+                    break  # cancelled while the server was silent
                 except (httpx.HTTPError, RuntimeError, AttributeError, OSError):
                     if self._cancel.is_set():  # the stream was closed under the reader
                         break
@@ -124,6 +131,36 @@ class RemoteGeneration:
             raise
         finally:
             self._finish(infos, "".join(texts), state, started, first_at)
+
+    def _bounded(self, events: Iterator[dict[str, Any]], first: bool) -> Iterator[dict[str, Any]]:
+        """The stream's events, each within its time: the first within the timeout (the
+        prompt is evaluated before it), each next one within the idle timeout. Only the wait
+        for an event is timed, not what the consumer does with it."""
+        client = self._model._client
+        while True:
+            if first:
+                seconds, message = client.timeout, client.no_answer()
+            else:
+                seconds, message = client.limits.idle_timeout, client.went_quiet()
+            try:
+                with client.waits.waiting(seconds, message, self._cancel.is_set):
+                    event = next(events, None)
+            except WaitExpired as exc:
+                raise RemoteError(str(exc)) from None
+            if event is None:
+                return
+            first = False
+            yield event
+
+    def _parse(self, event: dict[str, Any]) -> Chunk:
+        try:
+            return parse_chunk(event)
+        except SHAPE_ERRORS:
+            raise RemoteError(
+                f"the server at {self._model.base_url} streamed an event ezchat cannot read "
+                f"({str(event)[:60]}); the partial reply is kept: is it an OpenAI-compatible "
+                "server?"
+            ) from None
 
     def _token_events(self, text: str, infos: list[TokenInfo]) -> Iterator[TokenEvent]:
         k = self._candidates_k

@@ -17,7 +17,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any
 
 import typer
 
@@ -85,8 +85,10 @@ def parse_records(
 
 def finished_ids(output: Path, retry_failed: bool) -> set[str]:
     """Ids already answered in OUTPUT (with --retry-failed, skipped and failed ones are not
-    counted as answered). A damaged line (a run killed mid-write) is ignored."""
-    if not output.exists():
+    counted as answered). A damaged line (a run killed mid-write) is ignored. Only a regular
+    file is read: a pipe or a device (/dev/stdout, /dev/full) holds nothing to resume, and
+    reading /dev/full or /dev/zero never ends."""
+    if not output.is_file():
         return set()
     records, _damaged = read_jsonl(output)
     done = set()
@@ -99,13 +101,56 @@ def finished_ids(output: Path, retry_failed: bool) -> set[str]:
     return done
 
 
-def _open_for_append(output: Path) -> TextIO:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    needs_newline = output.exists() and output.stat().st_size > 0 and not _ends_with_newline(output)
-    file = output.open("a", encoding="utf-8")
-    if needs_newline:  # the last run was killed mid-line: start a fresh line
-        file.write("\n")
-    return file
+def check_output_folder(output: Path, make_folder: bool) -> None:
+    """OUTPUT's folder must exist, unless --mkdir asks for it: a typo in the path should not
+    create folders somewhere unexpected."""
+    folder = output.parent
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise EzChatError(f"{output}: {folder} is not a folder; pick another -o path")
+    if not make_folder:
+        raise EzChatError(
+            f"{output}: the folder {folder} does not exist; create it, or pass --mkdir"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EzChatError(
+            f"{output}: cannot create the folder {folder} ({exc.strerror or exc})"
+        ) from None
+
+
+class OutputFile:
+    """OUTPUT opened for appending, unbuffered: a line is on disk (or refused) as soon as it is
+    written, and a failed write leaves nothing in a buffer that closing would retry."""
+
+    def __init__(self, output: Path) -> None:
+        self.path = output
+        needs_newline = (
+            output.is_file() and output.stat().st_size > 0 and not _ends_with_newline(output)
+        )
+        self._file = output.open("ab", buffering=0)
+        if needs_newline:  # the last run was killed mid-line: start a fresh line
+            self.write_line("")
+
+    def write_line(self, text: str) -> None:
+        data = memoryview((text + "\n").encode("utf-8"))
+        while data:  # a raw write may take only part, as a disk fills up
+            data = data[self._file.write(data) :]
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> OutputFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class OutputFailed(EzChatError):
+    """Writing OUTPUT failed (a full disk, a file size limit); the run stops."""
 
 
 def _ends_with_newline(path: Path) -> bool:
@@ -178,6 +223,9 @@ def batch_command(
         bool, typer.Option("--retry-failed", help="run again the ids OUTPUT holds as skipped")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    make_folder: Annotated[
+        bool, typer.Option("--mkdir", help="create OUTPUT's folder if it does not exist")
+    ] = False,
 ) -> None:
     """Run every prompt of INPUT.jsonl and append the responses to OUTPUT.jsonl (resumable)."""
     from ..cli import load_model_showing_progress
@@ -187,6 +235,7 @@ def batch_command(
     if system is not None:
         utf8.check(system, "--system")
     typed = OutputType.from_json(output_type) if output_type is not None else None
+    check_output_folder(output, make_folder)
     records, problems = read_jsonl(input)
     items, bad_records = parse_records(records, input, template)
     problems += bad_records
@@ -224,13 +273,19 @@ def batch_command(
     )
     by_id = {item.prompt.id: item for item in todo}
     written = 0
-    with _open_for_append(output) as file:
+    with OutputFile(output) as file:
 
         def write(response: Response) -> None:
             nonlocal written
             item = by_id[response.prompt.id]
-            file.write(_output_line(item, response) + "\n")
-            file.flush()
+            try:
+                file.write_line(_output_line(item, response))
+            except OSError as exc:
+                raise OutputFailed(
+                    f"cannot write {output} ({exc.strerror or exc}); the run stopped after "
+                    f"{written} responses: make room (or pick another -o) and run again to "
+                    "continue"
+                ) from None
             written += 1
             if response.skipped is not None:
                 _warn(f"{input}:{item.line}: skipped: {response.skipped}")

@@ -165,7 +165,7 @@ class EzChatApp(App):
         self._flush_timer = self.set_interval(
             STREAM_SECONDS, lambda: self.post_message(StreamTick()), pause=True
         )
-        loading = LoadingScreen(self.options.model)
+        loading = LoadingScreen(self.options.model, self.options.server)
         self.push_screen(loading)
         self._open_store()
         self._load_model(loading)
@@ -808,6 +808,9 @@ class EzChatApp(App):
         """Stop a reply, keep the chat's cache for next time, and free the model."""
         if self._reply is not None:
             self._reply.cancel()
+        # a load or a connection still under way stops at its next progress check, so that
+        # quitting never waits on a server that does not answer
+        self.workers.cancel_group(self, "model")
         # the worker ends within a token once cancelled; don't hang on a stuck one
         if not self._model_lock.acquire(timeout=10):
             return

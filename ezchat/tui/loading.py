@@ -21,9 +21,10 @@ class LoadingScreen(Screen):
 
     BINDINGS = [Binding("q", "app.quit", "Quit", id="loading.quit")]
 
-    def __init__(self, model_path: str | Path | None) -> None:
+    def __init__(self, model_path: str | Path | None, server: str | None = None) -> None:
         super().__init__()
         self.model_path = model_path
+        self.server = server
         self.failed = False
         self.loaded = 0.0
         self._started = time.perf_counter()
@@ -32,7 +33,8 @@ class LoadingScreen(Screen):
         name = Path(str(self.model_path)).name if self.model_path else "the model"
         with Center(), Vertical(id="loading-box"):
             # the file name, and the error below that quotes it, are plain text
-            yield Static(Content(visible(f"Loading {name}…")), id="loading-title")
+            title = f"Connecting to {self.server}…" if self.server else f"Loading {name}…"
+            yield Static(Content(visible(title)), id="loading-title")
             yield ProgressBar(total=100, show_eta=False, id="loading-progress")
             yield Static("", id="loading-status")
         yield Footer()

@@ -1,0 +1,268 @@
+"""Servers that misbehave: an endless body, a drip, a hang, a reply that goes quiet, HTML, bad
+JSON, a 500. Each ends in one line within its bound, whether it misbehaves while ezchat
+connects or mid-reply, in the library (RemoteModel, Thread), the CLI and the app. The limits
+are set low here so that the bounds are short (tests/hostile_servers.py has the servers)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pty
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+from hostile_servers import (
+    BAD_JSON,
+    DRIP,
+    ENDLESS_EVENTS,
+    ENDLESS_LINE,
+    ERROR_500,
+    HANG,
+    HTML,
+    KINDS,
+    QUIET,
+    Stopwatch,
+    hostile_server,
+)
+
+import ezchat as ez
+from ezchat.backends import RemoteError, ServerUnavailableError
+from ezchat.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+# a stream's line may hold 1 MiB (or max_read, if less): 2 MiB tells the two limits apart
+TIMEOUT, IDLE, MAX_READ_MB = 1.0, 1.0, 2.0
+LIMITS = {"timeout": TIMEOUT, "idle_timeout": IDLE, "max_read_mb": MAX_READ_MB, "retries": 1}
+LIMIT_FLAGS = ["--timeout", "1", "--idle-timeout", "1", "--max-read-mb", "2"]
+# a timeout fires within one read slice of its deadline; the rest is startup and a backoff
+BOUND = TIMEOUT + 2.0
+COMPLETIONS = ("/completions",)
+
+
+def bound(kind: str) -> float:
+    """How long a misbehaviour may take to be reported: the timeouts' bound, or for a stream
+    of well-formed events, however long reading (and parsing) 2 MiB of them takes."""
+    return 15.0 if kind == ENDLESS_EVENTS else BOUND
+
+
+# what each misbehaviour is reported as
+SAYS = {
+    ENDLESS_LINE: "longer than 1 MiB",
+    ENDLESS_EVENTS: "grew past 2 MiB",
+    DRIP: "did not answer within 1 s",
+    HANG: "did not answer within 1 s",
+    QUIET: "sent nothing for 1 s mid-reply",
+    HTML: "web page",
+    BAD_JSON: "not a JSON object",
+    ERROR_500: "HTTP 500",
+}
+# while connecting, every answer is a plain one: read whole, within the timeout
+SAYS_CONNECTING = {
+    **SAYS,
+    ENDLESS_LINE: "answered more than 2 MiB",
+    ENDLESS_EVENTS: "answered more than 2 MiB",
+    QUIET: "did not answer within 1 s",
+    HTML: "not a JSON object",
+}
+
+
+def _one_line(message: str, *fragments: str) -> None:
+    assert "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+# --- the library --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_connecting_to_a_misbehaving_server(kind: str) -> None:
+    with (
+        hostile_server(kind) as server,
+        Stopwatch() as clock,
+        pytest.raises(ServerUnavailableError) as failure,
+    ):
+        ez.RemoteModel(server.url, **LIMITS)
+    assert clock.seconds < bound(kind), clock.seconds
+    _one_line(str(failure.value), server.url, SAYS_CONNECTING[kind])
+    assert server.misbehaved >= 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_reply_from_a_misbehaving_server(kind: str, server_url: str, greedy) -> None:
+    """The real server answers everything but the completion, which misbehaves: the Thread
+    raises one line within the bound and keeps the user's message (and any partial reply)."""
+    with hostile_server(kind, server_url, COMPLETIONS) as server:
+        remote = ez.RemoteModel(server.url, **LIMITS)
+        thread = ez.Thread(remote, ez.formats.chatml, greedy)
+        with Stopwatch() as clock, pytest.raises(RemoteError) as failure:
+            thread.send("Say hi.")
+        remote.unload()
+    assert clock.seconds < bound(kind), clock.seconds
+    _one_line(str(failure.value), SAYS[kind])
+    # the Thread records what streamed as the reply, empty where nothing did
+    assert [m["role"] for m in thread.messages] == ["user", "bot"]
+    assert thread.messages[0]["content"] == "Say hi."
+    partial = thread.messages[1]["content"]
+    assert thread.last_result.stop_reason == "error"
+    if kind in (QUIET, ENDLESS_EVENTS):  # the text that came before the failure is kept
+        assert partial and set(partial) == {"a"}
+    else:
+        assert partial == ""
+
+
+def test_a_stopped_reply_ends_while_the_server_is_silent(server_url: str, greedy) -> None:
+    """cancel() from another thread ends a reply within a read slice, even when the server
+    sends nothing at all (the idle timeout is long here)."""
+    import threading
+
+    with hostile_server(HANG, server_url, COMPLETIONS) as server:
+        remote = ez.RemoteModel(server.url, timeout=60, retries=0)
+        generation = remote.start("Say hi.", sampler=greedy)
+        threading.Timer(0.5, generation.cancel).start()
+        with Stopwatch() as clock:
+            generation.run()
+        remote.unload()
+    assert clock.seconds < 2.0, clock.seconds
+    assert generation.result.stop_reason == "cancelled"
+
+
+def test_a_timeout_is_not_retried() -> None:
+    with (
+        hostile_server(HANG) as server,
+        Stopwatch() as clock,
+        pytest.raises(ServerUnavailableError),
+    ):
+        ez.RemoteModel(server.url, timeout=1, retries=3)
+    assert clock.seconds < BOUND and server.misbehaved == 1
+
+
+def test_bad_limits_are_one_line() -> None:
+    with pytest.raises(ez.EzChatError, match=r"timeout \(--timeout, server_timeout\)"):
+        ez.RemoteModel("http://127.0.0.1:9", timeout=0)
+
+
+# --- the CLI ------------------------------------------------------------------------------------
+
+
+def _ezchat(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, EZCHAT_HOME=str(home), PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "ezchat", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _cli_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ezchat: error: "), result.stderr
+    _one_line(lines[0], *fragments)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_cli_connecting_to_a_misbehaving_server(kind: str, isolated_home: Path) -> None:
+    with hostile_server(kind) as server:
+        result = _ezchat(isolated_home, "generate", "Say hi.", "--server", server.url, *LIMIT_FLAGS)
+    _cli_error(result, server.url, SAYS_CONNECTING[kind])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_cli_generate_on_a_misbehaving_server(
+    kind: str, server_url: str, isolated_home: Path
+) -> None:
+    with hostile_server(kind, server_url, COMPLETIONS) as server:
+        args = ["generate", "Say hi.", "--server", server.url, "-f", "chatml", "-n", "8"]
+        result = _ezchat(isolated_home, *args, *LIMIT_FLAGS)
+    _cli_error(result, SAYS[kind])
+
+
+def test_cli_takes_the_timeout_from_the_config_file(isolated_home: Path) -> None:
+    with hostile_server(HANG) as server:
+        set_it = _ezchat(isolated_home, "config", "set", "server_timeout", "1")
+        assert set_it.returncode == 0, set_it.stderr
+        assert load_config().server_timeout == 1.0
+        started = time.monotonic()
+        result = _ezchat(isolated_home, "generate", "Say hi.", "--server", server.url)
+        seconds = time.monotonic() - started
+    _cli_error(result, server.url, "did not answer within 1 s", "--timeout")
+    assert seconds < 30, seconds  # the interpreter's start included, not the default 120 s
+    refused = _ezchat(isolated_home, "config", "set", "server_timeout", "nan")
+    _cli_error(refused, "server_timeout must be a positive number")
+
+
+# --- the app --------------------------------------------------------------------------------------
+
+
+def test_quitting_the_app_while_it_connects_is_immediate(isolated_home: Path) -> None:
+    """The app connects to a server that never answers (the default timeout, 120 s): q on the
+    loading screen ends the process at once, not when the connection gives up."""
+    with hostile_server(HANG) as server:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        env = dict(os.environ, EZCHAT_HOME=str(isolated_home), PYTHONPATH=str(ROOT))
+        env.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ezchat", "--server", server.url],
+            cwd=ROOT,
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            close_fds=True,
+            process_group=0,  # the app runs in a child of this process (crashguard): end both
+        )
+        os.close(slave)
+        screen = b""
+        try:
+            deadline = time.monotonic() + 60
+            while b"Connecting" not in screen and time.monotonic() < deadline:  # the app's title
+                if select.select([master], [], [], 0.2)[0]:
+                    screen += os.read(master, 65536)
+            assert b"Connecting" in screen, screen[-500:]
+            time.sleep(0.5)  # the worker is waiting on the server by now
+            assert server.misbehaved >= 1
+            os.write(master, b"q")
+            started = time.monotonic()
+            while process.poll() is None and time.monotonic() - started < 10:
+                if select.select([master], [], [], 0.1)[0]:
+                    try:
+                        screen += os.read(master, 65536)
+                    except OSError:  # the terminal closed as the app ended
+                        time.sleep(0.05)
+            seconds = time.monotonic() - started
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            os.close(master)
+    assert seconds < 3.0, seconds
+    assert process.returncode == 0
+
+
+def test_limits_in_the_config_file_are_checked(isolated_home: Path) -> None:
+    from ezchat.config import config_path
+
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('server = "http://127.0.0.1:9"\nserver_idle_timeout = -1\n')
+    with pytest.raises(ez.EzChatError) as failure:
+        load_config()
+    _one_line(str(failure.value), str(path), "server_idle_timeout must be a positive number")
+    path.write_text("server_timeout = 2\nserver_idle_timeout = 0.5\nserver_max_read_mb = 8\n")
+    from ezchat.session import ChatOptions
+
+    options = ChatOptions(server="http://127.0.0.1:9", idle_timeout=3).with_config()
+    assert (options.timeout, options.idle_timeout, options.max_read_mb) == (2, 3, 8)
