@@ -38,8 +38,15 @@ def chat_to_dict(thread: Thread) -> dict[str, Any]:
         "format": thread.format.name,
         "sampler": thread.sampler.name,
         "sampler_settings": thread.sampler.to_dict(),
-        "messages": [{"role": m["role"], "content": m["content"]} for m in thread.messages],
+        "messages": [_message_data(m) for m in thread.messages],
     }
+
+
+def _message_data(message: dict[str, str]) -> dict[str, str]:
+    data = {"role": message["role"], "content": message["content"]}
+    if message.get("reasoning"):
+        data["reasoning"] = message["reasoning"]  # a reply's reasoning, apart from its answer
+    return data
 
 
 def write_chat_file(path: str | Path, thread: Thread) -> Path:
@@ -114,4 +121,11 @@ def _parse_message(item: Any, number: int, where: str) -> dict[str, str]:
     except ValueError as exc:
         raise UserFileError(f"{where}: message {number}: {exc}") from None
     utf8.check(content, f"{where}: message {number}")
-    return {"role": role, "content": content}
+    parsed = {"role": role, "content": content}
+    reasoning = item.get("reasoning", "")
+    if not isinstance(reasoning, str):
+        raise UserFileError(f'{where}: message {number}: "reasoning" must be a string')
+    if reasoning:
+        utf8.check(reasoning, f"{where}: message {number} reasoning")
+        parsed["reasoning"] = reasoning
+    return parsed

@@ -82,7 +82,7 @@ def thread_from_store(
     while lead < len(stored) and stored[lead].role == "system":
         lead += 1
     thread = Thread(model, fmt, sampler, messages=[_plain(message) for message in stored[:lead]])
-    thread.messages.extend(thread.create_message(m.role, m.content) for m in stored[lead:])
+    thread.messages.extend(thread.message_from_dict(_plain(m)) for m in stored[lead:])
     _remember_tokens(thread, stored)
     return thread
 
@@ -132,7 +132,13 @@ def chat_from_thread(
     )
     for message in thread.messages:
         tokens = thread.reply_tokens(message) if message["role"] == "bot" else None
-        store.add_message(chat_id, message["role"], message["content"], tokens=tokens)
+        store.add_message(
+            chat_id,
+            message["role"],
+            message["content"],
+            tokens=tokens,
+            reasoning=message.get("reasoning", ""),
+        )
     return chat_id
 
 
@@ -142,7 +148,10 @@ def _has_local_cache(model: object) -> bool:
 
 
 def _plain(message: StoredMessage) -> dict[str, str]:
-    return {"role": message.role, "content": message.content}
+    plain = {"role": message.role, "content": message.content}
+    if message.reasoning:
+        plain["reasoning"] = message.reasoning
+    return plain
 
 
 def _leading_system(messages: list[Message]) -> list[Message]:
@@ -182,9 +191,9 @@ def _remember_tokens(thread: Thread, stored: list[StoredMessage]) -> None:
     model are refused there, and that text is tokenized again)."""
     if not _has_local_cache(thread.model):
         return
-    for message in stored:
+    for message, live in zip(stored, thread.messages, strict=False):
         if message.tokens:
-            thread.remember_tokens(message.content, message.tokens)
+            thread.remember_tokens(thread.reply_text(live), message.tokens)
 
 
 def _save_reply_tokens(store: ChatStore, chat_id: int, thread: Thread) -> None:

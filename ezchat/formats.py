@@ -50,9 +50,23 @@ _FILE_KEYS: dict[str, type | tuple[type, ...]] = {
     "eos_token": str,
     "system_in_user": bool,
     "description": str,
+    # reasoning markers (ezchat.reasoning detects them when unset) and whether later prompts
+    # keep a reply's reasoning
+    "reasoning_start": str,
+    "reasoning_end": str,
+    "keep_reasoning": bool,
 }
+_REASONING_KEYS = ("reasoning_start", "reasoning_end", "keep_reasoning")
 # With a template the turns come from the template; only these may sit beside it.
-_TEMPLATE_KEYS = {"template", "system_prompt", "stops", "bos_token", "eos_token", "description"}
+_TEMPLATE_KEYS = {
+    "template",
+    "system_prompt",
+    "stops",
+    "bos_token",
+    "eos_token",
+    "description",
+    *_REASONING_KEYS,
+}
 
 _ROLES = {"system": "system", "user": "user", "assistant": "assistant", "bot": "assistant"}
 _SENTINEL = re.compile("(\ue000EZ\\d+\ue001)")
@@ -78,6 +92,12 @@ class ChatTemplateError(Exception):
 
 class Format(dict):
     """A prompt format: easy-llama's dict of prefixes and suffixes, plus how to render it."""
+
+    reasoning_start = ""
+    reasoning_end = ""
+    keep_reasoning = False
+    # Extra variables for a Jinja template (a chat's enable_thinking switch and its kin).
+    template_variables: Mapping[str, Any] = {}
 
     def __init__(
         self,
@@ -147,6 +167,7 @@ class Format(dict):
     def _render_template(self, turns: list[tuple[str, str]], add_generation_prompt: bool) -> str:
         assert self.template is not None
         text = _compile(self.template).render(
+            **self.template_variables,
             messages=[{"role": role, "content": content} for role, content in turns],
             bos_token=self.bos_token,
             eos_token=self.eos_token,
@@ -394,6 +415,14 @@ def _read(path: Path, mtime_ns: int) -> dict[str, Any]:
 
 
 def _build(data: Mapping[str, Any], name: str, path: Path | str) -> Format:
+    fmt = _build_parts(data, name, path)
+    for key in _REASONING_KEYS:
+        if key in data:
+            setattr(fmt, key, data[key])
+    return fmt
+
+
+def _build_parts(data: Mapping[str, Any], name: str, path: Path | str) -> Format:
     source = str(path)
     if "template" in data:
         bos, eos = data.get("bos_token", ""), data.get("eos_token", "")

@@ -47,6 +47,9 @@ INTRO = (
     "Ctrl-C stops a reply or quits | !help lists commands | < prefixes the next reply | "
     "!! adds a system message | end a line with \\ to continue it"
 )
+# A reply's reasoning is shown dim (SGR 2, and 22 to end it): prompt-toolkit's styles have no
+# dim, and the reasoning should read as set apart from the answer, not as another speaker.
+DIM_ON, DIM_OFF = "\x1b[2m", "\x1b[22m"
 STOPPED_HINT = "(stopped: press Enter to reroll the reply, or type a message)"
 SUMMARY_REQUEST = "Summarise this conversation in a few sentences:"
 _ROLE_LABELS = {"system": "system", "user": "you", "bot": "bot"}
@@ -98,7 +101,10 @@ class _Printer:
         text = visible(text)  # the one way out to the terminal
         if not text:
             return
-        if self._output is not None and style:
+        if style == "reasoning":
+            self.file.write(f"{DIM_ON}{text}{DIM_OFF}" if self._output is not None else text)
+            self.file.flush()
+        elif self._output is not None and style:
             fragments = FormattedText([(f"class:{style}", text)])
             print_formatted_text(fragments, style=STYLE, output=self._output, end="")
         else:
@@ -107,6 +113,38 @@ class _Printer:
 
     def line(self, text: str = "", style: str = "") -> None:
         self.write(text + "\n", style)
+
+
+class _ReplyPrinter:
+    """A streamed reply on the printer: its reasoning dim, then its answer on a line of its
+    own. Each part has its own VisibleStream (a CR ending one token waits for the next)."""
+
+    def __init__(self, out: _Printer) -> None:
+        self.out = out
+        self._reasoning = VisibleStream()
+        self._answer = VisibleStream()
+        self._reasoned = False
+        self._answered = False
+
+    def write(self, reasoning: str, answer: str) -> None:
+        if reasoning:
+            self._reasoned = True
+            self.out.write(self._reasoning.push(reasoning), "reasoning")
+        if not answer:
+            return
+        if self._reasoned and not self._answered:
+            # the answer starts on a line below the reasoning, its leading blank lines aside
+            answer = answer.lstrip()
+            if not answer:
+                return
+            self.out.write(self._reasoning.finish(), "reasoning")
+            self.out.line()
+        self._answered = True
+        self.out.write(self._answer.push(answer), "bot")
+
+    def finish(self) -> None:
+        self.out.write(self._reasoning.finish(), "reasoning")
+        self.out.write(self._answer.finish(), "bot")
 
 
 class _PromptReader:
@@ -272,20 +310,18 @@ class Repl:
                 self.error(exc)
                 return None
             interrupt.watch(reply)
-            # a CR ending one token waits for the next (see VisibleStream)
-            shown = VisibleStream()
+            printer = _ReplyPrinter(self.out)
             try:
                 if self.stream:
-                    if reply.prefix:
-                        self.out.write(shown.push(reply.prefix), "bot")
-                    for event in reply:
-                        if event.text:
-                            self.out.write(shown.push(event.text), "bot")
-                    self.out.write(shown.finish(), "bot")
+                    printer.write(*reply.prefix_parts)
+                    for _ in reply:
+                        printer.write(*reply.parts)
+                    printer.finish()
                 else:
                     reply.run()
                     if reply.message is not None:
-                        self.out.write(reply.message["content"], "bot")
+                        thought = reply.message.get("reasoning", "")
+                        printer.write(thought.strip(), reply.message["content"])
             except EzChatError as exc:
                 self.out.line()
                 self.error(exc)
@@ -460,7 +496,7 @@ class Repl:
         if sampler is not None:
             self.thread.sampler = sampler
         thread = self.thread
-        thread.messages = [thread.create_message(m["role"], m["content"]) for m in chat.messages]
+        thread.messages = [thread.message_from_dict(m) for m in chat.messages]
         self.stopped = False
         self.show_messages()
         self.note(f"(loaded {len(chat.messages)} messages from {arg})")

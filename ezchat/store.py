@@ -85,6 +85,8 @@ MIGRATIONS: list[str] = [
     # v2: the token ids a reply was generated as. Re-tokenizing a reply's text can split it
     # differently, and then a reopened chat's prompt would part from its saved KV state there.
     "ALTER TABLE versions ADD COLUMN tokens BLOB;",
+    # v3: a reply's reasoning, apart from its answer (ezchat.reasoning).
+    "ALTER TABLE versions ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -114,6 +116,12 @@ class StoredMessage:
     versions: list[str]
     current: int
     tokens: list[int] | None = field(default=None, repr=False)
+    # each version's reasoning ('' where it has none), beside ``versions``
+    reasonings: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def reasoning(self) -> str:
+        return self.reasonings[self.current] if self.current < len(self.reasonings) else ""
 
 
 def default_store_path() -> Path:
@@ -477,7 +485,13 @@ class ChatStore:
     # --- messages ------------------------------------------------------------------------------
 
     def add_message(
-        self, chat_id: int, role: str, content: str, *, tokens: list[int] | None = None
+        self,
+        chat_id: int,
+        role: str,
+        content: str,
+        *,
+        tokens: list[int] | None = None,
+        reasoning: str = "",
     ) -> int:
         """Append a message (its version 0, current) and return its id. ``tokens``: the ids the
         model generated for a reply, kept so a reopened chat matches its saved state."""
@@ -488,7 +502,7 @@ class ChatStore:
                 "SELECT COALESCE(MAX(position), -1) + 1 FROM messages WHERE chat_id = ?",
                 (chat_id,),
             ).fetchone()[0]
-            message_id = self._insert(conn, chat_id, position, role, content, tokens)
+            message_id = self._insert(conn, chat_id, position, role, content, tokens, reasoning)
             self._maybe_title(conn, chat_id, role, content)
             self._touch(conn, chat_id)
             return message_id
@@ -530,6 +544,7 @@ class ChatStore:
         role: str,
         content: str,
         tokens: list[int] | None,
+        reasoning: str = "",
     ) -> int:
         cursor = conn.execute(
             "INSERT INTO messages (chat_id, position, role, current) VALUES (?, ?, ?, 0)",
@@ -537,12 +552,20 @@ class ChatStore:
         )
         message_id = int(cursor.lastrowid)
         conn.execute(
-            "INSERT INTO versions (message_id, idx, content, tokens) VALUES (?, 0, ?, ?)",
-            (message_id, content, _packed(tokens)),
+            "INSERT INTO versions (message_id, idx, content, tokens, reasoning) "
+            "VALUES (?, 0, ?, ?, ?)",
+            (message_id, content, _packed(tokens), reasoning),
         )
         return message_id
 
-    def add_version(self, message_id: int, content: str, *, tokens: list[int] | None = None) -> int:
+    def add_version(
+        self,
+        message_id: int,
+        content: str,
+        *,
+        tokens: list[int] | None = None,
+        reasoning: str = "",
+    ) -> int:
         """Add a version of a message (a reroll or a branch); it becomes current. Returns its
         index."""
         with self._writing() as conn:
@@ -551,8 +574,9 @@ class ChatStore:
                 "SELECT MAX(idx) + 1 FROM versions WHERE message_id = ?", (message_id,)
             ).fetchone()[0]
             conn.execute(
-                "INSERT INTO versions (message_id, idx, content, tokens) VALUES (?, ?, ?, ?)",
-                (message_id, index, content, _packed(tokens)),
+                "INSERT INTO versions (message_id, idx, content, tokens, reasoning) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (message_id, index, content, _packed(tokens), reasoning),
             )
             conn.execute("UPDATE messages SET current = ? WHERE id = ?", (index, message_id))
             self._touch(conn, chat_id)
@@ -565,15 +589,18 @@ class ChatStore:
         index: int | None = None,
         *,
         tokens: list[int] | None = None,
+        reasoning: str | None = None,
     ) -> None:
         """Overwrite the current version (or version ``index``): an edit, or a streaming reply's
-        text flushed so far. Its saved tokens are replaced by ``tokens`` (unknown if None)."""
+        text flushed so far. Its saved tokens are replaced by ``tokens`` (unknown if None), its
+        reasoning by ``reasoning`` (kept if None)."""
         with self._writing() as conn:
             chat_id, _, current = self._require_message(conn, message_id)
             index = current if index is None else index
             cursor = conn.execute(
-                "UPDATE versions SET content = ?, tokens = ? WHERE message_id = ? AND idx = ?",
-                (content, _packed(tokens), message_id, index),
+                "UPDATE versions SET content = ?, tokens = ?, reasoning = COALESCE(?, reasoning) "
+                "WHERE message_id = ? AND idx = ?",
+                (content, _packed(tokens), reasoning, message_id, index),
             )
             if cursor.rowcount == 0:
                 raise self._no_version(conn, message_id, index)
@@ -626,17 +653,18 @@ class ChatStore:
         with self._reading() as conn:
             self._require_chat(conn, chat_id)
             rows = conn.execute(
-                "SELECT m.id, m.role, m.current, v.idx, v.content, v.tokens "
+                "SELECT m.id, m.role, m.current, v.idx, v.content, v.tokens, v.reasoning "
                 "FROM messages m JOIN versions v ON v.message_id = m.id "
                 "WHERE m.chat_id = ? ORDER BY m.position, m.id, v.idx",
                 (chat_id,),
             ).fetchall()
         found: list[StoredMessage] = []
-        for message_id, role, current, index, content, tokens in rows:
+        for message_id, role, current, index, content, tokens, reasoning in rows:
             if not found or found[-1].id != message_id:
                 found.append(StoredMessage(message_id, role, "", [], current))
             message = found[-1]
             message.versions.append(content)
+            message.reasonings.append(reasoning)
             if index == current:
                 message.content = content
                 message.tokens = unpack_tokens(tokens) if tokens is not None else None
@@ -698,10 +726,7 @@ class ChatStore:
             "created": summary.created.isoformat(),
             "updated": summary.updated.isoformat(),
             "settings": self.chat_settings(chat_id),
-            "messages": [
-                {"role": m.role, "versions": list(m.versions), "current": m.current}
-                for m in self.messages(chat_id)
-            ],
+            "messages": [_exported(m) for m in self.messages(chat_id)],
         }
 
     def export_markdown(self, chat_id: int) -> str:
@@ -718,7 +743,18 @@ class ChatStore:
             heading = _ROLE_LABELS[message.role]
             if len(message.versions) > 1:
                 heading += f" (version {message.current + 1} of {len(message.versions)})"
-            lines += [f"## {heading}", "", message.content.rstrip("\n"), ""]
+            lines += [f"## {heading}", ""]
+            if message.reasoning.strip():
+                thought = message.reasoning.strip().splitlines()
+                lines += [
+                    "<details><summary>Reasoning</summary>",
+                    "",
+                    *thought,
+                    "",
+                    "</details>",
+                    "",
+                ]
+            lines += [message.content.strip("\n"), ""]
         return "\n".join(lines)
 
     def import_json(self, data: dict[str, Any] | str) -> int:
@@ -732,12 +768,15 @@ class ChatStore:
                 (title, created or now, now, *(settings.get(key, "") for key in SETTINGS)),
             )
             chat_id = int(cursor.lastrowid)
-            for position, (role, versions, current) in enumerate(messages):
-                message_id = self._insert(conn, chat_id, position, role, versions[0], None)
+            for position, (role, versions, current, reasonings) in enumerate(messages):
+                message_id = self._insert(
+                    conn, chat_id, position, role, versions[0], None, reasonings[0]
+                )
                 for index, content in enumerate(versions[1:], start=1):
                     conn.execute(
-                        "INSERT INTO versions (message_id, idx, content) VALUES (?, ?, ?)",
-                        (message_id, index, content),
+                        "INSERT INTO versions (message_id, idx, content, reasoning) "
+                        "VALUES (?, ?, ?, ?)",
+                        (message_id, index, content, reasonings[index]),
                     )
                 conn.execute("UPDATE messages SET current = ? WHERE id = ?", (current, message_id))
             return chat_id
@@ -762,6 +801,17 @@ def sampler_label(setting: str) -> str:
     return f"{name} ({', '.join(changed)})" if changed else name
 
 
+def _exported(message: StoredMessage) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "role": message.role,
+        "versions": list(message.versions),
+        "current": message.current,
+    }
+    if any(message.reasonings):
+        data["reasonings"] = list(message.reasonings)
+    return data
+
+
 def _packed(tokens: list[int] | None) -> bytes | None:
     return pack_tokens(tokens) if tokens is not None else None
 
@@ -776,7 +826,7 @@ def _sampler_text(sampler: Any) -> str:
 
 def _checked_export(
     data: dict[str, Any] | str,
-) -> tuple[str, dict[str, str], float | None, list[tuple[str, list[str], int]]]:
+) -> tuple[str, dict[str, str], float | None, list[tuple[str, list[str], int, list[str]]]]:
     """Validate ``export_json`` data; every problem names the field and what it should be."""
 
     def bad(where: str, what: str) -> StoreError:
@@ -838,7 +888,14 @@ def _checked_export(
         current = item.get("current", len(versions) - 1)
         if not isinstance(current, int) or not 0 <= current < len(versions):
             raise bad(f"{where}.current", f"must be an index from 0 to {len(versions) - 1}")
-        messages.append((role, versions, current))
+        reasonings = item.get("reasonings", [""] * len(versions))
+        if (
+            not isinstance(reasonings, list)
+            or len(reasonings) != len(versions)
+            or not all(isinstance(r, str) for r in reasonings)
+        ):
+            raise bad(f"{where}.reasonings", "must be a list of strings, one for each version")
+        messages.append((role, versions, current, reasonings))
     return title, settings, created, messages
 
 

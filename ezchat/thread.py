@@ -9,12 +9,14 @@ of the prompt; ``messages`` still holds all of them.
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import formats as formats_module
+from . import reasoning as reasoning_module
 from .errors import EzChatError, PromptTooLongError
 from .generation import Generation, GenerationResult, TokenEvent
 from .samplers import SamplerSettings
@@ -31,7 +33,8 @@ DEFAULT_REPLY_ROOM = 1024
 
 
 class Message(dict):
-    """A dict with ``role``, ``prefix``, ``content`` and ``postfix``."""
+    """A dict with ``role``, ``prefix``, ``content`` and ``postfix``; a reply that reasoned
+    has its reasoning apart from its answer (``content``) in ``reasoning``."""
 
     # For a bot reply: the start the user wrote for it (a prefix), which a reroll keeps.
     reply_prefix = ""
@@ -79,6 +82,15 @@ class Reply:
         # Set by reroll and branch: the version of the reply this one replaces.
         self.replaced: Message | None = None
         self.branch_text = ""
+        # The reply told apart into reasoning and answer as it streams: ``parts`` is what the
+        # latest token added to each, ``head_parts`` what the reply holds before its first
+        # (the reply continued and the prefix), ``prefix_parts`` the prefix's share of it.
+        self.splitter = splitter = thread.reasoning_splitter()
+        before = thread.reply_text(continues) if continues is not None else ""
+        kept = splitter.push(before) if before else ("", "")
+        self.prefix_parts: tuple[str, str] = splitter.push(prefix) if prefix else ("", "")
+        self.head_parts = (kept[0] + self.prefix_parts[0], kept[1] + self.prefix_parts[1])
+        self.parts: tuple[str, str] = ("", "")
 
     @property
     def result(self) -> GenerationResult:
@@ -88,8 +100,15 @@ class Reply:
         self.generation.cancel()
 
     def __iter__(self) -> Iterator[TokenEvent]:
+        splitter = self.splitter
         try:
-            yield from self.generation
+            for event in self.generation:
+                self.parts = splitter.push(event.text) if event.text else ("", "")
+                yield event
+            # what was held back in case it began a marker is text after all
+            self.parts = splitter.finish()
+            if any(self.parts):
+                yield TokenEvent(-1, "", None)
         finally:
             self.message = self.thread._record_reply(self)
 
@@ -124,6 +143,10 @@ class Thread:
         self._content_tokens: dict[str, list[int]] = {}
         self.last_plan: PromptPlan | None = None
         self.last_result: GenerationResult | None = None
+        # The chat's thinking switch for templates that take one (None: the template's own
+        # default); see set_thinking.
+        self.thinking: bool | None = None
+        self._setup_reasoning()
 
     # --- messages ------------------------------------------------------------------------------
 
@@ -135,11 +158,19 @@ class Thread:
     def add_message(self, role: str, content: str) -> None:
         self.messages.append(self.create_message(role, content))
 
+    def message_from_dict(self, data: dict) -> Message:
+        """A Message in this Thread's format from a plain ``{"role", "content"}`` dict (with
+        ``reasoning`` for a reply that has one)."""
+        return self._as_message(data)
+
     def _as_message(self, message: dict) -> Message:
         if isinstance(message, Message):
             message["role"] = normalize_role(message["role"])
             return message
-        return self.create_message(message["role"], message["content"])
+        made = self.create_message(message["role"], message["content"])
+        if message.get("reasoning"):
+            made["reasoning"] = message["reasoning"]
+        return made
 
     def reset(self) -> None:
         """Back to the messages the Thread started with (usually the system prompt)."""
@@ -157,6 +188,7 @@ class Thread:
 
     def set_format(self, format: Format | dict | str) -> None:
         self.format = resolve_format(format, self.model)
+        self._setup_reasoning()
         self._text_tokens.clear()
         for message in self.messages:
             message["prefix"], message["postfix"] = self.format.message_parts(
@@ -165,6 +197,66 @@ class Thread:
 
     def as_string(self) -> str:
         return "".join(message.as_string() for message in self.messages)
+
+    # --- reasoning -----------------------------------------------------------------------------
+
+    def set_thinking(self, enabled: bool | None) -> None:
+        """Switch the model's thinking on or off for templates that take ``enable_thinking``
+        (or its kin, such as gpt-oss's ``reasoning_effort``); None leaves the template's own
+        default. Prefix formats have no such switch."""
+        self.thinking = enabled
+        self._setup_reasoning()
+
+    def _setup_reasoning(self) -> None:
+        fmt = self.format
+        variables = reasoning_module.thinking_variables(fmt.template or "", self.thinking)
+        if variables or fmt.template_variables:
+            fmt = copy.copy(fmt)  # the switch is this chat's, not every user's of the format
+            fmt.template_variables = variables
+            self.format = fmt
+        self.reasoning_markers = reasoning_module.format_markers(fmt)
+        self._prompt_opens = reasoning_module.prompt_opens(fmt, self.reasoning_markers)
+
+    def reasoning_splitter(self) -> reasoning_module.ReasoningSplitter:
+        return reasoning_module.ReasoningSplitter(self.reasoning_markers, self._prompt_opens)
+
+    def reply_text(self, message: Message) -> str:
+        """The text the model wrote for a message: its reasoning, with the markers, and its
+        answer, as ``content`` alone is for a message that has no reasoning."""
+        thought = reasoning_module.message_reasoning(message)
+        if not thought:
+            return message["content"]
+        return reasoning_module.join_reply(
+            thought, message["content"], self.reasoning_markers, self._prompt_opens
+        )
+
+    def _set_reply_text(self, message: Message, text: str) -> None:
+        thought, answer = reasoning_module.split_reply(
+            text, self.reasoning_markers, self._prompt_opens
+        )
+        message["content"] = answer
+        if thought:
+            message["reasoning"] = thought
+        else:
+            message.pop("reasoning", None)
+
+    def _prompt_content(self, message: Message) -> str:
+        """A message's text in a later prompt. A reply's reasoning is left out unless the
+        format keeps it, as the reasoning models' own templates do; a prefix format whose
+        reply prefix opens the block gets it closed, empty, before the answer."""
+        if message["role"] != "bot" or not reasoning_module.message_reasoning(message):
+            return message["content"]
+        if self.format.keep_reasoning:
+            return self.reply_text(message)
+        markers = self.reasoning_markers
+        if self._prompt_opens and markers is not None and not self.format.is_jinja:
+            return markers.end + markers.answer_start + message["content"]
+        return message["content"].lstrip()
+
+    def _render_messages(self, messages: list[Message]) -> list[dict[str, str]]:
+        return [
+            {"role": _format_role(m["role"]), "content": self._prompt_content(m)} for m in messages
+        ]
 
     # --- tokens --------------------------------------------------------------------------------
 
@@ -198,7 +290,7 @@ class Thread:
         return True
 
     def _tokens_for(self, messages: list[Message], add_generation_prompt: bool) -> list[int]:
-        segments = self.format.segments(_render_messages(messages), add_generation_prompt)
+        segments = self.format.segments(self._render_messages(messages), add_generation_prompt)
         model = self.model
         tokens: list[int] = [model.bos_token] if model.add_bos else []
         for text, is_content in segments:
@@ -228,7 +320,7 @@ class Thread:
         messages = [m for m in self.messages if m is not continues]
         tail = self.content_tokens(prefix) if prefix else []
         if continues is not None:
-            tail = self.content_tokens(continues["content"]) + tail
+            tail = self.content_tokens(self.reply_text(continues)) + tail
         limit = self.model.context_length
         room = self.reply_room()
         droppable = [i for i, m in enumerate(messages[:-1]) if m["role"] != "system"]
@@ -272,7 +364,7 @@ class Thread:
     def inference_str_from_messages(self) -> str:
         """The prompt text for the next reply, truncated to fit, as the model will see it."""
         plan = self.plan_prompt()
-        return self.format.render(_render_messages(plan.messages), add_generation_prompt=True)
+        return self.format.render(self._render_messages(plan.messages), add_generation_prompt=True)
 
     # --- replies -------------------------------------------------------------------------------
 
@@ -303,19 +395,21 @@ class Thread:
         self.last_result = result
         if reply.continues is not None:
             message = reply.continues
-            before = message["content"]
-            message["content"] = before + reply.prefix + result.text
+            before = self.reply_text(message)
+            self._set_reply_text(message, before + reply.prefix + result.text)
             head = self.content_tokens(before) + (
                 self.content_tokens(reply.prefix) if reply.prefix else []
             )
         else:
-            message = self.create_message("bot", reply.prefix + result.text)
+            message = self.create_message("bot", "")
+            self._set_reply_text(message, reply.prefix + result.text)
             message.reply_prefix = reply.prefix
             self.messages.append(message)
             head = self.content_tokens(reply.prefix) if reply.prefix else []
-        # Keep the generated tokens for this text so the next prompt matches the cache exactly.
+        # Keep the generated tokens for this text so the next prompt matches the cache exactly
+        # (and a reply's token positions, reasoning included, stay those the model wrote).
         if result.stop_reason != "stop_string":
-            self._content_tokens[message["content"]] = head + result.tokens
+            self._content_tokens[self.reply_text(message)] = head + result.tokens
         return message
 
     def send(self, prompt: str) -> str:
@@ -354,8 +448,8 @@ class Thread:
 
     def reply_tokens(self, message: Message) -> list[int]:
         """The tokens of a message's content as the prompt holds them (for a reply: the tokens
-        the model generated)."""
-        return list(self.content_tokens(message["content"]))
+        the model generated, its reasoning included)."""
+        return list(self.content_tokens(self.reply_text(message)))
 
     def tokens_before(self, index: int, position: int) -> list[int]:
         """The prompt tokens that led to token ``position`` of the reply ``messages[index]``:
@@ -387,10 +481,11 @@ class Thread:
         replaced = Message(**message)
         text = self.model.detokenize(kept)
         self._content_tokens[text] = kept
-        message["content"] = text
+        self._set_reply_text(message, text)
         try:
             reply = self.start_reply(continue_last=True, candidates=candidates, sampler=sampler)
         except BaseException:
+            message.clear()
             message.update(replaced)
             raise
         reply.replaced = replaced
@@ -417,10 +512,6 @@ class Thread:
 
 def _format_role(role: str) -> str:
     return "assistant" if role == "bot" else role
-
-
-def _render_messages(messages: list[Message]) -> list[dict[str, str]]:
-    return [{"role": _format_role(m["role"]), "content": m["content"]} for m in messages]
 
 
 def resolve_format(format: Format | dict | str, model: Model) -> Format:

@@ -284,7 +284,11 @@ class EzChatApp(App):
         assert self.thread is not None and self.chat is not None
         message = self.thread.messages[index]
         return MessageView(
-            index, message["role"], message["content"], self.chat.entries[index].label
+            index,
+            message["role"],
+            message["content"],
+            self.chat.entries[index].label,
+            message.get("reasoning", ""),
         )
 
     async def _show_conversation(self) -> None:
@@ -366,26 +370,24 @@ class EzChatApp(App):
             except EzChatError as error:
                 self.post_message(ReplyFinished(kind, recorded=False, error=str(error)))
                 return
-            if kind == "continue":
-                head = reply.continues["content"] + reply.prefix
-            elif kind == "branch":
-                head = reply.branch_text
-            else:
-                head = reply.prefix
+            # the prefix, the kept part of a branch or the reply continued, split in two
+            reasoning_head, head = reply.head_parts
             # The pane shows the newest candidates a few times a second, so the worker
             # computes them only when the pane asks (see _latest_live_candidates).
             self._sparse_live_candidates = reply.generation.candidates_only_on_request()
             self._reply = reply
             if self._stop_requested:
                 reply.cancel()
-            self.post_message(ReplyStarted(kind, reply, head))
+            self.post_message(ReplyStarted(kind, reply, head, reasoning_head))
             error = None
             try:
                 for event in reply:
                     if event.candidates is not None:
                         self._live_candidates = event.candidates
-                    if event.text:
-                        feed.push(event.text)
+                    reasoning, text = reply.parts
+                    if text or reasoning:
+                        splitter = reply.splitter
+                        feed.push(text, reasoning, splitter.thinking, splitter.reasoning_tokens)
             except EzChatError as exc:
                 error = str(exc)
         self.post_message(ReplyFinished(kind, recorded=True, error=error))
@@ -416,7 +418,7 @@ class EzChatApp(App):
                 await self._show_conversation()
                 view = self.conversation.view_at(len(self.chat.entries) - 1)
         assert view is not None
-        await view.begin_stream(message.head)
+        await view.begin_stream(message.head, message.reasoning_head)
         self._stream_view = view
 
     async def on_stream_tick(self, _: StreamTick) -> None:
@@ -426,7 +428,9 @@ class EzChatApp(App):
         """Show the text written since the last tick (a timer, STREAM_SECONDS apart)."""
         view = self._stream_view
         if view is not None:  # before the reply's view exists, the text waits in the feed
-            await view.write(self._feed.take())
+            feed = self._feed
+            view.write_reasoning(feed.take_reasoning(), feed.thinking, feed.thinking_tokens)
+            await view.write(feed.take())
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
         assert self.thread is not None and self.chat is not None
@@ -435,11 +439,14 @@ class EzChatApp(App):
         rest = self._feed.take()
         if view is not None and rest:
             await view.write(rest)
+        if view is not None:
+            view.write_reasoning(self._feed.take_reasoning(), False, self._feed.thinking_tokens)
         try:
             if message.recorded:
                 entry = self.chat.reply_finished(message.kind)
                 if view is not None:
-                    await view.end_stream(self.thread.messages[-1]["content"], entry.label)
+                    last = self.thread.messages[-1]
+                    await view.end_stream(last["content"], entry.label, last.get("reasoning", ""))
                     if self.conversation.is_anchored:  # the full render may be taller
                         self.conversation.scroll_end(animate=False)
             elif view is not None:
@@ -593,7 +600,9 @@ class EzChatApp(App):
         if action == "version":
             if self.chat.select_version(index, event.step):
                 entry = self.chat.entries[index]
-                await event.view.set_content(entry.versions[entry.current], entry.label)
+                await event.view.set_content(
+                    entry.versions[entry.current], entry.label, entry.reasoning
+                )
                 self._refresh_context()
         elif action == "edit":
             self._edit_message(index)

@@ -10,7 +10,7 @@ opened) the chat works the same and is simply not saved.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..chats import sampler_setting, save_thread_state
@@ -29,6 +29,15 @@ class Entry:
     versions: list[str]
     current: int = 0
     message_id: int | None = None
+    # each version's reasoning ('' for none), beside ``versions``
+    reasonings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.reasonings += [""] * (len(self.versions) - len(self.reasonings))
+
+    @property
+    def reasoning(self) -> str:
+        return self.reasonings[self.current]
 
     @property
     def label(self) -> str:
@@ -51,7 +60,7 @@ class ChatLog:
         self.chat_id = chat_id
         self.format_name = format_name
         if entries is None:
-            entries = [Entry([m["content"]]) for m in thread.messages]
+            entries = [Entry([m["content"]], reasonings=[_reasoning(m)]) for m in thread.messages]
         if len(entries) != len(thread.messages):
             raise EzChatError("the saved chat's messages do not match its thread; reopen it")
         self.entries = entries
@@ -62,7 +71,7 @@ class ChatLog:
     def open(cls, store: ChatStore, chat_id: int, thread: Thread) -> ChatLog:
         """The saved chat ``chat_id`` around ``thread`` (made by ``thread_from_store``)."""
         stored = store.messages(chat_id)
-        entries = [Entry(list(m.versions), m.current, m.id) for m in stored]
+        entries = [Entry(list(m.versions), m.current, m.id, list(m.reasonings)) for m in stored]
         settings = store.chat_settings(chat_id)
         return cls(
             thread,
@@ -102,12 +111,16 @@ class ChatLog:
         return self.thread.reply_tokens(message) if message["role"] == "bot" else None
 
     def _add(self, message: Message) -> Entry:
-        entry = Entry([message["content"]])
+        entry = Entry([message["content"]], reasonings=[_reasoning(message)])
         chat_id = self._ensure_chat()
         self.entries.append(entry)
         if chat_id is not None:
             entry.message_id = self.store.add_message(
-                chat_id, message["role"], message["content"], tokens=self._tokens(message)
+                chat_id,
+                message["role"],
+                message["content"],
+                tokens=self._tokens(message),
+                reasoning=entry.reasoning,
             )
         return entry
 
@@ -136,20 +149,28 @@ class ChatLog:
         "reroll" or "branch" (a new version of the last one), "continue" (the current version
         grew)."""
         message = self.thread.messages[-1]
-        text = message["content"]
+        text, thought = message["content"], _reasoning(message)
         if kind == "reply":
             return self._add(message)
         entry = self.entries[-1]
         if kind in ("reroll", "branch"):
             entry.versions.append(text)
+            entry.reasonings.append(thought)
             entry.current = len(entry.versions) - 1
             if entry.message_id is not None:
-                self.store.add_version(entry.message_id, text, tokens=self._tokens(message))
+                self.store.add_version(
+                    entry.message_id, text, tokens=self._tokens(message), reasoning=thought
+                )
         elif kind == "continue":
             entry.versions[entry.current] = text
+            entry.reasonings[entry.current] = thought
             if entry.message_id is not None:
                 self.store.update_version(
-                    entry.message_id, text, index=entry.current, tokens=self._tokens(message)
+                    entry.message_id,
+                    text,
+                    index=entry.current,
+                    tokens=self._tokens(message),
+                    reasoning=thought,
                 )
         else:
             raise ValueError(f"unknown reply kind {kind!r}")
@@ -162,7 +183,12 @@ class ChatLog:
         if not 0 <= target < len(entry.versions):
             return False
         entry.current = target
-        self.thread.messages[index]["content"] = entry.versions[target]
+        message = self.thread.messages[index]
+        message["content"] = entry.versions[target]
+        if entry.reasonings[target]:
+            message["reasoning"] = entry.reasonings[target]
+        else:
+            message.pop("reasoning", None)
         if entry.message_id is not None:
             self.store.set_current_version(entry.message_id, target)
         return True
@@ -189,7 +215,7 @@ class ChatLog:
             return
         thread.messages.insert(index, thread.create_message(role, text))
         entry = Entry([text])
-        self.entries.insert(index, entry)
+        self.entries.insert(index, entry)  # a system or user message: no reasoning
         chat_id = self._ensure_chat()
         before = self.entries[index + 1].message_id
         if chat_id is not None and before is not None:
@@ -237,3 +263,7 @@ class ChatLog:
     def rename(self, title: str) -> None:
         if self.store is not None and self.chat_id is not None:
             self.store.rename_chat(self.chat_id, title)
+
+
+def _reasoning(message: Message) -> str:
+    return message.get("reasoning", "") if message["role"] == "bot" else ""

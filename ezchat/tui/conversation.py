@@ -21,6 +21,7 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from ..safetext import VisibleStream, visible
+from .reasoning_block import ReasoningBlock
 
 ROLE_NAMES = {"user": "You", "bot": "Bot", "system": "System"}
 
@@ -36,6 +37,7 @@ class MessageView(Vertical, can_focus=True):
         Binding("y", "request('copy')", "Copy", id="message.copy"),
         Binding("s", "request('insert_system')", "Insert system", id="message.insert_system"),
         Binding("t", "request('tokens')", "Tokens", id="message.tokens"),
+        Binding("r", "toggle_reasoning", "Reasoning", id="message.reasoning"),
     ]
 
     version_label: reactive[str] = reactive("")
@@ -49,18 +51,39 @@ class MessageView(Vertical, can_focus=True):
             self.action = action
             self.step = step
 
-    def __init__(self, index: int, role: str, content: str, version_label: str = "") -> None:
+    def __init__(
+        self, index: int, role: str, content: str, version_label: str = "", reasoning: str = ""
+    ) -> None:
         super().__init__(classes=f"message -{role}")
         self.index = index
         self.role = role
         self.content = content
+        self.reasoning = reasoning
         self._stream: MarkdownStream | None = None
         self._visible_stream = VisibleStream()
         self.set_reactive(MessageView.version_label, version_label)
 
     def compose(self):
         yield Static(self._role_line(), classes="role")
-        yield Markdown(visible(self.content), classes="body")
+        yield ReasoningBlock(self.reasoning)
+        yield Markdown(visible(self._answer(self.content)), classes="body")
+
+    def _answer(self, content: str) -> str:
+        # below its reasoning, an answer's leading blank lines are the gap the block already is
+        return content.lstrip() if self.reasoning else content
+
+    @property
+    def reasoning_block(self) -> ReasoningBlock:
+        return self.query_one(ReasoningBlock)
+
+    def action_toggle_reasoning(self) -> None:
+        self.reasoning_block.toggle()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # the reasoning key is offered (and shown in the footer) only where there is some
+        if action == "toggle_reasoning":
+            return bool(self.reasoning.strip())
+        return True
 
     def _role_line(self) -> Content:
         # an imported chat's role is outside text too; Content is never read as markup
@@ -79,18 +102,32 @@ class MessageView(Vertical, can_focus=True):
     def streaming(self) -> bool:
         return self._stream is not None
 
-    async def set_content(self, content: str, version_label: str | None = None) -> None:
+    async def set_content(
+        self, content: str, version_label: str | None = None, reasoning: str | None = None
+    ) -> None:
         self.content = content
         if version_label is not None:
             self.version_label = version_label
-        await self.body.update(visible(content))
+        if reasoning is not None:
+            self.reasoning = reasoning
+            self.reasoning_block.set_text(reasoning)
+        await self.body.update(visible(self._answer(content)))
 
-    async def begin_stream(self, head: str) -> None:
-        """Show ``head`` and get ready to append the reply's text as it comes."""
+    async def begin_stream(self, head: str, reasoning_head: str = "") -> None:
+        """Show ``head`` (and the reasoning before it) and get ready to append the reply's
+        text as it comes."""
         self.content = head
+        self.reasoning = reasoning_head
+        self.reasoning_block.set_text(reasoning_head)
         self._visible_stream = VisibleStream()
         await self.body.update(visible(head))
         self._stream = Markdown.get_stream(self.body)
+
+    def write_reasoning(self, text: str, thinking: bool, tokens: int) -> None:
+        block = self.reasoning_block
+        if text or thinking != block.thinking or tokens != block.tokens:
+            self.reasoning += text
+            block.stream(text, thinking, tokens)
 
     async def write(self, text: str) -> None:
         if self._stream is not None and text:
@@ -99,13 +136,15 @@ class MessageView(Vertical, can_focus=True):
             if shown:
                 await self._stream.write(shown)
 
-    async def end_stream(self, final: str, version_label: str = "") -> None:
+    async def end_stream(
+        self, final: str, version_label: str = "", reasoning: str | None = None
+    ) -> None:
         """Stop streaming and render the whole reply once more (a streamed render can differ
         from a full one, e.g. a code fence that closed late)."""
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-        await self.set_content(final, version_label)
+        await self.set_content(final, version_label, reasoning)
 
     def action_version(self, step: int) -> None:
         self.post_message(self.Requested(self, "version", step))

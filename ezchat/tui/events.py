@@ -23,15 +23,29 @@ class ReplyFeed:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._parts: list[str] = []
+        self._reasoning: list[str] = []
+        # whether the model is inside its reasoning, and how many tokens it has thought
+        self.thinking = False
+        self.thinking_tokens = 0
 
-    def push(self, text: str) -> None:
+    def push(self, text: str, reasoning: str = "", thinking: bool = False, tokens: int = 0) -> None:
         with self._lock:
-            self._parts.append(text)
+            if text:
+                self._parts.append(text)
+            if reasoning:
+                self._reasoning.append(reasoning)
+            self.thinking, self.thinking_tokens = thinking, tokens
 
     def take(self) -> str:
         with self._lock:
             text = "".join(self._parts)
             self._parts.clear()
+            return text
+
+    def take_reasoning(self) -> str:
+        with self._lock:
+            text = "".join(self._reasoning)
+            self._reasoning.clear()
             return text
 
 
@@ -52,11 +66,12 @@ class ReplyStarted(Message):
     """The prompt is evaluated and tokens are coming; ``head`` is the text the reply's
     widget starts from (the prefix, the kept part of a branch, or the reply continued)."""
 
-    def __init__(self, kind: str, reply: Reply, head: str) -> None:
+    def __init__(self, kind: str, reply: Reply, head: str, reasoning_head: str = "") -> None:
         super().__init__()
         self.kind = kind
         self.reply = reply
         self.head = head
+        self.reasoning_head = reasoning_head
 
 
 class StreamTick(Message):
