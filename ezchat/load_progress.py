@@ -71,7 +71,3 @@ def reporting_progress(report: ProgressReport | None) -> Iterator[LoadOutcome]:
             yield outcome
         finally:
             llama_cpp_lib.llama_model_default_params = plain_defaults
-    if outcome.error is not None:
-        # the report raised at its last call, after which llama.cpp finished anyway: the
-        # error (a KeyboardInterrupt, say) is not lost
-        raise outcome.error

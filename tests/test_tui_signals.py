@@ -77,8 +77,7 @@ def _start_a_reply(term: Terminal) -> int:
 
 def _greedy_reply(model: ez.Model) -> str:
     """What the app writes, from a fresh run of the same model, format and sampler."""
-    sampler = ez.samplers.load("GreedyDecoding")
-    sampler.max_len_tokens = LONG
+    sampler = ez.SamplerSettings(temp=0.0, max_len_tokens=LONG)  # what LongGreedy.toml holds
     return ez.Thread(model, "chatml", sampler).send(PROMPT)
 
 
