@@ -32,7 +32,7 @@ from .chatfile import ChatFile, parse_chat_text, read_chat_file
 from .config import Config, config_path, load_config, save_config
 from .crashguard import guard_terminal
 from .doctor import self_check
-from .errors import EzChatError, UserFileError
+from .errors import EzChatError, LoadCancelled, UserFileError
 from .gguf import GGUFInfo, read_gguf
 from .interrupt import CancelOnSigint
 from .memory import human_bytes
@@ -277,13 +277,21 @@ def load_model_showing_progress(
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
     console = console or Console(stderr=True)
-    if options.server or not console.is_terminal:
+    if options.server:
         return load_model(options)
     started = time.perf_counter()
     bar: Progress | None = None
+    # Ctrl-C while llama.cpp loads sets a flag, which the next progress report turns into a
+    # stop between tensors. A KeyboardInterrupt raised there instead would fire inside a
+    # ctypes callback ("Exception ignored on calling ctypes callback") or be lost.
+    interrupt = CancelOnSigint()
 
-    def progress(fraction: float) -> None:
+    def progress(fraction: float) -> bool:
         nonlocal bar
+        if interrupt.requested:
+            return False
+        if not console.is_terminal:
+            return True
         if bar is None:
             if time.perf_counter() - started < after_seconds:
                 return
@@ -299,12 +307,24 @@ def load_model_showing_progress(
             bar.add_task(name, total=1.0)
             bar.start()
         bar.update(bar.task_ids[0], completed=fraction)
+        return True
 
     try:
-        return load_model(options, progress)
+        with interrupt:
+            try:
+                model = load_model(options, progress)
+            except LoadCancelled:
+                if not interrupt.requested:
+                    raise
+                model = None
     finally:
         if bar is not None:
             bar.stop()
+    if interrupt.requested:  # also when it came after the last report: the load is not used
+        if model is not None:
+            model.unload()
+        raise typer.Exit(EXIT_INTERRUPTED)
+    return model
 
 
 # --- the app (no command) -----------------------------------------------------------------------
@@ -376,7 +396,8 @@ def chat(
         f"{model.description}, context {model.context_length}, "
         f"format {thread.format.name}, sampler {thread.sampler.name}"
     )
-    interact(thread, color=color, header=header, stream=stream)
+    if interact(thread, color=color, header=header, stream=stream):
+        raise typer.Exit(EXIT_INTERRUPTED)  # Ctrl-C at the prompt, as every CLI interrupt
 
 
 # --- generate and candidates ------------------------------------------------------------------------
@@ -633,11 +654,13 @@ def _list_files(
     files: dict[str, userfiles.UserFile], describe: Callable[[str], str], json_output: bool
 ) -> None:
     rows = []
+    broken: set[str] = set()
     for name, file in files.items():
         try:
             description = describe(name)
         except EzChatError as exc:
             description = f"(broken: {exc})"
+            broken.add(name)
         rows.append(
             {
                 "name": name,
@@ -651,7 +674,11 @@ def _list_files(
         return
     print_table(
         ["name", "source", "description"],
-        [[r["name"], r["source"], _show(r["description"], 70)] for r in rows],
+        # a broken entry's reason names the file, line and key: cut, it would hide them
+        [
+            [r["name"], r["source"], _show(r["description"], 0 if r["name"] in broken else 70)]
+            for r in rows
+        ],
     )
 
 

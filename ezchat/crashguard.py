@@ -50,6 +50,21 @@ def crash_line(what: str, signum: int) -> str:
     return f"ezchat: {what} ended without closing: {cause}; the terminal has been restored"
 
 
+def _hang_up_when_parent_dies(parent: int) -> None:
+    """In the child: get SIGHUP if the guarding parent dies (killed on its own), so the app
+    ends as it does when its terminal closes, saving the reply it is writing, instead of
+    running on with no one to give the terminal back. Linux only (prctl PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGHUP), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGHUP)
+
+
 def guard_terminal(what: str) -> None:
     """Fork; return in the child, which goes on to run ``what``. The parent never returns: it
     waits for the child and exits with its status (128 + the signal for a death by signal)."""
@@ -66,8 +81,10 @@ def guard_terminal(what: str) -> None:
         return
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     child = os.fork()
     if child == 0:
+        _hang_up_when_parent_dies(parent)
         return
     # Ctrl-C and Ctrl-\ reach the child through the terminal's process group; the parent only
     # passes on what is sent to it by pid.

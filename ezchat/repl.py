@@ -68,13 +68,14 @@ def interact(
     file: TextIO | None = None,
     input: Input | None = None,
     output: Output | None = None,
-) -> None:
-    """Chat with ``thread`` in the terminal until Ctrl-C or Ctrl-D at the prompt.
+) -> bool:
+    """Chat with ``thread`` in the terminal until Ctrl-C or Ctrl-D at the prompt; True when
+    it was Ctrl-C (``ezchat chat`` then exits with status 130, as the CLI's interrupts do).
 
     ``file`` receives the bot's text (default stdout); ``input``/``output`` are prompt-toolkit's
     (default: the terminal; when stdin is not a terminal, lines are read from it plainly).
     """
-    Repl(
+    return Repl(
         thread, color=color, header=header, stream=stream, file=file, input=input, output=output
     ).run()
 
@@ -225,7 +226,8 @@ class Repl:
 
     # --- the loop ------------------------------------------------------------------------------
 
-    def run(self) -> None:
+    def run(self) -> bool:
+        """The chat until it ends; True when Ctrl-C at the prompt ended it."""
         if self.header:
             self.out.line(self.header)
         if self.reader.interactive:
@@ -233,13 +235,17 @@ class Repl:
         while self.running:
             try:
                 text = self.read_lines("> ", "user")
-            except (KeyboardInterrupt, EOFError):
+            except KeyboardInterrupt:
+                self.out.line()
+                return True
+            except EOFError:
                 self.out.line()
                 break
             except InvalidTextError as exc:  # the line is not sent; the chat goes on
                 self.error(exc)
                 continue
             self.handle(text)
+        return False
 
     def read_lines(self, label: str, style: str) -> str:
         """One input, continued over several lines while a line ends with a backslash."""

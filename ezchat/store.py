@@ -15,6 +15,7 @@ too.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 import threading
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
+from .chatlocks import ChatLocks
 from .errors import EzChatError
 from .samplers import SamplerSettings
 from .thread import ROLES, normalize_role
@@ -168,6 +170,8 @@ class ChatStore:
     ) -> None:
         self.path = Path(path).expanduser() if path is not None else default_store_path()
         self.max_states = max_states
+        # the chats an app has open for writing; see ezchat.chatlocks
+        self.locks = ChatLocks(self.path)
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         try:
@@ -184,7 +188,7 @@ class ChatStore:
                 self.path, timeout=5.0, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
-            raise self._unusable(exc) from None
+            raise self._unwritable() or self._unusable(exc) from None
         try:
             # Takes effect only in a new file (before WAL mode writes its header): lets deleted
             # chats and states give their pages back to the file system (see _reclaim).
@@ -200,7 +204,9 @@ class ChatStore:
             conn.close()
             self._conn = None
             locked = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
-            raise (self._failed(exc) if locked else self._unusable(exc)) from None
+            if locked:
+                raise self._failed(exc) from None
+            raise self._unwritable() or self._unusable(exc) from None
         except StoreError:
             conn.close()
             self._conn = None
@@ -209,6 +215,7 @@ class ChatStore:
     # --- lifetime ------------------------------------------------------------------------------
 
     def close(self) -> None:
+        self.locks.release_all()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -230,6 +237,28 @@ class ChatStore:
             f"{self.path} is not a readable ezchat chat store ({exc}); move it aside "
             f"(e.g. rename it to {self.path.name}.bad) and ezchat starts a new one"
         )
+
+    def _unwritable(self) -> StoreError | None:
+        """Why the file cannot be opened when the cause is permissions, not its contents: SQLite
+        says "unable to open" or "readonly" either way."""
+        folder = self.path.parent
+        if not self.path.exists() and not os.access(folder, os.W_OK | os.X_OK):
+            return StoreError(
+                f"cannot create {self.path}: the folder {folder} is not writable; make it "
+                "writable (chmod u+w) or set EZCHAT_HOME to a writable folder"
+            )
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            return StoreError(
+                f"{self.path} is read-only, so chats cannot be saved to it; make it writable "
+                "(chmod u+w) or set EZCHAT_HOME to another folder"
+            )
+        if self.path.exists() and not os.access(folder, os.W_OK | os.X_OK):
+            # WAL mode keeps its -wal and -shm files beside the database
+            return StoreError(
+                f"the folder {folder} is not writable, and {self.path.name} needs to create its "
+                "journal files there; make it writable (chmod u+w) or set EZCHAT_HOME"
+            )
+        return None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -731,31 +760,7 @@ class ChatStore:
 
     def export_markdown(self, chat_id: int) -> str:
         """The chat for reading: a title, its settings, then each message's current version."""
-        summary = self.chat(chat_id)
-        settings = self.chat_settings(chat_id)
-        lines = [f"# {summary.title}", ""]
-        settings["sampler"] = sampler_label(settings["sampler"])
-        for key in ("model", "format", "sampler"):
-            if settings[key]:
-                lines.append(f"- {key}: `{settings[key]}`")
-        lines += [f"- saved: {summary.updated:%Y-%m-%d %H:%M}", ""]
-        for message in self.messages(chat_id):
-            heading = _ROLE_LABELS[message.role]
-            if len(message.versions) > 1:
-                heading += f" (version {message.current + 1} of {len(message.versions)})"
-            lines += [f"## {heading}", ""]
-            if message.reasoning.strip():
-                thought = message.reasoning.strip().splitlines()
-                lines += [
-                    "<details><summary>Reasoning</summary>",
-                    "",
-                    *thought,
-                    "",
-                    "</details>",
-                    "",
-                ]
-            lines += [message.content.strip("\n"), ""]
-        return "\n".join(lines)
+        return markdown_from_export(self.export_json(chat_id))
 
     def import_json(self, data: dict[str, Any] | str) -> int:
         """A new chat from ``export_json`` data (a dict or its JSON text); returns its id."""
@@ -780,6 +785,30 @@ class ChatStore:
                     )
                 conn.execute("UPDATE messages SET current = ? WHERE id = ?", (current, message_id))
             return chat_id
+
+
+def markdown_from_export(data: dict[str, Any]) -> str:
+    """``export_json`` data (a stored chat's, or an app's chat held in memory) for reading."""
+    lines = [f"# {data['title']}", ""]
+    settings = dict(data["settings"])
+    settings["sampler"] = sampler_label(settings.get("sampler", ""))
+    for key in ("model", "format", "sampler"):
+        if settings.get(key):
+            lines.append(f"- {key}: `{settings[key]}`")
+    lines += [f"- saved: {datetime.fromisoformat(data['updated']):%Y-%m-%d %H:%M}", ""]
+    for message in data["messages"]:
+        versions, current = message["versions"], message["current"]
+        heading = _ROLE_LABELS[message["role"]]
+        if len(versions) > 1:
+            heading += f" (version {current + 1} of {len(versions)})"
+        lines += [f"## {heading}", ""]
+        reasonings = message.get("reasonings") or [""] * len(versions)
+        thought = reasonings[current].strip() if current < len(reasonings) else ""
+        if thought:
+            lines += ["<details><summary>Reasoning</summary>", "", *thought.splitlines(), ""]
+            lines += ["</details>", ""]
+        lines += [versions[current].rstrip("\n"), ""]
+    return "\n".join(lines)
 
 
 def sampler_label(setting: str) -> str:

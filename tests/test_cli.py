@@ -20,6 +20,7 @@ import ezchat as ez
 from ezchat import cpu, formats, paths, samplers
 from ezchat.cli import app
 from ezchat.config import config_path, load_config
+from ezchat.errors import EzChatError
 from ezchat.session import ChatOptions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,6 +235,22 @@ def test_formats_and_samplers_list_names_and_sources() -> None:
     data = {row["name"]: row for row in json.loads(result.stdout)}
     assert set(data) == set(samplers.available())
     assert data["GreedyDecoding"]["description"] == samplers.description("GreedyDecoding")
+
+
+def test_a_broken_preset_is_listed_with_its_whole_reason() -> None:
+    """The reason names the file, line and key; cutting it to the column's width hid both."""
+    folder = paths.user_dir("samplers")
+    folder.mkdir(parents=True)
+    (folder / "BadSyntax.toml").write_text('description = "broken"\ntop_p = 0.9\ntemp = = 1\n')
+    try:
+        samplers.description("BadSyntax")
+    except EzChatError as error:
+        reason = str(error)
+    result = run("samplers")
+    assert result.exit_code == 0, result.output
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith("BadSyntax ")]
+    assert row.endswith(f"(broken: {reason})")
+    assert "line 3" in row
 
 
 def test_show_prints_the_file() -> None:

@@ -406,7 +406,9 @@ def test_in_a_terminal_ctrl_c_stops_the_reply_enter_rerolls_ctrl_c_quits(
     at = terminal.expect(b"(saved 2 messages", at)
     at = terminal.expect(b"> ", at)
     terminal.type(CTRL_C)
-    assert terminal.wait() == 0
+    # Ctrl-C at the prompt ends the chat as every CLI interrupt does: status 130, one line
+    assert terminal.wait() == 130
+    assert _plain(terminal.screen).rstrip().endswith("ezchat: interrupted")
 
     def saved(path: Path) -> list[tuple[str, str]]:
         messages = json.loads(path.read_text(encoding="utf-8"))["messages"]

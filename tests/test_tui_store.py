@@ -8,6 +8,7 @@ import json
 from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
 
 from ezchat.store import ChatStore
+from ezchat.tui.reply_saver import ReplySaver
 
 
 async def test_saved_chat_survives_a_restart_with_every_version(tmp_path):
@@ -133,7 +134,8 @@ async def test_unreadable_store_is_reported_and_the_chat_still_works(tmp_path):
 
 async def test_mid_reply_everything_finished_is_already_on_disk(tmp_path):
     """What a kill mid-reply would leave: every finished message, the new one typed included,
-    is committed before the reply ends (read through another connection, as after a restart)."""
+    and the reply as far as it was flushed, are committed before the reply ends (read through
+    another connection, as after a restart)."""
     store_path = tmp_path / "chats.db"
     app = make_app(store_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -150,14 +152,21 @@ async def test_mid_reply_everything_finished_is_already_on_disk(tmp_path):
             ),
             "some reply text",
         )
+        # a flush comes at most FLUSH_SECONDS apart while the reply streams
+        await pilot.pause(ReplySaver.FLUSH_SECONDS * 2)
         assert app.generating
         with ChatStore(store_path) as other:
             (summary,) = other.chats()
             stored = [(m.role, m.content) for m in other.messages(summary.id)]
-        assert stored == [
+        assert stored[:3] == [
             ("user", "Hello!"),
             ("bot", app.thread.messages[1]["content"]),
             ("user", "Tell me a long story about a lighthouse."),
         ]
+        role, partial = stored[3]
+        assert role == "bot" and partial.strip()
         await pilot.press("escape")
         await wait_idle(pilot)
+        assert app.thread.messages[-1]["content"].startswith(partial)
+        with ChatStore(store_path) as other:
+            assert other.messages(summary.id)[-1].content == app.thread.messages[-1]["content"]

@@ -11,8 +11,10 @@ chats) reaches the screen only through ``visible`` (ezchat.safetext) and never a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import signal
 import sys
 import threading
 import time
@@ -48,6 +50,7 @@ from .events import (
     ReplyFeed,
     ReplyFinished,
     ReplyStarted,
+    SaveFailed,
     StreamTick,
 )
 from .loading import LoadingScreen
@@ -62,6 +65,9 @@ CANDIDATES_K = 10
 # How often streamed text is drawn. Drawing at every token would keep the UI thread busy and,
 # through the GIL, slow the generation thread; 10 redraws a second read as continuous.
 STREAM_SECONDS = 0.1
+# Signals that end the app the way Ctrl+Q does (the reply so far saved, the cache kept), with
+# status 128 + the signal. Without a handler Python dies at once on SIGTERM and SIGHUP.
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 class EzChatApp(App):
@@ -121,6 +127,10 @@ class EzChatApp(App):
         # (message index, token position) the candidates pane inspects, when it does
         self._inspecting: tuple[int, int] | None = None
         self._config_problems: list[str] = []
+        # the first failed write to the chats file; from then on chats stay in memory only
+        self._store_failure: str | None = None
+        # run_app sets this: only the app that owns the process takes its signals (not tests)
+        self.handle_signals = False
         if self.config.keymap:
             keymap, self._config_problems = check_keymap(
                 self.config.keymap, config_path(), binding_ids()
@@ -165,6 +175,10 @@ class EzChatApp(App):
         self._flush_timer = self.set_interval(
             STREAM_SECONDS, lambda: self.post_message(StreamTick()), pause=True
         )
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in EXIT_SIGNALS:
+                loop.add_signal_handler(signum, self._exit_on_signal, signum)
         loading = LoadingScreen(self.options.model, self.options.server)
         self.push_screen(loading)
         self._open_store()
@@ -204,7 +218,9 @@ class EzChatApp(App):
     async def on_model_loaded(self, message: ModelLoaded) -> None:
         self.load_seconds = message.load_seconds
         self.thread = message.thread
-        self.chat = ChatLog(self.thread, self.store, format_name=self.options.format or "auto")
+        self.chat = self._adopt(
+            ChatLog(self.thread, self.store, format_name=self.options.format or "auto")
+        )
         chat_id = self.requested_chat_id
         if chat_id is None and self.resume and self.store is not None:
             last = self.store.last_chat()
@@ -219,6 +235,27 @@ class EzChatApp(App):
         self._update_header()
         self.query_one(PromptInput).focus()
         self.ready = True
+
+    def _adopt(self, chat: ChatLog) -> ChatLog:
+        """Make ``chat`` report a failed write (once for the whole app) and, after one has
+        failed, not try again."""
+        chat.on_save_failed = lambda error: self.post_message(SaveFailed(error))
+        if self._store_failure is not None:
+            chat.save_error = self._store_failure
+        return chat
+
+    def on_save_failed(self, message: SaveFailed) -> None:
+        if self._store_failure is not None:
+            return
+        self._store_failure = message.error
+        if self.chat is not None:
+            self.chat.save_error = message.error
+        self.notify(
+            f"Chats are no longer being saved: {message.error}. This chat stays open; "
+            "'Export this chat' (ctrl+p) writes it to a file.",
+            severity="error",
+            timeout=20,
+        )
 
     def _update_header(self) -> None:
         if self.thread is None:
@@ -379,6 +416,9 @@ class EzChatApp(App):
             if self._stop_requested:
                 reply.cancel()
             self.post_message(ReplyStarted(kind, reply, head, reasoning_head))
+            # the reply is written here, not on the UI thread: after Ctrl+Q or a signal the UI
+            # handlers never run, while on_unmount waits for this lock
+            saver = self.chat.start_saving_reply(kind, head, reasoning_head)
             error = None
             try:
                 for event in reply:
@@ -388,9 +428,13 @@ class EzChatApp(App):
                     if text or reasoning:
                         splitter = reply.splitter
                         feed.push(text, reasoning, splitter.thinking, splitter.reasoning_tokens)
+                        saver.grow(text, reasoning)
             except EzChatError as exc:
                 error = str(exc)
-        self.post_message(ReplyFinished(kind, recorded=True, error=error))
+            finally:
+                if reply.message is not None:
+                    saver.finish(reply.message)
+        self.post_message(ReplyFinished(kind, recorded=True, error=error, saver=saver))
 
     def _latest_live_candidates(self) -> list | None:
         reply = self._reply
@@ -443,7 +487,7 @@ class EzChatApp(App):
             view.write_reasoning(self._feed.take_reasoning(), False, self._feed.thinking_tokens)
         try:
             if message.recorded:
-                entry = self.chat.reply_finished(message.kind)
+                entry = self.chat.reply_finished(message.kind, message.saver)
                 if view is not None:
                     last = self.thread.messages[-1]
                     await view.end_stream(last["content"], entry.label, last.get("reasoning", ""))
@@ -691,7 +735,8 @@ class EzChatApp(App):
         self.thread = Thread(old.model, old.format, old.sampler)
         if self.options.system is not None:
             self.thread.set_system_prompt(self.options.system)
-        self.chat = ChatLog(self.thread, self.store, format_name=self.chat.format_name)
+        self.chat.release()
+        self.chat = self._adopt(ChatLog(self.thread, self.store, format_name=self.chat.format_name))
         self.candidates_pane.clear()
         await self._show_conversation()
 
@@ -789,29 +834,43 @@ class EzChatApp(App):
             # a stale or missing saved cache only costs a re-evaluation
             with contextlib.suppress(EzChatError):
                 restore_state(self.store, chat_id, thread)
+        if chat.detached:
+            notes.append(
+                f"This chat is open in another ezchat, so it is not changed here: what you send "
+                f"goes into a copy, '{chat.copy_title}'."
+            )
         for note in notes:
             self.notify(note, severity="warning", timeout=8)
-        self.thread, self.chat = thread, chat
+        if self.chat is not None:
+            self.chat.release()
+        self.thread, self.chat = thread, self._adopt(chat)
         self.query_one(PromptInput).load_history(
             [m["content"] for m in thread.messages if m["role"] == "user"]
         )
         self.candidates_pane.clear()
 
     def action_export_chat(self) -> None:
-        """Write this chat to Markdown and JSON files."""
-        if self.store is None or self.chat is None or self.chat.chat_id is None:
+        """Write this chat to Markdown and JSON files: the chat as shown, so it works when the
+        chats file no longer takes writes too."""
+        if not self._can("export the chat"):  # mid-reply the Thread is ahead of the log
+            return
+        if not self.chat.entries:
             self.notify("Send a message first; an empty chat has nothing to export.")
             return
-        from .chat_list import export_chat
+        from .chat_list import write_export
 
+        name = f"chat-{self.chat.chat_id}" if self.chat.chat_id is not None else "unsaved-chat"
         try:
-            paths = export_chat(self.store, self.chat.chat_id)
-        except (EzChatError, OSError) as error:
-            self.report(error)
+            paths = write_export(self.chat.export_data(), name)
+        except OSError as error:
+            self.report(EzChatError(f"the chat could not be exported: {error}"))
             return
         self.notify("Exported to " + " and ".join(str(p) for p in paths))
 
     # --- leaving -------------------------------------------------------------------------------
+
+    def _exit_on_signal(self, signum: int) -> None:
+        self.exit(return_code=128 + signum)
 
     def on_unmount(self) -> None:
         """Stop a reply, keep the chat's cache for next time, and free the model."""
@@ -841,6 +900,7 @@ def run_app(options: ChatOptions, resume: bool = False, chat_id: int | None = No
     Without a terminal it refuses (``EzChatError``) rather than draw into a pipe."""
     require_terminal()
     app = EzChatApp(options, resume=resume, chat_id=chat_id)
+    app.handle_signals = True
     app.run()
     return app.return_code or 0
 

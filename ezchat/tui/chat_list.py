@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,23 +17,27 @@ from textual.widgets import DataTable, Footer, Static
 from .. import paths
 from ..errors import EzChatError
 from ..safetext import visible
-from ..store import ChatStore
+from ..store import ChatStore, markdown_from_export
 from .dialogs import ConfirmScreen, TextEditScreen
 
 
 def export_chat(store: ChatStore, chat_id: int, folder: Path | None = None) -> list[Path]:
     """Write chat ``chat_id`` as Markdown and JSON into ``folder`` (default: ``exports`` in the
     user data dir); returns the two paths."""
+    return write_export(store.export_json(chat_id), f"chat-{chat_id}", folder)
+
+
+def write_export(data: dict[str, Any], name: str, folder: Path | None = None) -> list[Path]:
+    """Write ``export_json`` data as ``<name>-<title>.md`` and ``.json`` into ``folder``."""
     folder = folder or paths.data_dir() / "exports"
     folder.mkdir(parents=True, exist_ok=True)
-    title = store.chat(chat_id).title
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower()[:40] or "chat"
-    stem = folder / f"chat-{chat_id}-{slug}"
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", data["title"]).strip("-").lower()[:40] or "chat"
+    stem = folder / f"{name}-{slug}"
     markdown = stem.with_suffix(".md")
-    markdown.write_text(store.export_markdown(chat_id), encoding="utf-8")
-    data = stem.with_suffix(".json")
-    data.write_text(json.dumps(store.export_json(chat_id), indent=2, ensure_ascii=False))
-    return [markdown, data]
+    markdown.write_text(markdown_from_export(data), encoding="utf-8")
+    written = stem.with_suffix(".json")
+    written.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    return [markdown, written]
 
 
 class ChatListScreen(ModalScreen[int | None]):

@@ -5,21 +5,30 @@ The Thread holds one text per message (the version in use); the ChatLog keeps, b
 message, all its versions (reroll and branch add one; continue and edit change the current one)
 and its row id in the store. This is the only module of the TUI that talks to the store, so a
 chat is saved the same way whichever widget changed it. Without a store (it could not be
-opened) the chat works the same and is simply not saved.
+opened) the chat works the same and is simply not saved; the same holds from the first write
+that fails (a damaged file, a full disk): ``on_save_failed`` is told once, and the chat goes on
+in memory, where ``export_data`` can still write it out.
+
+A chat that another app has open (see ezchat.chatlocks) is opened detached: it is shown and can
+be continued, but nothing is written to it; the first change saves the whole conversation as a
+new chat, a copy, so the two apps never interleave their turns in one stored chat.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from ..chats import sampler_setting, save_thread_state
 from ..errors import EzChatError
-from ..store import DEFAULT_TITLE
+from ..store import DEFAULT_TITLE, EXPORT_KIND, EXPORT_VERSION, StoreError, title_from_text
 
 if TYPE_CHECKING:
     from ..store import ChatStore
     from ..thread import Message, Thread
+    from .reply_saver import ReplySaver
 
 
 @dataclass(slots=True)
@@ -64,6 +73,13 @@ class ChatLog:
         if len(entries) != len(thread.messages):
             raise EzChatError("the saved chat's messages do not match its thread; reopen it")
         self.entries = entries
+        # the title a detached copy is saved under (see ``open``); None: titled as usual
+        self.copy_title: str | None = None
+        # the first failed write, after which nothing more is written
+        self.save_error: str | None = None
+        self.on_save_failed: Callable[[str], None] | None = None
+        if store is not None and chat_id is not None:
+            store.locks.claim(chat_id)
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -73,36 +89,74 @@ class ChatLog:
         stored = store.messages(chat_id)
         entries = [Entry(list(m.versions), m.current, m.id, list(m.reasonings)) for m in stored]
         settings = store.chat_settings(chat_id)
-        return cls(
-            thread,
-            store,
-            chat_id,
-            format_name=str(settings.get("format") or "auto"),
-            entries=entries,
-        )
+        format_name = str(settings.get("format") or "auto")
+        if not store.locks.claim(chat_id):
+            for entry in entries:
+                entry.message_id = None
+            log = cls(thread, store, None, format_name=format_name, entries=entries)
+            log.copy_title = f"{store.chat(chat_id).title} (copy)"
+            return log
+        return cls(thread, store, chat_id, format_name=format_name, entries=entries)
+
+    @property
+    def detached(self) -> bool:
+        """Opened while another app had the chat: changes go to a copy, made on the first."""
+        return self.copy_title is not None and self.chat_id is None
+
+    def release(self) -> None:
+        """Let another app write this chat (this one switches to another chat)."""
+        if self.store is not None and self.chat_id is not None:
+            self.store.locks.release(self.chat_id)
 
     # --- saving --------------------------------------------------------------------------------
+
+    @property
+    def saving(self) -> bool:
+        return self.store is not None and self.save_error is None
+
+    def _save(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One write to the store; None when the chat is not being saved. The first write that
+        fails stops saving and is reported once: the chat itself goes on in memory."""
+        if not self.saving:
+            return None
+        try:
+            return write(*args, **kwargs)
+        except StoreError as error:
+            self.save_error = str(error)
+            if self.on_save_failed is not None:
+                self.on_save_failed(self.save_error)
+            return None
 
     def _ensure_chat(self) -> int | None:
         """Create the chat in the store on its first message, so empty chats are not listed
         (the store titles it after the first user message)."""
-        if self.store is None:
+        if not self.saving:
             return None
         if self.chat_id is None:
             thread = self.thread
             system = "".join(m["content"] for m in thread.messages[:1] if m["role"] == "system")
-            self.chat_id = self.store.create_chat(
-                DEFAULT_TITLE,
+            chat_id = self._save(
+                self.store.create_chat,
+                self.copy_title or DEFAULT_TITLE,
                 model=thread.model.filename,
                 format=self.format_name,
                 sampler=sampler_setting(thread.sampler),
                 system_prompt=system,
             )
-            # The messages so far (the system prompt) are saved before the first new one.
+            if chat_id is None:
+                return None
+            self.chat_id = chat_id
+            self.store.locks.claim(chat_id)
+            # The messages so far (the system prompt, or a detached chat's whole history) are
+            # saved before the first new one.
             for message, entry in zip(thread.messages, self.entries, strict=False):
                 if entry.message_id is None:
-                    entry.message_id = self.store.add_message(
-                        self.chat_id, message["role"], message["content"]
+                    entry.message_id = self._save(
+                        self.store.add_message,
+                        chat_id,
+                        message["role"],
+                        message["content"],
+                        tokens=self._tokens(message),
                     )
         return self.chat_id
 
@@ -115,7 +169,8 @@ class ChatLog:
         chat_id = self._ensure_chat()
         self.entries.append(entry)
         if chat_id is not None:
-            entry.message_id = self.store.add_message(
+            entry.message_id = self._save(
+                self.store.add_message,
                 chat_id,
                 message["role"],
                 message["content"],
@@ -126,8 +181,9 @@ class ChatLog:
 
     def save_settings(self) -> None:
         """Remember the chat's sampler and format (called when the user changes them)."""
-        if self.store is not None and self.chat_id is not None:
-            self.store.update_chat(
+        if self.chat_id is not None:
+            self._save(
+                self.store.update_chat,
                 self.chat_id,
                 sampler=sampler_setting(self.thread.sampler),
                 format=self.format_name,
@@ -135,8 +191,8 @@ class ChatLog:
 
     def save_state(self) -> None:
         """Keep the model's cache for this chat so reopening it evaluates nothing."""
-        if self.store is not None and self.chat_id is not None:
-            save_thread_state(self.store, self.chat_id, self.thread)
+        if self.chat_id is not None:
+            self._save(save_thread_state, self.store, self.chat_id, self.thread)
 
     # --- changes the app makes -----------------------------------------------------------------
 
@@ -144,34 +200,31 @@ class ChatLog:
         self.thread.add_message("user", text)
         self._add(self.thread.messages[-1])
 
-    def reply_finished(self, kind: str) -> Entry:
-        """Record the reply the Thread just recorded. ``kind``: "reply" (a new message),
-        "reroll" or "branch" (a new version of the last one), "continue" (the current version
-        grew)."""
+    def start_saving_reply(self, kind: str, head: str, reasoning_head: str = "") -> ReplySaver:
+        """Called by the generation worker as the reply starts: the reply gets its row now and
+        its text as it streams (``ReplySaver``), so quitting or a signal mid-reply keeps it."""
+        from .reply_saver import ReplySaver
+
+        return ReplySaver(self, kind, head, reasoning_head)
+
+    def reply_finished(self, kind: str, saver: ReplySaver) -> Entry:
+        """Record the reply the Thread just recorded (``saver`` has already stored it).
+        ``kind``: "reply" (a new message), "reroll" or "branch" (a new version of the last
+        one), "continue" (the current version grew)."""
         message = self.thread.messages[-1]
         text, thought = message["content"], _reasoning(message)
         if kind == "reply":
-            return self._add(message)
+            entry = Entry([text], message_id=saver.message_id, reasonings=[thought])
+            self.entries.append(entry)
+            return entry
         entry = self.entries[-1]
         if kind in ("reroll", "branch"):
             entry.versions.append(text)
             entry.reasonings.append(thought)
             entry.current = len(entry.versions) - 1
-            if entry.message_id is not None:
-                self.store.add_version(
-                    entry.message_id, text, tokens=self._tokens(message), reasoning=thought
-                )
         elif kind == "continue":
             entry.versions[entry.current] = text
             entry.reasonings[entry.current] = thought
-            if entry.message_id is not None:
-                self.store.update_version(
-                    entry.message_id,
-                    text,
-                    index=entry.current,
-                    tokens=self._tokens(message),
-                    reasoning=thought,
-                )
         else:
             raise ValueError(f"unknown reply kind {kind!r}")
         return entry
@@ -190,7 +243,7 @@ class ChatLog:
         else:
             message.pop("reasoning", None)
         if entry.message_id is not None:
-            self.store.set_current_version(entry.message_id, target)
+            self._save(self.store.set_current_version, entry.message_id, target)
         return True
 
     def edit(self, index: int, text: str) -> None:
@@ -198,13 +251,13 @@ class ChatLog:
         entry.versions[entry.current] = text
         self.thread.messages[index]["content"] = text
         if entry.message_id is not None:
-            self.store.update_version(entry.message_id, text, index=entry.current)
+            self._save(self.store.update_version, entry.message_id, text, index=entry.current)
 
     def delete(self, index: int) -> None:
         entry = self.entries.pop(index)
         del self.thread.messages[index]
         if entry.message_id is not None:
-            self.store.delete_message(entry.message_id)
+            self._save(self.store.delete_message, entry.message_id)
 
     def insert(self, index: int, role: str, text: str) -> None:
         """Put a new message before ``messages[index]`` (at the end when index is past it)."""
@@ -218,8 +271,8 @@ class ChatLog:
         self.entries.insert(index, entry)  # a system or user message: no reasoning
         chat_id = self._ensure_chat()
         before = self.entries[index + 1].message_id
-        if chat_id is not None and before is not None:
-            entry.message_id = self.store.insert_message(chat_id, before, role, text)
+        if chat_id is not None and before is not None and entry.message_id is None:
+            entry.message_id = self._save(self.store.insert_message, chat_id, before, role, text)
 
     def set_system_prompt(self, text: str) -> None:
         """Replace the leading system message(s) with ``text`` (``""`` removes them); clearing
@@ -232,7 +285,7 @@ class ChatLog:
         del self.entries[:leading]
         for entry in old_entries[1 if text else 0 :]:
             if entry.message_id is not None:
-                self.store.delete_message(entry.message_id)
+                self._save(self.store.delete_message, entry.message_id)
         if not text:
             return
         if old_entries:
@@ -240,14 +293,14 @@ class ChatLog:
             kept.versions[kept.current] = text
             self.entries.insert(0, kept)
             if kept.message_id is not None:
-                self.store.update_version(kept.message_id, text, index=kept.current)
+                self._save(self.store.update_version, kept.message_id, text, index=kept.current)
             return
         entry = Entry([text])
         self.entries.insert(0, entry)
         chat_id = self.chat_id if self.store is not None else None
         if chat_id is not None and len(self.entries) > 1 and self.entries[1].message_id:
-            entry.message_id = self.store.insert_message(
-                chat_id, self.entries[1].message_id, "system", text
+            entry.message_id = self._save(
+                self.store.insert_message, chat_id, self.entries[1].message_id, "system", text
             )
 
     def clear(self) -> None:
@@ -257,12 +310,57 @@ class ChatLog:
             keep += 1
         del self.thread.messages[keep:]
         del self.entries[keep:]
-        if self.store is not None and self.chat_id is not None:
-            self.store.clear_messages(self.chat_id, keep_system=True)
+        if self.chat_id is not None:
+            self._save(self.store.clear_messages, self.chat_id, keep_system=True)
 
     def rename(self, title: str) -> None:
-        if self.store is not None and self.chat_id is not None:
-            self.store.rename_chat(self.chat_id, title)
+        if self.chat_id is not None:
+            self._save(self.store.rename_chat, self.chat_id, title)
+
+    # --- export --------------------------------------------------------------------------------
+
+    def _title(self) -> str:
+        if self.chat_id is not None and self.saving:
+            try:
+                return self.store.chat(self.chat_id).title
+            except StoreError:
+                pass
+        if self.copy_title is not None:
+            return self.copy_title
+        users = [m["content"] for m in self.thread.messages if m["role"] == "user"]
+        return title_from_text(users[0]) if users else DEFAULT_TITLE
+
+    def export_data(self, title: str | None = None) -> dict[str, Any]:
+        """The chat as the app holds it, in ``ChatStore.export_json``'s shape: what is on
+        screen, whether or not the store still takes writes."""
+        if title is None:
+            title = self._title()
+        now = datetime.now().astimezone().isoformat()
+        system = "".join(m["content"] for m in self.thread.messages[:1] if m["role"] == "system")
+        messages = []
+        for message, entry in zip(self.thread.messages, self.entries, strict=True):
+            exported: dict[str, Any] = {
+                "role": message["role"],
+                "versions": list(entry.versions),
+                "current": entry.current,
+            }
+            if any(entry.reasonings):
+                exported["reasonings"] = list(entry.reasonings)
+            messages.append(exported)
+        return {
+            "kind": EXPORT_KIND,
+            "version": EXPORT_VERSION,
+            "title": title,
+            "created": now,
+            "updated": now,
+            "settings": {
+                "model": str(self.thread.model.filename),
+                "format": self.format_name,
+                "sampler": sampler_setting(self.thread.sampler),
+                "system_prompt": system,
+            },
+            "messages": messages,
+        }
 
 
 def _reasoning(message: Message) -> str:

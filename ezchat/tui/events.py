@@ -13,6 +13,7 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from ..thread import Reply, Thread
+    from .reply_saver import ReplySaver
 
 
 class ReplyFeed:
@@ -82,10 +83,21 @@ class ReplyFinished(Message):
     """The reply ended (finished, stopped, or failed with ``error``) and is recorded in the
     Thread when ``recorded`` is True."""
 
-    def __init__(self, kind: str, recorded: bool, error: str | None = None) -> None:
+    def __init__(
+        self, kind: str, recorded: bool, error: str | None = None, saver: ReplySaver | None = None
+    ) -> None:
         super().__init__()
         self.kind = kind
         self.recorded = recorded
+        self.error = error
+        self.saver = saver  # what the worker stored of a recorded reply
+
+
+class SaveFailed(Message):
+    """A write to the chats file failed (posted from whichever thread tried it)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
         self.error = error
 
 
