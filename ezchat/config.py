@@ -16,6 +16,10 @@ from .errors import UserFileError
 from .userfiles import check_keys, read_toml, where
 
 CONFIG_FILE = "config.toml"
+# The longest message the app renders as Markdown, in characters; a longer one is shown as
+# plain text (Textual's Markdown renders a whole message at once: a 10,000-row table took
+# minutes). ``max_markdown_chars`` in the file, ``--max-markdown-chars`` for the app.
+MAX_MARKDOWN_CHARS = 20_000
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "model": str,
@@ -28,6 +32,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "flash_attn": bool,
     "n_threads": int,
     "server": str,
+    "max_markdown_chars": int,
     "keymap": dict,
 }
 
@@ -44,6 +49,7 @@ class Config:
     flash_attn: bool | None = None
     n_threads: int | None = None
     server: str | None = None
+    max_markdown_chars: int | None = None  # None: MAX_MARKDOWN_CHARS
     # action id -> key(s), e.g. {"stop" = "escape", "reroll" = "ctrl+r"}
     keymap: dict[str, str] = field(default_factory=dict)
 
@@ -65,6 +71,12 @@ def load_config(path: Path | None = None) -> Config:
                 f"{where(path, action)}: [keymap] {action} must be a string of keys like "
                 f'"ctrl+r" (several: "ctrl+r,f6"), not {type(keys).__name__}'
             )
+    limit = data.get("max_markdown_chars")
+    if limit is not None and limit < 0:
+        raise UserFileError(
+            f"{where(path, 'max_markdown_chars')}: max_markdown_chars must be 0 or more "
+            f"(0 shows every message as plain text), not {limit}"
+        )
     return Config(**data)
 
 
