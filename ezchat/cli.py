@@ -29,7 +29,7 @@ from typer.core import TyperGroup
 
 from . import __version__, cpu, formats, samplers, userfiles, utf8
 from .chatfile import ChatFile, parse_chat_text, read_chat_file
-from .config import Config, config_path, load_config, save_config
+from .config import MAX_MARKDOWN_CHARS, Config, config_path, load_config, save_config
 from .crashguard import guard_terminal
 from .doctor import self_check
 from .errors import EzChatError, LoadCancelled, UserFileError
@@ -343,6 +343,15 @@ def root(
     resume: Annotated[
         bool, typer.Option("--resume", help="reopen the last chat in the app")
     ] = False,
+    max_markdown_chars: Annotated[
+        int | None,
+        typer.Option(
+            "--max-markdown-chars",
+            min=0,
+            help="the longest message the app renders as Markdown; longer ones are plain "
+            f"text (default: the config file's, then {MAX_MARKDOWN_CHARS:,})",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_show_version, is_eager=True, help="print the version"),
@@ -367,7 +376,7 @@ def root(
             "use 'ezchat chat' for the terminal chat"
         ) from None
     guard_terminal("the app")
-    code = run_app(options, resume=resume)
+    code = run_app(options, resume=resume, max_markdown_chars=max_markdown_chars)
     if code:
         raise typer.Exit(code)
 

@@ -18,6 +18,10 @@ from .userfiles import check_keys, read_toml, where
 
 CONFIG_FILE = "config.toml"
 _POSITIVE = ("server_timeout", "server_idle_timeout", "server_max_read_mb")
+# The longest message the app renders as Markdown, in characters; a longer one is shown as
+# plain text (Textual's Markdown renders a whole message at once: a 10,000-row table took
+# minutes). ``max_markdown_chars`` in the file, ``--max-markdown-chars`` for the app.
+MAX_MARKDOWN_CHARS = 20_000
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "model": str,
@@ -33,6 +37,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "server_timeout": (int, float),
     "server_idle_timeout": (int, float),
     "server_max_read_mb": (int, float),
+    "max_markdown_chars": int,
     "keymap": dict,
 }
 
@@ -53,6 +58,7 @@ class Config:
     server_timeout: float | None = None
     server_idle_timeout: float | None = None
     server_max_read_mb: float | None = None
+    max_markdown_chars: int | None = None  # None: MAX_MARKDOWN_CHARS
     # action id -> key(s), e.g. {"stop" = "escape", "reroll" = "ctrl+r"}
     keymap: dict[str, str] = field(default_factory=dict)
 
@@ -78,6 +84,12 @@ def load_config(path: Path | None = None) -> Config:
         value = data.get(key)
         if value is not None and not (math.isfinite(value) and value > 0):
             raise UserFileError(f"{where(path, key)}: {key} must be a positive number, not {value}")
+    limit = data.get("max_markdown_chars")
+    if limit is not None and limit < 0:
+        raise UserFileError(
+            f"{where(path, 'max_markdown_chars')}: max_markdown_chars must be 0 or more "
+            f"(0 shows every message as plain text), not {limit}"
+        )
     return Config(**data)
 
 

@@ -30,7 +30,7 @@ from textual.worker import get_current_worker
 
 from .. import formats, samplers
 from ..chats import restore_state, thread_from_store
-from ..config import Config, config_path, load_config, update_config
+from ..config import MAX_MARKDOWN_CHARS, Config, config_path, load_config, update_config
 from ..errors import EzChatError
 from ..safetext import visible
 from ..samplers import SamplerSettings
@@ -101,9 +101,16 @@ class EzChatApp(App):
         store_path: str | Path | None = None,
         *,
         show_timings: bool = True,
+        max_markdown_chars: int | None = None,
     ) -> None:
         super().__init__()
         self.config = self._read_config()
+        # the longest message rendered as Markdown; longer ones are plain text (conversation.py)
+        self.max_markdown_chars = next(
+            limit
+            for limit in (max_markdown_chars, self.config.max_markdown_chars, MAX_MARKDOWN_CHARS)
+            if limit is not None
+        )
         self.options = options.with_config(self.config) if self._config_ok else options
         self.resume = resume
         self.requested_chat_id = chat_id
@@ -331,8 +338,7 @@ class EzChatApp(App):
     async def _show_conversation(self) -> None:
         """Draw every message again (after a change that moves indexes)."""
         assert self.thread is not None
-        views = [self._make_view(i) for i in range(len(self.thread.messages))]
-        await self.conversation.show(views)
+        await self.conversation.show(len(self.thread.messages), self._make_view)
         self._refresh_context()
 
     def _refresh_context(self, already_said: str | None = None) -> None:
@@ -895,11 +901,16 @@ class EzChatApp(App):
 _CHAT_ACTIONS = frozenset(binding.action for binding in EzChatApp.BINDINGS)
 
 
-def run_app(options: ChatOptions, resume: bool = False, chat_id: int | None = None) -> int:
+def run_app(
+    options: ChatOptions,
+    resume: bool = False,
+    chat_id: int | None = None,
+    max_markdown_chars: int | None = None,
+) -> int:
     """Run the app in the terminal until the user quits; its exit status (1 after a crash).
     Without a terminal it refuses (``EzChatError``) rather than draw into a pipe."""
     require_terminal()
-    app = EzChatApp(options, resume=resume, chat_id=chat_id)
+    app = EzChatApp(options, resume=resume, chat_id=chat_id, max_markdown_chars=max_markdown_chars)
     app.handle_signals = True
     app.run()
     return app.return_code or 0

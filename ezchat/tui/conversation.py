@@ -8,9 +8,17 @@ the anchor until the user scrolls back down.
 What a message holds came from the user, the model or an imported chat: its view shows it
 through ``visible`` (terminal controls as pictures, see ezchat.safetext), while ``content``
 keeps the raw text. Markdown does not read Textual markup, so ``[@click=...]`` stays text.
+
+Both widgets draw only what the screen shows. A message longer than the app's
+``max_markdown_chars`` is shown as plain text by ``PlainBody`` (Textual's Markdown builds
+widgets for the whole text at once, minutes for a 10,000-row table), also when a streamed reply
+grows past the limit. The column mounts only the newest messages that fill a few screens, and
+earlier ones, a batch at a time, as the user scrolls up to them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -20,14 +28,21 @@ from textual.reactive import reactive
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from ..config import MAX_MARKDOWN_CHARS
 from ..safetext import VisibleStream, visible
+from .plainbody import PlainBody
 from .reasoning_block import ReasoningBlock
 
 ROLE_NAMES = {"user": "You", "bot": "Bot", "system": "System"}
+# The column mounts the newest messages until they fill this many screens (at most
+# BATCH_MESSAGES of them), and as many again when the user scrolls near the first one.
+SCREENS_AHEAD = 3
+BATCH_MESSAGES = 40
 
 
 class MessageView(Vertical, can_focus=True):
-    """One message: a role line (with "2/3" when it has several versions) and its Markdown."""
+    """One message: a role line (with "2/3" when it has several versions) and its body:
+    Markdown, or plain text when the message is longer than the app's Markdown limit."""
 
     BINDINGS = [
         Binding("left", "version(-1)", "Older version", id="message.version_previous"),
@@ -61,12 +76,26 @@ class MessageView(Vertical, can_focus=True):
         self.reasoning = reasoning
         self._stream: MarkdownStream | None = None
         self._visible_stream = VisibleStream()
+        self._plain_streaming = False  # a reply streaming into a PlainBody
         self.set_reactive(MessageView.version_label, version_label)
+
+    @property
+    def markdown_limit(self) -> int:
+        """The longest message (in characters) shown as Markdown: the app's setting."""
+        return getattr(self.app, "max_markdown_chars", MAX_MARKDOWN_CHARS)
+
+    def _fits_markdown(self, text: str) -> bool:
+        return len(text) <= self.markdown_limit
 
     def compose(self):
         yield Static(self._role_line(), classes="role")
         yield ReasoningBlock(self.reasoning)
-        yield Markdown(visible(self._answer(self.content)), classes="body")
+        yield self._make_body(self._answer(self.content))
+
+    def _make_body(self, answer: str) -> Markdown | PlainBody:
+        if self._fits_markdown(answer):
+            return Markdown(visible(answer), classes="body")
+        return PlainBody(visible(answer), classes="body")
 
     def _answer(self, content: str) -> str:
         # below its reasoning, an answer's leading blank lines are the gap the block already is
@@ -88,19 +117,45 @@ class MessageView(Vertical, can_focus=True):
     def _role_line(self) -> Content:
         # an imported chat's role is outside text too; Content is never read as markup
         name = visible(ROLE_NAMES.get(self.role, self.role))
-        return Content(f"{name}  ◀ {self.version_label} ▶" if self.version_label else name)
+        line = f"{name}  ◀ {self.version_label} ▶" if self.version_label else name
+        if not self._fits_markdown(self.content):
+            line += (
+                f"  · plain text ({len(self.content):,} characters > max_markdown_chars "
+                f"{self.markdown_limit:,})"
+            )
+        return Content(line)
 
-    def watch_version_label(self) -> None:
+    def _update_role_line(self) -> None:
         if self.is_mounted:
             self.query_one(".role", Static).update(self._role_line())
 
+    def watch_version_label(self) -> None:
+        self._update_role_line()
+
     @property
-    def body(self) -> Markdown:
-        return self.query_one(".body", Markdown)
+    def body(self) -> Markdown | PlainBody:
+        return self.query_one(".body")
+
+    @property
+    def is_plain(self) -> bool:
+        return isinstance(self.body, PlainBody)
 
     @property
     def streaming(self) -> bool:
         return self._stream is not None
+
+    async def _replace_body(self, answer: str) -> None:
+        """Show ``answer`` in the body, changing the kind of body when it crosses the limit."""
+        body = self.body
+        if self._fits_markdown(answer) == isinstance(body, Markdown):
+            if isinstance(body, Markdown):
+                await body.update(visible(answer))
+            else:
+                body.update(visible(answer))
+        else:
+            await body.remove()
+            await self.mount(self._make_body(answer))
+        self._update_role_line()
 
     async def set_content(
         self, content: str, version_label: str | None = None, reasoning: str | None = None
@@ -111,7 +166,7 @@ class MessageView(Vertical, can_focus=True):
         if reasoning is not None:
             self.reasoning = reasoning
             self.reasoning_block.set_text(reasoning)
-        await self.body.update(visible(self._answer(content)))
+        await self._replace_body(self._answer(content))
 
     async def begin_stream(self, head: str, reasoning_head: str = "") -> None:
         """Show ``head`` (and the reasoning before it) and get ready to append the reply's
@@ -120,8 +175,14 @@ class MessageView(Vertical, can_focus=True):
         self.reasoning = reasoning_head
         self.reasoning_block.set_text(reasoning_head)
         self._visible_stream = VisibleStream()
-        await self.body.update(visible(head))
-        self._stream = Markdown.get_stream(self.body)
+        await self._replace_body(head)
+        body = self.body
+        self._stream = Markdown.get_stream(body) if isinstance(body, Markdown) else None
+        self._plain_streaming = isinstance(body, PlainBody)
+
+    @property
+    def _receiving(self) -> bool:
+        return self._stream is not None or self._plain_streaming
 
     def write_reasoning(self, text: str, thinking: bool, tokens: int) -> None:
         block = self.reasoning_block
@@ -130,11 +191,26 @@ class MessageView(Vertical, can_focus=True):
             block.stream(text, thinking, tokens)
 
     async def write(self, text: str) -> None:
-        if self._stream is not None and text:
-            self.content += text
-            shown = self._visible_stream.push(text)
-            if shown:
-                await self._stream.write(shown)
+        if not (self._receiving and text):
+            return
+        shown_before = self.content
+        self.content += text
+        shown = self._visible_stream.push(text)
+        if self._stream is not None and not self._fits_markdown(self.content):
+            # past the limit: the reply so far, and the rest as it comes, as plain text
+            await self._stream.stop()
+            self._stream = None
+            self._plain_streaming = True
+            await self.body.remove()
+            await self.mount(PlainBody(visible(shown_before.removesuffix("\r")), classes="body"))
+            self._update_role_line()
+        if not shown:
+            return
+        body = self.body
+        if isinstance(body, PlainBody):
+            body.append(shown)
+        elif self._stream is not None:
+            await self._stream.write(shown)
 
     async def end_stream(
         self, final: str, version_label: str = "", reasoning: str | None = None
@@ -144,6 +220,7 @@ class MessageView(Vertical, can_focus=True):
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
+        self._plain_streaming = False
         await self.set_content(final, version_label, reasoning)
 
     def action_version(self, step: int) -> None:
@@ -152,14 +229,87 @@ class MessageView(Vertical, can_focus=True):
     def action_request(self, action: str) -> None:
         self.post_message(self.Requested(self, action))
 
+    def estimated_rows(self, width: int) -> int:
+        """About how many rows this message takes at ``width`` cells, without rendering it."""
+        width = max(width - 4, 10)  # the border and padding
+        text = self.content
+        return 2 + text.count("\n") + len(text) // width
+
 
 class ConversationView(VerticalScroll, can_focus=False):
-    """The column of messages."""
+    """The column of messages. Only the newest are mounted at first; earlier ones are
+    mounted a batch at a time when the user scrolls up to the first mounted one."""
 
-    async def show(self, views: list[MessageView]) -> None:
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._make_view: Callable[[int], MessageView] | None = None
+        self._first_mounted = 0  # the index of the earliest message mounted
+        self._loading_earlier = False
+
+    async def show(self, count: int, make_view: Callable[[int], MessageView]) -> None:
+        """Show a chat of ``count`` messages, ``make_view(i)`` making message i's view."""
+        self._make_view = make_view
         await self.remove_children()
+        views = self._batch_before(count, count)
+        self._first_mounted = count - len(views)
         await self.mount_all(views)
         self.anchor()
+
+    def _batch_before(self, end: int, count: int) -> list[MessageView]:
+        """Views for the messages just before ``end``, newest first made, enough to fill
+        SCREENS_AHEAD screens (at least one message, at most BATCH_MESSAGES)."""
+        assert self._make_view is not None
+        budget = SCREENS_AHEAD * max(self.size.height or self.app.size.height, 1)
+        width = self.size.width or self.app.size.width
+        views: list[MessageView] = []
+        rows = 0
+        index = end
+        while index > 0 and len(views) < BATCH_MESSAGES and (not views or rows < budget):
+            index -= 1
+            view = self._make_view(index)
+            rows += view.estimated_rows(width)
+            views.append(view)
+        views.reverse()
+        return views
+
+    @property
+    def unmounted_before(self) -> int:
+        """How many earlier messages are not mounted yet."""
+        return self._first_mounted
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value < self.size.height and self._first_mounted > 0:
+            self._request_earlier()
+
+    def on_resize(self) -> None:
+        # a column shorter than the screen cannot be scrolled up: fill it
+        if self.max_scroll_y == 0 and self._first_mounted > 0:
+            self._request_earlier()
+
+    def _request_earlier(self) -> None:
+        if not self._loading_earlier:
+            self._loading_earlier = True
+            self.call_later(self._mount_earlier)
+
+    async def _mount_earlier(self) -> None:
+        """Mount the batch of messages before the first mounted one, keeping the ones on
+        screen where they are."""
+        try:
+            if self._first_mounted == 0 or self._make_view is None:
+                return
+            views = self._batch_before(self._first_mounted, self._first_mounted)
+            height_before = self.virtual_size.height
+            await self.mount_all(views, before=0)
+            self._first_mounted -= len(views)
+
+            def keep_place() -> None:
+                grown = self.virtual_size.height - height_before
+                self.scroll_to(y=self.scroll_y + grown, animate=False, immediate=True)
+
+            self.call_after_refresh(keep_place)
+        finally:
+            self._loading_earlier = False
 
     async def add(self, view: MessageView) -> None:
         await self.mount(view)
@@ -167,9 +317,11 @@ class ConversationView(VerticalScroll, can_focus=False):
 
     @property
     def views(self) -> list[MessageView]:
+        """The mounted message views (the newest; see ``unmounted_before``)."""
         return list(self.query_children(MessageView))
 
     def view_at(self, index: int) -> MessageView | None:
+        """Message ``index``'s view, or None when it is not mounted."""
         for view in self.query_children(MessageView):
             if view.index == index:
                 return view

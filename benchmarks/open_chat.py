@@ -1,0 +1,178 @@
+"""How fast the app opens a big stored chat, and how fast keys echo afterwards.
+
+Two chats, made in a fresh store in a temporary EZCHAT_HOME:
+
+- ``table``: one question and a reply holding a Markdown table of ``--rows`` rows (10,000);
+- ``limit``: a reply holding as much of that table as the Markdown view renders (20,000
+  characters, the default ``max_markdown_chars``): the slowest message still shown as Markdown;
+- ``many``: ``--messages`` short messages (2,000), user and bot in turn, with a little Markdown.
+
+For each it prints the time from the model being loaded to the conversation drawn (the app
+opened with ``chat_id=``; the default model loads in a tenth of a second and is not counted),
+and the latency from a key posted to the prompt (as the terminal driver posts it, from another
+thread, 50 ms apart) to the prompt's text changing: median and worst of ``--keys`` keys.
+
+Run it from the repo root, or with ``EZCHAT_REPO=/path/to/checkout`` to measure another
+checkout with this same script (the "before" figures came from main that way). A chat whose
+open takes longer than ``--timeout`` seconds is reported as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(os.environ.get("EZCHAT_REPO") or Path(__file__).resolve().parent.parent)
+sys.path.insert(0, str(REPO))
+
+SIZE = (120, 40)
+MARKDOWN_LIMIT = 20_000  # the default max_markdown_chars (the same figure for "before")
+
+
+def table_reply(rows: int) -> str:
+    lines = ["Here is the table:", "", "| # | name | value | note |", "|---|---|---|---|"]
+    lines += [f"| {i} | item {i} | {i * 37 % 1000} | row *{i}* |" for i in range(1, rows + 1)]
+    return "\n".join(lines) + "\n\nThat is all."
+
+
+def make_store(path: Path, rows: int, messages: int, limit_chars: int) -> dict[str, int]:
+    from ezchat.store import ChatStore
+
+    with ChatStore(path) as store:
+        table = store.create_chat("A big table", model="SmolLM2", format="auto")
+        store.add_message(table, "user", f"Give me a table of {rows} rows.")
+        store.add_message(table, "bot", table_reply(rows))
+        # the worst case the Markdown view still renders: a table just under the limit
+        limit = store.create_chat("A table at the limit", model="SmolLM2", format="auto")
+        store.add_message(limit, "user", "A table as long as Markdown is rendered, please.")
+        reply = table_reply(rows)[: limit_chars - len("\n\nThat is all.")]
+        store.add_message(limit, "bot", reply[: reply.rindex("\n")] + "\n\nThat is all.")
+        many = store.create_chat("A long chat", model="SmolLM2", format="auto")
+        for i in range(messages):
+            if i % 2 == 0:
+                store.add_message(many, "user", f"Question {i // 2}: what is {i} squared?")
+            else:
+                text = f"It is **{(i - 1) ** 2}**.\n\n- first point {i}\n- second point `{i}`"
+                store.add_message(many, "bot", text)
+    return {"table": table, "limit": limit, "many": many}
+
+
+def timed_app_class():
+    from textual.widgets import TextArea
+
+    from ezchat.tui import EzChatApp
+
+    class TimedApp(EzChatApp):
+        def setup_timing(self) -> None:
+            self.keys_sent: list[float] = []
+            self.latencies: list[float] = []
+            self.opened_at = 0.0
+            self.shown_at = 0.0
+
+        async def on_model_loaded(self, message) -> None:
+            self.opened_at = time.perf_counter()
+            await super().on_model_loaded(message)
+            self.shown_at = time.perf_counter()
+
+        def on_text_area_changed(self, event: TextArea.Changed) -> None:
+            now = time.perf_counter()
+            typed = len(event.text_area.text)
+            while len(self.latencies) < min(typed, len(self.keys_sent)):
+                self.latencies.append((now - self.keys_sent[len(self.latencies)]) * 1000)
+
+    return TimedApp
+
+
+async def wait_until(condition, timeout: float) -> bool:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+async def measure(store_path: Path, chat_id: int, keys: int, timeout: float) -> str:
+    from textual import events
+
+    from ezchat.session import ChatOptions
+
+    app = timed_app_class()(
+        ChatOptions(sampler="GreedyDecoding", context_length=2048),
+        chat_id=chat_id,
+        store_path=store_path,
+        show_timings=False,
+    )
+    app.setup_timing()
+    async with app.run_test(size=SIZE):
+        if not await wait_until(lambda: app.ready, timeout):
+            app.exit()
+            return f"not open after {timeout:.0f} s"
+        # call_after_refresh runs once the screen has been drawn with the conversation
+        drawn: list[float] = []
+        app.call_after_refresh(lambda: drawn.append(time.perf_counter()))
+        if not await wait_until(lambda: bool(drawn), timeout):
+            app.exit()
+            return (
+                f"mounted in {app.shown_at - app.opened_at:.2f} s, not drawn {timeout:.0f} s later"
+            )
+        open_seconds = drawn[0] - app.opened_at
+
+        def press_keys() -> None:
+            for i in range(keys):
+                char = "abcdefghijklmnopqrstuvwxyz"[i % 26]
+                app.keys_sent.append(time.perf_counter())
+                app.post_message(events.Key(char, char))
+                time.sleep(0.05)
+
+        presser = threading.Thread(target=press_keys)
+        presser.start()
+        while presser.is_alive():
+            await asyncio.sleep(0.02)
+        presser.join()
+        await wait_until(lambda: len(app.latencies) >= keys, timeout)
+        latencies = app.latencies or [float("nan")]
+        return (
+            f"open {open_seconds:.2f} s (mount {app.shown_at - app.opened_at:.2f} s), "
+            f"key echo median {statistics.median(latencies):.1f} ms, "
+            f"worst {max(latencies):.1f} ms over {len(app.latencies)} keys"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--messages", type=int, default=2_000)
+    parser.add_argument("--keys", type=int, default=20)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--only", choices=["table", "limit", "many"], help="measure one chat")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["EZCHAT_HOME"] = home
+        store_path = Path(home) / "chats.db"
+        chats = make_store(store_path, args.rows, args.messages, MARKDOWN_LIMIT)
+        print(f"ezchat from {REPO}")
+        for name, chat_id in chats.items():
+            if args.only and name != args.only:
+                continue
+            what = {
+                "table": f"{args.rows}-row table",
+                "limit": f"table of {MARKDOWN_LIMIT:,} characters",
+                "many": f"{args.messages} messages",
+            }[name]
+            try:
+                result = asyncio.run(measure(store_path, chat_id, args.keys, args.timeout))
+            except Exception as error:  # a crash in the app under test is a result too
+                result = f"failed: {type(error).__name__}: {error}"
+            print(f"{what}: {result}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
