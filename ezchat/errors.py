@@ -41,3 +41,7 @@ class PromptTooLongError(EzChatError):
 
 class GenerationError(EzChatError):
     """llama.cpp failed while evaluating or sampling."""
+
+
+class TemplateLimitError(EzChatError):
+    """A chat template that ran past the render time or size bound (a loop without end)."""
