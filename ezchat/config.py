@@ -28,6 +28,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "flash_attn": bool,
     "n_threads": int,
     "server": str,
+    "template_timeout": (int, float),
     "keymap": dict,
 }
 
@@ -44,6 +45,7 @@ class Config:
     flash_attn: bool | None = None
     n_threads: int | None = None
     server: str | None = None
+    template_timeout: float | None = None  # None: jinja_render.DEFAULT_RENDER_SECONDS
     # action id -> key(s), e.g. {"stop" = "escape", "reroll" = "ctrl+r"}
     keymap: dict[str, str] = field(default_factory=dict)
 
@@ -65,6 +67,13 @@ def load_config(path: Path | None = None) -> Config:
                 f"{where(path, action)}: [keymap] {action} must be a string of keys like "
                 f'"ctrl+r" (several: "ctrl+r,f6"), not {type(keys).__name__}'
             )
+    timeout = data.get("template_timeout")
+    number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+    if timeout is not None and not (number and 0 < timeout < 1e9):
+        raise UserFileError(
+            f"{where(path, 'template_timeout')}: template_timeout is the most seconds one "
+            f"render of a chat template may take, a number above 0, not {timeout!r}"
+        )
     return Config(**data)
 
 

@@ -34,6 +34,7 @@ class ChatOptions:
     n_threads: int | None = None
     seed: int | None = None
     server: str | None = None
+    template_timeout: float | None = None
 
     def with_config(self, config: Config | None = None) -> ChatOptions:
         """Fill what the user did not choose from the config file."""
@@ -50,6 +51,7 @@ class ChatOptions:
             flash_attn=self.flash_attn if self.flash_attn is not None else config.flash_attn,
             n_threads=self.n_threads or config.n_threads,
             server=self.server or config.server,
+            template_timeout=self.template_timeout or config.template_timeout,
             model=resolve_model_path(self.model, config.model)
             if not (self.server or config.server)
             else self.model,
