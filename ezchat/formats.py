@@ -46,6 +46,7 @@ _FILE_KEYS: dict[str, type | tuple[type, ...]] = {
     "bos_token": str,
     "eos_token": str,
     "system_in_user": bool,
+    "system_separator": str,
     "description": str,
 }
 # With a template the turns come from the template; only these may sit beside it.
@@ -82,6 +83,7 @@ class Format(dict):
         bos_token: str = "",
         eos_token: str = "",
         system_in_user: bool = False,
+        system_separator: str = "\n\n",
         description: str = "",
     ) -> None:
         super().__init__({key: fields.get(key, "") for key in _TEXT_FIELDS})
@@ -92,6 +94,7 @@ class Format(dict):
         self.bos_token = bos_token
         self.eos_token = eos_token
         self.system_in_user = system_in_user
+        self.system_separator = system_separator
         self.description = description
 
     def __repr__(self) -> str:
@@ -134,7 +137,7 @@ class Format(dict):
             # Published templates (Qwen, SmolLM2) add their default the same way.
             turns.insert(0, ("system", self.system_prompt))
         if self.system_in_user:
-            turns = _fold_system(turns)
+            turns = _fold_system(turns, self.system_separator)
         pieces: list[tuple[str, bool]] = []
         for role, content in turns:
             prefix, suffix = self.message_parts(role)
@@ -251,7 +254,7 @@ def _jinja_messages(messages: Iterable[Message]) -> list[dict[str, Any]]:
     return prepared
 
 
-def _fold_system(turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def _fold_system(turns: list[tuple[str, str]], separator: str) -> list[tuple[str, str]]:
     """Put system text at the head of the next user message (a format's ``system_in_user``)."""
     folded: list[tuple[str, str]] = []
     pending: list[str] = []
@@ -259,12 +262,12 @@ def _fold_system(turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
         if role == "system":
             pending.append(content)
         elif role == "user" and pending:
-            folded.append(("user", "\n\n".join([*pending, content])))
+            folded.append(("user", separator.join([*pending, content])))
             pending = []
         else:
             folded.append((role, content))
     if pending:
-        folded.append(("user", "\n\n".join(pending)))
+        folded.append(("user", separator.join(pending)))
     return folded
 
 
@@ -402,6 +405,7 @@ def _build(data: Mapping[str, Any], name: str, path: Path | str) -> Format:
         bos_token=data.get("bos_token", ""),
         eos_token=data.get("eos_token", ""),
         system_in_user=data.get("system_in_user", False),
+        system_separator=data.get("system_separator", "\n\n"),
         description=data.get("description", ""),
     )
 

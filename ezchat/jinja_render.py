@@ -70,6 +70,28 @@ def _message_json(message: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _tools_json(tools: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """llama.cpp's round trip of OpenAI tools: only a function's name, description and
+    parameters reach the template, in that order."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": tool["function"]["name"],
+                "description": tool["function"].get("description", ""),
+                "parameters": tool["function"].get("parameters", {}),
+            },
+        }
+        for tool in tools
+    ]
+
+
+def _is_ministral3(source: str) -> bool:
+    """llama.cpp's test for Ministral 3 / Magistral (Mistral Small 3.2 has [CALL_ID])."""
+    markers = ("[SYSTEM_PROMPT]", "[TOOL_CALLS]", "[ARGS]")
+    return all(marker in source for marker in markers) and "[CALL_ID]" not in source
+
+
 def prepare_messages(
     source: str, messages: Iterable[Mapping[str, Any]], caps: Capabilities
 ) -> list[dict[str, Any]]:
@@ -87,6 +109,12 @@ def prepare_messages(
         system = prepared.pop(0)
         if prepared:
             prepared[0]["content"] = f"{system['content']}\n{prepared[0]['content']}"
+    if _is_ministral3(source):
+        # llama.cpp's common_chat_params_init_ministral_3: system and assistant content as
+        # typed blocks, as that template expects them.
+        for message in prepared:
+            if message["role"] in ("system", "assistant") and isinstance(message["content"], str):
+                message["content"] = [{"type": "text", "text": message["content"]}]
     if caps.object_arguments:
         for message in prepared:
             for call in message.get("tool_calls", []):
@@ -126,7 +154,7 @@ def render(
         "enable_thinking": True,
     }
     if tools:
-        context["tools"] = tools
+        context["tools"] = _tools_json(tools)
     if add_generation_prompt:  # llama.cpp leaves it undefined otherwise
         context["add_generation_prompt"] = True
     text = _bounded(lambda: _run(template, context, now), what)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,22 @@ def test_a_bad_template_timeout_in_config_is_named(value):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and "template_timeout" in lines[0], done.stderr
+
+
+async def test_the_app_refuses_a_runaway_template_and_quits_on_q(tmp_path, short_timeout):
+    from tui_support import SIZE, make_app, wait_until
+
+    from ezchat.tui.loading import LoadingScreen
+
+    write_format("loops", NESTED_RANGES)
+    app = make_app(tmp_path / "chats.db")
+    app.options = replace(app.options, format="loops")
+    started = time.monotonic()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: getattr(app.screen, "failed", False), "the refusal")
+        assert time.monotonic() - started < short_timeout + 20
+        assert isinstance(app.screen, LoadingScreen)
+        status = str(app.screen.query_one("#loading-status").render())
+        assert "'loops'" in status and "0.5 s" in status and "--template-timeout" in status
+        await pilot.press("q")
+    assert not app.is_running
