@@ -21,6 +21,7 @@ from .jinja_engine import (
     _RenderExpired,
     _run,
     _Tracked,
+    _TrackedList,
     _TrackedText,
     compile_template,
 )
@@ -102,11 +103,11 @@ def _capabilities(source: str) -> Capabilities:
     typed = used_as_list
     string = ok and not (used_as_list and "STRING_MARKER" not in rendered)
     if not typed:
-        ok_typed, rendered = _probe(
-            template,
-            [_track({"role": "user", "content": [{"type": "text", "text": "TYPED_MARKER"}]})],
-        )
-        typed = ok_typed and "TYPED_MARKER" in rendered and not string
+        # llama.cpp's second probe: an empty list of parts, read as a list by templates that
+        # check for a string first and take parts otherwise.
+        parts = _TrackedList()
+        ok_typed, _ = _probe(template, [_Tracked(role="user", content=parts)])
+        typed = ok_typed and parts.used_as_list
     system = _track(
         [
             {"role": "system", "content": "System message"},

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import jinja2
 import jinja2.ext
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import TemplateLimitError
 
@@ -117,7 +117,19 @@ class _GenerationTag(jinja2.ext.Extension):
         return parser.parse_statements(("name:endgeneration",), drop_needle=True)
 
 
-class _Environment(ImmutableSandboxedEnvironment):
+class _LenientUndefined(jinja2.Undefined):
+    """llama.cpp's undefined joins a string as nothing (``suffix + functions`` with no
+    ``functions``), where Python's Jinja raises."""
+
+    def __add__(self, other: Any) -> Any:
+        return other if isinstance(other, str) else super().__add__(other)
+
+    def __radd__(self, other: Any) -> Any:
+        return other if isinstance(other, str) else super().__radd__(other)
+
+
+# Mutable, as llama.cpp's engine is: templates append to lists they build (Kimi K2).
+class _Environment(SandboxedEnvironment):
     # '*' and '**' can build a huge string or number in one C call, which no timer stops.
     intercepted_binops = frozenset(["*", "**"])
 
@@ -137,6 +149,18 @@ def _raise_exception(message: str) -> None:
     raise ChatTemplateError(message)
 
 
+def _plain(value: Any) -> Any:
+    """A value with Jinja's lazy sequences (``map``, ``select``) made lists, as llama.cpp's
+    arrays are."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if hasattr(value, "__next__"):
+        return [_plain(item) for item in value]
+    return value
+
+
 def _tojson(
     value: Any,
     ensure_ascii: bool = False,
@@ -144,6 +168,7 @@ def _tojson(
     separators: tuple[str, str] | None = None,
     sort_keys: bool = False,
 ) -> str:
+    value = _plain(value)
     _mark_used_deep(value)
     return json.dumps(
         value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
@@ -156,9 +181,12 @@ def _environment() -> _Environment:
     env = _Environment(
         trim_blocks=True,
         lstrip_blocks=True,
+        undefined=_LenientUndefined,
         extensions=[jinja2.ext.loopcontrols, _GenerationTag],
     )
     env.filters["tojson"] = _tojson
+    env.filters["from_json"] = json.loads
+    env.filters["safe"] = str  # no autoescape here: Markup would escape what it is joined to
     env.globals["raise_exception"] = _raise_exception
     return env
 
@@ -205,6 +233,29 @@ class _Tracked(dict):
     def get(self, key: Any, default: Any = None) -> Any:
         self.used.add(key)
         return super().get(key, default)
+
+    # Reading every entry uses every key (llama.cpp marks an iterated object's values used).
+    def items(self) -> Any:
+        self.used.update(self.keys())
+        return super().items()
+
+    def values(self) -> Any:
+        self.used.update(self.keys())
+        return super().values()
+
+
+class _TrackedList(list):
+    """Content given as a list of parts, recording whether the template read it as one."""
+
+    used_as_list = False
+
+    def __iter__(self) -> Any:
+        self.used_as_list = True
+        return super().__iter__()
+
+    def __getitem__(self, index: Any) -> Any:
+        self.used_as_list = True
+        return super().__getitem__(index)
 
 
 class _TrackedText(str):

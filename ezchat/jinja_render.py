@@ -137,6 +137,7 @@ def render(
     now: datetime | None = None,
     what: str = "chat template",
     prepared: bool = False,
+    enable_thinking: bool = True,
 ) -> str:
     """The prompt llama.cpp renders from ``source`` for ``messages``.
 
@@ -151,7 +152,7 @@ def render(
         "messages": list(messages),
         "bos_token": bos_token,
         "eos_token": eos_token,
-        "enable_thinking": True,
+        "enable_thinking": enable_thinking,
     }
     if tools:
         context["tools"] = _tools_json(tools)

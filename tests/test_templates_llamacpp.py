@@ -96,6 +96,9 @@ def _reference(model_path: Path, template: Path, log: Path) -> dict:
             if name == "tool calls" and not props["chat_template_caps"]["supports_tool_calls"]:
                 continue
             body = {"messages": messages, **({"tools": TOOLS} if with_tools else {})}
+            # llama-server turns thinking on only where its parser finds a reasoning block;
+            # pinned on here, as ezchat renders by default (llama.cpp's inputs default).
+            body["chat_template_kwargs"] = {"enable_thinking": True}
             reply = httpx.post(f"http://127.0.0.1:{port}/apply-template", json=body, timeout=30)
             answers["prompts"][name] = (
                 reply.json()["prompt"] if reply.status_code == 200 else ("error", reply.text)
