@@ -145,7 +145,24 @@ def _ours(source: str, name: str, reference: dict, model) -> str | tuple:
     return attempts
 
 
-@pytest.mark.parametrize("template", TEMPLATE_FILES, ids=[path.name for path in TEMPLATE_FILES])
+# Files where ezchat does not yet render what llama-server renders, and why (strict: a file
+# that starts to match fails here until it is taken off the list).
+KNOWN_MISSES = {
+    "google-gemma-4-31B-it-interleaved.jinja": "llama.cpp's convert_tool_responses_gemma4 "
+    "(tool messages merged into the assistant turn's tool_responses) is not ported",
+}
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        pytest.param(path, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[path.name]))
+        if path.name in KNOWN_MISSES
+        else path
+        for path in TEMPLATE_FILES
+    ],
+    ids=[path.name for path in TEMPLATE_FILES],
+)
 def test_template_file_renders_as_llama_server(template, llama_server_prompts, model):
     reference = llama_server_prompts[template.name]
     assert reference["props"]["bos_token"] == model.token_text(model.bos_token)
