@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from . import __version__, cpu, formats, samplers, userfiles, utf8
+from . import __version__, cpu, formats, jinja_render, samplers, userfiles, utf8
 from .chatfile import ChatFile, parse_chat_text, read_chat_file
 from .config import MAX_MARKDOWN_CHARS, Config, config_path, load_config, save_config
 from .crashguard import guard_terminal
@@ -204,6 +204,17 @@ _CHAT_PARAMETERS = {
         ),
     ],
     **SERVER_LIMIT_PARAMETERS,
+    "template_timeout": Annotated[
+        float | None,
+        typer.Option(
+            "--template-timeout",
+            metavar="SECONDS",
+            min=0.001,
+            max=1e9,
+            help=f"most seconds one render of a chat template may take "
+            f"[default: {jinja_render.DEFAULT_RENDER_SECONDS:g}]",
+        ),
+    ],
 }
 
 
@@ -259,6 +270,7 @@ def prepare(options: ChatOptions) -> ChatOptions:
     """Apply the config file and check the format and preset names, so a typo is reported
     before the model is loaded."""
     options = options.with_config()
+    jinja_render.set_render_timeout(options.template_timeout or jinja_render.DEFAULT_RENDER_SECONDS)
     if options.system is not None:
         utf8.check(options.system, "--system")
     load_sampler(options)

@@ -38,6 +38,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "server_idle_timeout": (int, float),
     "server_max_read_mb": (int, float),
     "max_markdown_chars": int,
+    "template_timeout": (int, float),
     "keymap": dict,
 }
 
@@ -59,6 +60,7 @@ class Config:
     server_idle_timeout: float | None = None
     server_max_read_mb: float | None = None
     max_markdown_chars: int | None = None  # None: MAX_MARKDOWN_CHARS
+    template_timeout: float | None = None  # None: jinja_render.DEFAULT_RENDER_SECONDS
     # action id -> key(s), e.g. {"stop" = "escape", "reroll" = "ctrl+r"}
     keymap: dict[str, str] = field(default_factory=dict)
 
@@ -89,6 +91,13 @@ def load_config(path: Path | None = None) -> Config:
         raise UserFileError(
             f"{where(path, 'max_markdown_chars')}: max_markdown_chars must be 0 or more "
             f"(0 shows every message as plain text), not {limit}"
+        )
+    timeout = data.get("template_timeout")
+    number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+    if timeout is not None and not (number and 0 < timeout < 1e9):
+        raise UserFileError(
+            f"{where(path, 'template_timeout')}: template_timeout is the most seconds one "
+            f"render of a chat template may take, a number above 0, not {timeout!r}"
         )
     return Config(**data)
 

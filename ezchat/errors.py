@@ -46,3 +46,7 @@ class GenerationError(EzChatError):
 class NotSupportedError(EzChatError):
     """The backend cannot do what was asked (a server has no KV state to hand over, or takes
     no grammar); the message says what it cannot do and what can."""
+
+
+class TemplateLimitError(EzChatError):
+    """A chat template that ran past the render time or size bound (a loop without end)."""

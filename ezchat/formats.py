@@ -13,20 +13,17 @@ override them. ``ezchat.formats.chatml`` and friends load by attribute, as in ea
 from __future__ import annotations
 
 import functools
-import json
 import re
 import warnings
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import jinja2.ext
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from . import paths, userfiles
-from .errors import UnknownNameError, UserFileError
+from . import jinja_render, paths, userfiles
+from .errors import TemplateLimitError, UnknownNameError, UserFileError
+from .jinja_render import ChatTemplateError  # noqa: F401  (its old home; still importable)
 from .userfiles import UserFile
 
 KIND = "formats"
@@ -49,6 +46,7 @@ _FILE_KEYS: dict[str, type | tuple[type, ...]] = {
     "bos_token": str,
     "eos_token": str,
     "system_in_user": bool,
+    "system_separator": str,
     "description": str,
     # reasoning markers (ezchat.reasoning detects them when unset) and whether later prompts
     # keep a reply's reasoning
@@ -86,10 +84,6 @@ _TURN_ENDS = (
 Message = Mapping[str, Any]
 
 
-class ChatTemplateError(Exception):
-    """A chat template called ``raise_exception``; usually it rejects a system message."""
-
-
 class Format(dict):
     """A prompt format: easy-llama's dict of prefixes and suffixes, plus how to render it."""
 
@@ -109,6 +103,7 @@ class Format(dict):
         bos_token: str = "",
         eos_token: str = "",
         system_in_user: bool = False,
+        system_separator: str = "\n\n",
         description: str = "",
     ) -> None:
         super().__init__({key: fields.get(key, "") for key in _TEXT_FIELDS})
@@ -119,6 +114,7 @@ class Format(dict):
         self.bos_token = bos_token
         self.eos_token = eos_token
         self.system_in_user = system_in_user
+        self.system_separator = system_separator
         self.description = description
 
     def __repr__(self) -> str:
@@ -136,21 +132,32 @@ class Format(dict):
     def system_prompt(self) -> str:
         return self["system_prompt"]
 
-    def render(self, messages: Iterable[Message], add_generation_prompt: bool = True) -> str:
-        return "".join(text for text, _ in self.segments(messages, add_generation_prompt))
+    def render(
+        self,
+        messages: Iterable[Message],
+        add_generation_prompt: bool = True,
+        tools: list[Mapping[str, Any]] | None = None,
+    ) -> str:
+        return "".join(text for text, _ in self.segments(messages, add_generation_prompt, tools))
 
     def segments(
-        self, messages: Iterable[Message], add_generation_prompt: bool = True
+        self,
+        messages: Iterable[Message],
+        add_generation_prompt: bool = True,
+        tools: list[Mapping[str, Any]] | None = None,
     ) -> list[tuple[str, bool]]:
-        """The prompt as ``(text, is_content)`` pieces; content is tokenized without specials."""
-        turns = _normalize(messages)
+        """The prompt as ``(text, is_content)`` pieces; content is tokenized without specials.
+
+        ``tools`` (OpenAI-style function descriptions) reach a Jinja template as llama.cpp
+        passes them; a format of prefixes and suffixes has no place for them."""
         if self.is_jinja:
-            return self._jinja_segments(turns, add_generation_prompt)
+            return self._jinja_segments(_jinja_messages(messages), add_generation_prompt, tools)
+        turns = _normalize(messages)
         if self.system_prompt and not any(role == "system" for role, _ in turns):
             # Published templates (Qwen, SmolLM2) add their default the same way.
             turns.insert(0, ("system", self.system_prompt))
         if self.system_in_user:
-            turns = _fold_system(turns)
+            turns = _fold_system(turns, self.system_separator)
         pieces: list[tuple[str, bool]] = []
         for role, content in turns:
             prefix, suffix = self.message_parts(role)
@@ -164,50 +171,62 @@ class Format(dict):
         key = "bot" if _role(role) == "assistant" else _role(role)
         return self[f"{key}_prefix"], self[f"{key}_suffix"]
 
-    def _render_template(self, turns: list[tuple[str, str]], add_generation_prompt: bool) -> str:
+    @property
+    def _what(self) -> str:
+        return f"format {self.name!r} from {self.source}"
+
+    def _render_template(
+        self,
+        messages: list[dict[str, Any]],
+        add_generation_prompt: bool,
+        tools: list[Mapping[str, Any]] | None = None,
+    ) -> str:
         assert self.template is not None
-        text = _compile(self.template).render(
-            **self.template_variables,
-            messages=[{"role": role, "content": content} for role, content in turns],
+        # bos_token is set only where the model adds BOS itself; the template's copy would
+        # make two, so it is stripped as llama.cpp's runtime strips it.
+        return jinja_render.render(
+            self.template,
+            messages,
+            variables=self.template_variables,
             bos_token=self.bos_token,
             eos_token=self.eos_token,
             add_generation_prompt=add_generation_prompt,
+            tools=tools,
+            strip_bos=bool(self.bos_token),
+            what=self._what,
         )
-        # llama.cpp adds BOS itself; the template's copy would make two.
-        if self.bos_token and text.startswith(self.bos_token):
-            text = text[len(self.bos_token) :]
-        return text
 
     def _jinja_segments(
-        self, turns: list[tuple[str, str]], add_generation_prompt: bool
+        self,
+        messages: list[dict[str, Any]],
+        add_generation_prompt: bool,
+        tools: list[Mapping[str, Any]] | None,
     ) -> list[tuple[str, bool]]:
-        attempts = [turns]
-        if any(role == "system" for role, _ in turns):
-            attempts.append(_fold_system(turns))
-        error: Exception | None = None
-        for attempt in attempts:
-            try:
-                return self._split_template(attempt, add_generation_prompt)
-            except Exception as exc:  # a template can fail in any way; the chat must go on
-                error = exc
-        warnings.warn(
-            f"format {self.name!r}: the chat template failed ({error}); using chatml instead",
-            stacklevel=3,
-        )
-        return _fallback().segments(
-            [{"role": role, "content": content} for role, content in turns], add_generation_prompt
-        )
+        try:
+            return self._split_template(messages, add_generation_prompt, tools)
+        except TemplateLimitError:
+            raise  # a runaway template is refused, not papered over
+        except Exception as error:  # a template can fail in any way; the chat must go on
+            warnings.warn(
+                f"{self._what}: the chat template failed ({error}); using chatml instead",
+                stacklevel=3,
+            )
+        plain = [m for m in messages if m["role"] in _ROLES]
+        return _fallback().segments(plain, add_generation_prompt)
 
     def _split_template(
-        self, turns: list[tuple[str, str]], add_generation_prompt: bool
+        self,
+        messages: list[dict[str, Any]],
+        add_generation_prompt: bool,
+        tools: list[Mapping[str, Any]] | None,
     ) -> list[tuple[str, bool]]:
         """Render once for real and once with a sentinel per content, then cut at the sentinels.
 
         Templates that trim content are matched by trying the trimmed content; any other
         transformation gives up the split (with a warning) rather than mislabel text.
         """
-        real = self._render_template(turns, add_generation_prompt)
-        marked = self._render_template(_mark(turns), add_generation_prompt)
+        real = self._render_template(messages, add_generation_prompt, tools)
+        marked = self._render_template(_mark(messages), add_generation_prompt, tools)
         for transform in (str, str.strip):
             pieces = []
             for piece in _SENTINEL.split(marked):
@@ -215,11 +234,11 @@ class Format(dict):
                 if index is None:
                     pieces.append((piece, False))
                 else:
-                    pieces.append((transform(turns[index][1]), True))
+                    pieces.append((transform(messages[index]["content"]), True))
             if "".join(text for text, _ in pieces) == real:
                 return [piece for piece in pieces if piece[0]]
         warnings.warn(
-            f"format {self.name!r}: the chat template changes message text, so typed special "
+            f"{self._what}: the chat template changes message text, so typed special "
             "tokens in it are not escaped",
             stacklevel=4,
         )
@@ -243,25 +262,38 @@ def _normalize(messages: Iterable[Message]) -> list[tuple[str, str]]:
     return turns
 
 
-def _fold_system(turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Put system text at the head of the next user message, as llama.cpp does."""
+def _jinja_messages(messages: Iterable[Message]) -> list[dict[str, Any]]:
+    """Messages for a template: any role (tool, tool-call roles), and their other fields
+    (``tool_calls``, ``tool_call_id``, ``name``) passed through as llama.cpp passes them."""
+    prepared = []
+    for message in messages:
+        content = message.get("content") or ""
+        if not isinstance(content, str):
+            raise TypeError(f"message content must be str, not {type(content).__name__}")
+        role = str(message["role"])
+        prepared.append({**message, "role": _ROLES.get(role.lower(), role), "content": content})
+    return prepared
+
+
+def _fold_system(turns: list[tuple[str, str]], separator: str) -> list[tuple[str, str]]:
+    """Put system text at the head of the next user message (a format's ``system_in_user``)."""
     folded: list[tuple[str, str]] = []
     pending: list[str] = []
     for role, content in turns:
         if role == "system":
             pending.append(content)
         elif role == "user" and pending:
-            folded.append(("user", "\n\n".join([*pending, content])))
+            folded.append(("user", separator.join([*pending, content])))
             pending = []
         else:
             folded.append((role, content))
     if pending:
-        folded.append(("user", "\n\n".join(pending)))
+        folded.append(("user", separator.join(pending)))
     return folded
 
 
-def _mark(turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(role, f"\ue000EZ{i}\ue001") for i, (role, _) in enumerate(turns)]
+def _mark(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**message, "content": f"\ue000EZ{i}\ue001"} for i, message in enumerate(messages)]
 
 
 def _sentinel_index(piece: str) -> int | None:
@@ -281,51 +313,6 @@ def _common_prefix(a: str, b: str) -> str:
 # --- Jinja ------------------------------------------------------------------------------------
 
 
-class _GenerationTag(jinja2.ext.Extension):
-    """HF's ``{% generation %}`` marks training targets; for inference it renders as-is."""
-
-    tags = {"generation"}
-
-    def parse(self, parser: jinja2.parser.Parser) -> list[jinja2.nodes.Node]:
-        parser.stream.skip(1)
-        return parser.parse_statements(("name:endgeneration",), drop_needle=True)
-
-
-def _raise_exception(message: str) -> None:
-    raise ChatTemplateError(message)
-
-
-def _tojson(
-    value: Any,
-    ensure_ascii: bool = False,
-    indent: int | None = None,
-    separators: tuple[str, str] | None = None,
-    sort_keys: bool = False,
-) -> str:
-    return json.dumps(
-        value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
-    )
-
-
-@functools.cache
-def _environment() -> ImmutableSandboxedEnvironment:
-    # The same settings as transformers' apply_chat_template, so templates render as on the Hub.
-    env = ImmutableSandboxedEnvironment(
-        trim_blocks=True,
-        lstrip_blocks=True,
-        extensions=[jinja2.ext.loopcontrols, _GenerationTag],
-    )
-    env.filters["tojson"] = _tojson
-    env.globals["raise_exception"] = _raise_exception
-    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
-    return env
-
-
-@functools.lru_cache(maxsize=64)
-def _compile(template: str) -> jinja2.Template:
-    return _environment().from_string(template)
-
-
 def from_jinja(
     template: str,
     bos_token: str = "",
@@ -336,12 +323,14 @@ def from_jinja(
 ) -> Format:
     """A format that renders a Jinja chat template; its dict keys are derived best-effort."""
     try:
-        _compile(template)
+        jinja_render.compile_template(template)
     except jinja2.TemplateSyntaxError as exc:
         raise UserFileError(f"{source}: chat template line {exc.lineno}: {exc.message}") from None
     fmt = Format(
         {}, name=name, source=source, template=template, bos_token=bos_token, eos_token=eos_token
     )
+    # Probing the template runs it: a runaway one is refused here, at load, in one line.
+    jinja_render.capabilities(template, fmt._what)
     fmt.update(_derive_parts(fmt))
     stops = [eos_token] if eos_token else []
     fmt["stops"] = stops + [end for end in _TURN_ENDS if end in template and end not in stops]
@@ -354,10 +343,13 @@ def _derive_parts(fmt: Format) -> dict[str, str]:
     A boundary between two messages holds one message's suffix and the next one's prefix; the
     split point comes from where the conversation ends (a suffix with nothing after it).
     """
-    chat = [("user", "u"), ("assistant", "a"), ("user", "u"), ("assistant", "a")]
+    roles = ["user", "assistant", "user", "assistant"]
+    chat = [{"role": role, "content": role[0]} for role in roles]
     try:
         pieces = _SENTINEL.split(fmt._render_template(_mark(chat), False))
         after_user = _SENTINEL.split(fmt._render_template(_mark(chat[:1]), False))[-1]
+    except TemplateLimitError:
+        raise
     except Exception:  # a template this odd still renders; it only lacks the easy-llama keys
         return {}
     if len(pieces) != 9:
@@ -371,7 +363,10 @@ def _derive_parts(fmt: Format) -> dict[str, str]:
         "bot_suffix": bot_suffix,
     }
     try:
-        system = _SENTINEL.split(fmt._render_template(_mark([("system", "s"), *chat]), False))
+        system_chat = [{"role": "system", "content": "s"}, *chat]
+        system = _SENTINEL.split(fmt._render_template(_mark(system_chat), False))
+    except TemplateLimitError:
+        raise
     except Exception:  # no system role: its text gets folded into the user's
         return parts
     if len(system) == 11:
@@ -439,6 +434,7 @@ def _build_parts(data: Mapping[str, Any], name: str, path: Path | str) -> Format
         bos_token=data.get("bos_token", ""),
         eos_token=data.get("eos_token", ""),
         system_in_user=data.get("system_in_user", False),
+        system_separator=data.get("system_separator", "\n\n"),
         description=data.get("description", ""),
     )
 

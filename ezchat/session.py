@@ -38,6 +38,7 @@ class ChatOptions:
     timeout: float | None = None
     idle_timeout: float | None = None
     max_read_mb: float | None = None
+    template_timeout: float | None = None
 
     def with_config(self, config: Config | None = None) -> ChatOptions:
         """Fill what the user did not choose from the config file."""
@@ -57,6 +58,7 @@ class ChatOptions:
             timeout=self.timeout or config.server_timeout,
             idle_timeout=self.idle_timeout or config.server_idle_timeout,
             max_read_mb=self.max_read_mb or config.server_max_read_mb,
+            template_timeout=self.template_timeout or config.template_timeout,
             model=resolve_model_path(self.model, config.model)
             if not (self.server or config.server)
             else self.model,
