@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import auto_format
 from . import formats as formats_module
 from .errors import EzChatError, PromptTooLongError
 from .generation import Generation, GenerationResult, TokenEvent
@@ -110,6 +111,8 @@ class Thread:
     ) -> None:
         self.model = model
         self.format = resolve_format(format, model)
+        # Which format, why (for auto), and whether its markers are this model's own tokens.
+        self.format_choice = auto_format.explain(format, self.format, model)
         if sampler is None:
             from . import samplers
 
@@ -157,6 +160,7 @@ class Thread:
 
     def set_format(self, format: Format | dict | str) -> None:
         self.format = resolve_format(format, self.model)
+        self.format_choice = auto_format.explain(format, self.format, self.model)
         self._text_tokens.clear()
         for message in self.messages:
             message["prefix"], message["postfix"] = self.format.message_parts(
@@ -405,14 +409,58 @@ class Thread:
 
     # --- stats ---------------------------------------------------------------------------------
 
+    def context_stats(self) -> ContextStats:
+        """What the context window holds: the messages the next reply's prompt keeps (the
+        oldest after the system prompt left out until it fits), beside the whole history."""
+        limit = self.model.context_length
+        last_plan = self.last_plan
+        try:
+            plan = self.plan_prompt()
+            kept, left_out = plan.messages, plan.dropped
+        except PromptTooLongError:  # the newest message alone overflows; the next send says so
+            kept = [m for m in self.messages[:-1] if m["role"] == "system"] + self.messages[-1:]
+            left_out = len(self.messages) - len(kept)
+        finally:
+            self.last_plan = last_plan  # the pane reports the plan the last reply ran with
+        in_context = len(self._tokens_for(kept, add_generation_prompt=False))
+        return ContextStats(
+            in_context=min(in_context, limit),
+            context_length=limit,
+            left_out=left_out,
+            messages=len(self.messages),
+            history_tokens=self.len_messages(),
+        )
+
     def print_stats(self, file: Any = None) -> None:
         file = file or sys.stdout
-        used = self.len_messages()
-        limit = self.model.context_length
-        print(f"{used} / {limit} tokens", file=file)
-        print(f"{used / limit:.0%} of context used", file=file)
-        print(f"{len(self.messages)} messages", file=file)
+        for line in self.context_stats().lines():
+            print(line, file=file)
         file.flush()
+
+
+@dataclass(slots=True)
+class ContextStats:
+    """``in_context`` tokens of ``context_length`` hold the chat; ``left_out`` of ``messages``
+    did not fit; ``history_tokens`` is every message's length, as if nothing were left out."""
+
+    in_context: int
+    context_length: int
+    left_out: int
+    messages: int
+    history_tokens: int
+
+    @property
+    def fraction(self) -> float:
+        """How full the context is, 0.0 to 1.0."""
+        return min(1.0, self.in_context / self.context_length) if self.context_length else 0.0
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.in_context} / {self.context_length} tokens in the context "
+            f"({self.fraction:.0%})",
+            f"{self.left_out} of {self.messages} messages left out of the context",
+            f"history: {self.messages} messages, {self.history_tokens} tokens",
+        ]
 
 
 def _format_role(role: str) -> str:
@@ -425,17 +473,9 @@ def _render_messages(messages: list[Message]) -> list[dict[str, str]]:
 
 def resolve_format(format: Format | dict | str, model: Model) -> Format:
     """A Format from a Format, an easy-llama style dict, a name, or ``"auto"`` (the GGUF's own
-    chat template, falling back to chatml when the file has none)."""
+    chat template; for a file without one, the shipped format of its family: ezchat.auto_format)."""
     if isinstance(format, str) and format.lower() == "auto":
-        # The Thread adds the BOS token when the GGUF asks for it, and the format strips the
-        # template's own copy; when the GGUF does not ask for one, the template gets none either
-        # (SmolLM2's "BOS" is <|im_start|>, which a template must not receive as bos_token).
-        auto = formats_module.from_metadata(
-            model.metadata,
-            bos_token=model.token_text(model.bos_token) if model.add_bos else "",
-            eos_token=model.token_text(model.eos_token),
-        )
-        return auto if auto is not None else formats_module.load("chatml")
+        return auto_format.auto_format(model)
     resolved = formats_module.coerce(format)
     if resolved.name == "server":
         from .model import Model
