@@ -63,7 +63,7 @@ NO_TEMPLATE = "the file has no chat template"
 OWN_TEMPLATE = "the model's own chat template"
 # A marker is an angle-bracket token such as <|im_end|> or <｜User｜>; the doubled brackets of
 # Llama 2's <<SYS>> are text in its vocabulary too, so they are not markers.
-_MARKER = re.compile(r"(?<![<>])<[^<>\s]{1,64}>(?![<>])")
+_MARKER = re.compile(r"<(?!<)[^<>\s]{1,64}>(?!>)")
 # GGUF token types that llama.cpp matches as one token: CONTROL and USER_DEFINED.
 _SPECIAL_TYPES = (3, 4)
 _VOCAB_KEYS = ("tokenizer.ggml.tokens", "tokenizer.ggml.token_type")
@@ -173,6 +173,11 @@ def _model_special_tokens(model: Backend) -> frozenset[str] | None:
     return special_tokens(gguf.path) if gguf is not None else None
 
 
+def _file_name(model: Backend) -> str:
+    # the Backend protocol does not promise a file (a server's model has a name only)
+    return Path(getattr(model, "filename", "") or "").name
+
+
 def _auto_reason(
     metadata: Mapping[str, Any], file_name: str, special: Collection[str]
 ) -> tuple[str | None, str]:
@@ -187,7 +192,7 @@ def _auto_reason(
 def auto_format(model: Backend) -> Format:
     """``auto`` for a model: its chat template, else the shipped format its family uses."""
     special = _model_special_tokens(model) or ()
-    name, _ = _auto_reason(model.metadata, Path(model.filename).name, special)
+    name, _ = _auto_reason(model.metadata, _file_name(model), special)
     if name is not None:
         return formats.load(name)
     # The Thread adds the BOS token when the GGUF asks for it, and the format strips the
@@ -204,7 +209,7 @@ def auto_format(model: Backend) -> Format:
 def explain(requested: Any, fmt: Format, model: Backend) -> FormatChoice:
     """Why the chat uses ``fmt`` (asked for as ``requested``) and whether it suits ``model``."""
     special = _model_special_tokens(model)
-    auto_name, reason = _auto_reason(model.metadata, Path(model.filename).name, special or ())
+    auto_name, reason = _auto_reason(model.metadata, _file_name(model), special or ())
     choice = FormatChoice(fmt)
     if isinstance(requested, str) and requested.lower() == "auto":
         choice.reason = reason or OWN_TEMPLATE

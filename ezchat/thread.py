@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import auto_format
 from . import formats as formats_module
+from .context_stats import ContextStats, context_stats
 from .errors import EzChatError, PromptTooLongError
 from .generation import Generation, GenerationResult, TokenEvent
 from .samplers import SamplerSettings
@@ -410,57 +411,14 @@ class Thread:
     # --- stats ---------------------------------------------------------------------------------
 
     def context_stats(self) -> ContextStats:
-        """What the context window holds: the messages the next reply's prompt keeps (the
-        oldest after the system prompt left out until it fits), beside the whole history."""
-        limit = self.model.context_length
-        last_plan = self.last_plan
-        try:
-            plan = self.plan_prompt()
-            kept, left_out = plan.messages, plan.dropped
-        except PromptTooLongError:  # the newest message alone overflows; the next send says so
-            kept = [m for m in self.messages[:-1] if m["role"] == "system"] + self.messages[-1:]
-            left_out = len(self.messages) - len(kept)
-        finally:
-            self.last_plan = last_plan  # the pane reports the plan the last reply ran with
-        in_context = len(self._tokens_for(kept, add_generation_prompt=False))
-        return ContextStats(
-            in_context=min(in_context, limit),
-            context_length=limit,
-            left_out=left_out,
-            messages=len(self.messages),
-            history_tokens=self.len_messages(),
-        )
+        """What the context window holds, what was left out, and the whole history's size."""
+        return context_stats(self)
 
     def print_stats(self, file: Any = None) -> None:
         file = file or sys.stdout
         for line in self.context_stats().lines():
             print(line, file=file)
         file.flush()
-
-
-@dataclass(slots=True)
-class ContextStats:
-    """``in_context`` tokens of ``context_length`` hold the chat; ``left_out`` of ``messages``
-    did not fit; ``history_tokens`` is every message's length, as if nothing were left out."""
-
-    in_context: int
-    context_length: int
-    left_out: int
-    messages: int
-    history_tokens: int
-
-    @property
-    def fraction(self) -> float:
-        """How full the context is, 0.0 to 1.0."""
-        return min(1.0, self.in_context / self.context_length) if self.context_length else 0.0
-
-    def lines(self) -> list[str]:
-        return [
-            f"{self.in_context} / {self.context_length} tokens in the context "
-            f"({self.fraction:.0%})",
-            f"{self.left_out} of {self.messages} messages left out of the context",
-            f"history: {self.messages} messages, {self.history_tokens} tokens",
-        ]
 
 
 def _format_role(role: str) -> str:

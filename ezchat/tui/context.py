@@ -16,7 +16,8 @@ from ..samplers import SamplerSettings
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
-    from ..thread import ContextStats, Thread
+    from ..context_stats import ContextStats
+    from ..thread import Thread
 
 BAR_CELLS = 24
 _DEFAULT_SAMPLER = SamplerSettings()
