@@ -115,10 +115,11 @@ def pick(
             marker = pattern.replace("\\", "")
             if marker in special:
                 return format_name, f"from the model's vocabulary (it has {marker} as a token)"
-    seen = ", ".join(f"{label} {name}" for label, name in names)
+    facts = [f"the architecture ({architecture or '?'})"]
+    facts += [f"the {label} ({name})" for label, name in names]
+    listed = ", ".join(facts[:-1]) + " or " + facts[-1] if len(facts) > 1 else facts[0]
     return FALLBACK_FORMAT, (
-        f"the fallback: nothing in the architecture ({architecture or '?'})"
-        f"{', ' + seen if seen else ''} names a known family; pick a format for it"
+        f"the fallback: no known family matches {listed}; pick a format made for the model"
     )
 
 
