@@ -17,10 +17,16 @@ from ezchat.session import ChatOptions
 from ezchat.tui import EzChatApp
 
 GEMMA3_AUTO = "gemma3, from the model's architecture (gemma3); the file has no chat template"
+# Long turns and short replies: the chat fills the context mostly by prompt evaluation,
+# which is fast, rather than by generation, which is not on a shared CPU.
 TOPIC = (
     "Tell me more about the history of the city, its rivers, its bridges and the people who "
-    "lived there over the centuries."
+    "lived there over the centuries: the markets by the water, the guilds and their halls, "
+    "the floods that came every spring, the fires that burned the old town, the churches "
+    "built again in stone, the schools, the printers, the first railway station, the "
+    "factories along the canal, the wars, the years of rebuilding, and the city today."
 )
+REPLY_TOKENS = 12
 
 
 def test_the_second_model_differs_where_it_matters(second_model: ez.Model) -> None:
@@ -29,7 +35,7 @@ def test_the_second_model_differs_where_it_matters(second_model: ez.Model) -> No
     assert gguf.arch_value("attention.sliding_window") == 512 < second_model.context_length
 
 
-def long_chat(thread: ez.Thread, turns_after_the_first_drop: int = 3) -> list[ContextStats]:
+def long_chat(thread: ez.Thread, turns_after_the_first_drop: int = 2) -> list[ContextStats]:
     """Send turns until the prompt has left messages out for a few turns; the stats after each."""
     seen: list[ContextStats] = []
     last_turn = None
@@ -60,6 +66,7 @@ def check_stats(thread: ez.Thread, seen: list[ContextStats]) -> None:
 
 
 def test_a_long_chat_at_a_small_context(second_model: ez.Model, second_model_path: Path, greedy):
+    greedy.max_len_tokens = REPLY_TOKENS
     thread = ez.Thread(second_model, "auto", greedy)
     seen = long_chat(thread)
     reply_plan = thread.last_plan  # the prompt the last reply ran on
@@ -87,6 +94,7 @@ def printed_stats(thread: ez.Thread) -> list[str]:
 
 def test_stats_on_the_default_model_at_a_small_context(model_path: Path, greedy) -> None:
     small = ez.Model(model_path, context_length=512, seed=1234)
+    greedy.max_len_tokens = REPLY_TOKENS
     try:
         thread = ez.Thread(small, "auto", greedy)
         seen = long_chat(thread, turns_after_the_first_drop=2)
