@@ -628,8 +628,17 @@ def gguf_facts(gguf: GGUFInfo) -> dict[str, Any]:
         "attention heads": gguf.arch_value("attention.head_count", "unknown"),
         "vocabulary": gguf.array_lengths.get("tokenizer.ggml.tokens", "unknown"),
         "chat template": f"yes ({len(template)} characters)" if template else "no",
+        **_auto_format_facts(gguf),
         "GGUF version": gguf.version,
     }
+
+
+def _auto_format_facts(gguf: GGUFInfo) -> dict[str, str]:
+    """Which format ``--format auto`` picks for the file and why, and whether it suits it."""
+    from .auto_format import file_summary
+
+    summary, warning = file_summary(gguf)
+    return {"format (auto)": summary, **({"format warning": warning} if warning else {})}
 
 
 def _human_count(n: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import mmap
 import stat
 import struct
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,10 +111,13 @@ class GGUFInfo:
 
 
 class _Reader:
-    def __init__(self, buffer: mmap.mmap | bytes, path: Path) -> None:
+    def __init__(
+        self, buffer: mmap.mmap | bytes, path: Path, full_arrays: Collection[str] = ()
+    ) -> None:
         self.buffer = buffer
         self.pos = 0
         self.path = path
+        self.full_arrays = full_arrays
 
     def take(self, fmt: str) -> Any:
         size = struct.calcsize(fmt)
@@ -146,6 +150,8 @@ class _Reader:
             item_type = self.take("<I")
             count = self.take("<Q")
             lengths[key] = count
+            if key in self.full_arrays and count > MAX_ARRAY_ITEMS:
+                return self.long_array(item_type, count, key, depth + 1)
             if count > MAX_ARRAY_ITEMS:
                 self.skip_array(item_type, count, key, depth + 1)
                 return f"<array of {count} items>"
@@ -154,6 +160,33 @@ class _Reader:
             f"{self.path}: metadata key {key!r} has unknown value type {value_type}; "
             "the file is damaged or from a newer GGUF version: re-download or update ezchat"
         )
+
+    def long_array(self, item_type: int, count: int, key: str, depth: int) -> list[Any]:
+        """A whole long array (a vocabulary is 32k to 262k items), read in bulk: item by item
+        it takes seconds."""
+        if item_type in _SCALARS:
+            items = struct.Struct(f"<{count}{_SCALARS[item_type][1]}")
+            if self.pos + items.size > len(self.buffer):
+                raise self.truncated()
+            values = list(items.unpack_from(self.buffer, self.pos))
+            self.pos += items.size
+            return values
+        if item_type != _STRING:
+            return [self.value(item_type, key, {}, depth) for _ in range(count)]
+        buffer, pos, end = self.buffer, self.pos, len(self.buffer)
+        length_at = struct.Struct("<Q").unpack_from
+        strings = []
+        for _ in range(count):
+            if pos + 8 > end:
+                raise self.truncated()
+            (length,) = length_at(buffer, pos)
+            pos += 8
+            if pos + length > end:
+                raise self.truncated()
+            strings.append(str(buffer[pos : pos + length], "utf-8", "replace"))
+            pos += length
+        self.pos = pos
+        return strings
 
     def skip_array(self, item_type: int, count: int, key: str, depth: int) -> None:
         if item_type in _SCALARS:
@@ -170,8 +203,9 @@ class _Reader:
         )
 
 
-def read_gguf(path: str | Path) -> GGUFInfo:
-    """Read and check a GGUF file's header, metadata and tensor table."""
+def read_gguf(path: str | Path, full_arrays: Collection[str] = ()) -> GGUFInfo:
+    """Read and check a GGUF file's header, metadata and tensor table. The arrays named in
+    ``full_arrays`` (say, ``tokenizer.ggml.tokens``) are read whole, however long."""
     path = Path(path).expanduser()
     if not path.exists():
         raise ModelLoadError(f"{path}: no such model file; check the path or set EZCHAT_MODEL")
@@ -193,7 +227,7 @@ def read_gguf(path: str | Path) -> GGUFInfo:
                     f"{path}: not a GGUF model file (too small); pick a .gguf file"
                 )
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
-                return _parse(buffer, path, size)
+                return _parse(buffer, path, size, full_arrays)
     except PermissionError:
         raise ModelLoadError(f"{path}: permission denied; make the file readable") from None
     except OSError as exc:
@@ -213,13 +247,13 @@ def _special_kind(path: Path) -> str:
     return "not a regular file"
 
 
-def _parse(buffer: mmap.mmap, path: Path, size: int) -> GGUFInfo:
+def _parse(buffer: mmap.mmap, path: Path, size: int, full_arrays: Collection[str] = ()) -> GGUFInfo:
     if buffer[:4] != GGUF_MAGIC:
         raise ModelLoadError(
             f"{path}: not a GGUF model file (bad magic {bytes(buffer[:4])!r}); "
             "ezchat needs a .gguf file (convert others with llama.cpp's convert_hf_to_gguf.py)"
         )
-    reader = _Reader(buffer, path)
+    reader = _Reader(buffer, path, full_arrays)
     reader.pos = 4
     version = reader.take("<I")
     if version not in (2, 3):

@@ -230,6 +230,7 @@ class Repl:
         """The chat until it ends; True when Ctrl-C at the prompt ended it."""
         if self.header:
             self.out.line(self.header)
+        self.show_format()
         if self.reader.interactive:
             self.note(INTRO)
         while self.running:
@@ -421,7 +422,9 @@ class Repl:
     def cmd_stats(self, arg: str) -> None:
         self.thread.print_stats(file=self.out.file)
         thread = self.thread
-        self.out.line(f"format {thread.format.name}, sampler {thread.sampler.name}")
+        self.out.line(f"{thread.format_choice.lines()[0]}; sampler {thread.sampler.name}")
+        if thread.format_choice.warning:
+            self.out.line(f"warning: {thread.format_choice.warning}", "error")
         result = thread.last_result
         if result is not None:
             report = result.prompt
@@ -469,7 +472,7 @@ class Repl:
             self.list_names(["auto", *formats.available()], self.thread.format.name, "format NAME")
             return
         self.thread.set_format(arg)
-        self.note(f"(prompt format {self.thread.format.name})")
+        self.show_format()
 
     def list_names(self, names: list[str], current: str, usage: str) -> None:
         marked = [f"[{n}]" if n == current else n for n in names]
@@ -559,6 +562,14 @@ class Repl:
 
     def note(self, text: str) -> None:
         self.out.line(text, "note")
+
+    def show_format(self) -> None:
+        """Which prompt format the chat uses and why, and a warning if it does not suit the
+        model (its markers are not the model's special tokens)."""
+        choice = self.thread.format_choice
+        self.note(f"(prompt {choice.lines()[0]})")
+        if choice.warning:
+            self.out.line(f"warning: {choice.warning}", "error")
 
     def error(self, error: Exception | str) -> None:
         self.out.line(f"error: {error}", "error")

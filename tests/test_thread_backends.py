@@ -165,9 +165,13 @@ def test_reset_and_stats(thread: ez.Thread) -> None:
     out = io.StringIO()
     thread.print_stats(file=out)
     lines = out.getvalue().splitlines()
-    assert lines[0] == f"{thread.len_messages()} / {SERVER_CONTEXT} tokens"
-    assert lines[1].endswith("% of context used")
-    assert lines[2] == f"{len(thread.messages)} messages"
+    stats = thread.context_stats()
+    assert stats.in_context == thread.len_messages() and stats.left_out == 0
+    assert lines[0] == (
+        f"{stats.in_context} / {SERVER_CONTEXT} tokens in the context ({stats.fraction:.0%})"
+    )
+    assert lines[1] == f"0 of {len(thread.messages)} messages left out of the context"
+    assert lines[2] == f"history: {len(thread.messages)} messages, {stats.history_tokens} tokens"
     thread.reset()
     assert thread.messages == initial
 

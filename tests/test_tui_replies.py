@@ -106,14 +106,20 @@ async def test_context_pane_shows_the_thread_numbers(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=12)
         pane = app.query_one("#context")
-        assert pane.used == app.thread.len_messages()
+        assert pane.used == app.thread.context_stats().in_context
         await send(pilot, "Hello there!")
         await send(pilot, "How are you?")
-        used = app.thread.len_messages()
-        assert pane.used == used and pane.limit == app.thread.model.context_length == 2048
+        stats = app.thread.context_stats()
+        # nothing left out yet: the context holds the whole history
+        assert stats.left_out == 0 and stats.in_context == app.thread.len_messages()
+        assert pane.used == stats.in_context and pane.limit == stats.context_length == 2048
         text = str(pane.render())
-        assert f"{used} / 2048 tokens" in text
-        assert f"Messages {len(app.thread.messages)}" in text
+        assert f"{stats.in_context} / 2048 tokens" in text
+        assert (
+            f"History {len(app.thread.messages)} messages · {stats.history_tokens} tokens" in text
+        )
+        assert "Left out" not in text
+        assert "auto, the model's own chat template" in text
         assert f"Last reply {app.thread.last_result.n_generated} tokens" in text
         assert "Q4_1" in text and "Native context 8192" in text
 
@@ -130,8 +136,13 @@ async def test_a_full_context_drops_old_messages_and_says_so(tmp_path):
         plan, report = app.thread.last_plan, app.thread.last_result.prompt
         assert plan.dropped > 0, "the chat never outgrew the context"
         assert report.shifted > 0  # the cached tail slid into place instead of being re-read
-        text = str(app.query_one("#context").render())
-        assert f"Dropped from the prompt: {plan.dropped} oldest" in text
+        pane = app.query_one("#context")
+        text = str(pane.render())
+        stats = pane.stats
+        assert stats.left_out > 0 and stats.in_context <= 256 and stats.fraction <= 1.0
+        assert stats.history_tokens == app.thread.len_messages() > stats.in_context
+        assert f"Left out: the {stats.left_out} oldest of {stats.messages} messages" in text
+        assert f"{stats.in_context} / 256 tokens" in text
         assert f"({report.shifted} shifted)" in text
         assert "cannot shift" not in text
         # the chat itself keeps every message, and the conversation goes on

@@ -240,6 +240,7 @@ class EzChatApp(App):
             self.pop_screen()
         await self._show_conversation()
         self._update_header()
+        self._warn_about_format()
         self.query_one(PromptInput).focus()
         self.ready = True
 
@@ -263,6 +264,12 @@ class EzChatApp(App):
             severity="error",
             timeout=20,
         )
+
+    def _warn_about_format(self) -> None:
+        """A format whose markers the model does not know as tokens (the pane says it too)."""
+        warning = self.thread.format_choice.warning if self.thread else None
+        if warning:
+            self.notify(warning, title="Prompt format", severity="warning", timeout=12)
 
     def _update_header(self) -> None:
         if self.thread is None:
@@ -788,6 +795,7 @@ class EzChatApp(App):
             self.chat.format_name = name
             self.chat.save_settings()
             self._update_header()
+            self._warn_about_format()
 
         self.push_screen(PickerScreen("Prompt format", choices, self.chat.format_name), done)
 

@@ -16,6 +16,7 @@ from ..samplers import SamplerSettings
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
+    from ..context_stats import ContextStats
     from ..thread import Thread
 
 BAR_CELLS = 24
@@ -64,12 +65,14 @@ def sampler_summary(sampler: SamplerSettings) -> str:
 
 
 class ContextPane(Static):
-    """``used`` and ``limit`` hold the numbers last shown (tokens of all messages, context)."""
+    """``used``, ``limit`` and ``stats`` hold the numbers last shown: the tokens in the context
+    window, its size, and the thread's ContextStats (what was left out, the whole history)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__("Loading…", **kwargs)
         self.used = 0
         self.limit = 0
+        self.stats: ContextStats | None = None
 
     def on_mount(self) -> None:
         self.border_title = "Context"
@@ -78,17 +81,20 @@ class ContextPane(Static):
         """Show the thread's numbers. ``show_timings=False`` leaves out speeds and times (they
         differ from run to run; snapshots need fixed text)."""
         model = thread.model
-        self.used = used = thread.len_messages()
-        self.limit = limit = model.context_length
+        self.stats = stats = thread.context_stats()
+        self.used = used = stats.in_context
+        self.limit = limit = stats.context_length
         lines: list[Content | str] = [
             Content.assemble(("Context ", "bold"), f"{used} / {limit} tokens"),
-            Content.assemble((usage_bar(used, limit), "$accent"), f" {used / limit:.0%}"),
-            f"Messages {len(thread.messages)}",
+            Content.assemble((usage_bar(used, limit), "$accent"), f" {stats.fraction:.0%}"),
+            f"History {stats.messages} messages · {stats.history_tokens} tokens",
         ]
-        plan, result = thread.last_plan, thread.last_result
-        if plan is not None and plan.dropped:
+        if stats.left_out:
             lines.append(
-                Content.styled(f"Dropped from the prompt: {plan.dropped} oldest", "$warning")
+                Content.styled(
+                    f"Left out: the {stats.left_out} oldest of {stats.messages} messages",
+                    "$warning",
+                )
             )
             if isinstance(model, Model) and not model.can_shift_context:
                 lines.append(
@@ -97,6 +103,7 @@ class ContextPane(Static):
                         "$warning",
                     )
                 )
+        result = thread.last_result
         if result is not None:
             reply = f"Last reply {result.n_generated} tokens"
             report = result.prompt
@@ -107,6 +114,10 @@ class ContextPane(Static):
                 reply += f" · {result.tokens_per_second:.1f} tok/s"
                 prompt += f" · {report.seconds:.2f} s"
             lines += [reply, prompt, f"Stopped by {result.stop_reason.replace('_', ' ')}"]
+        choice = thread.format_choice
+        lines += ["", Content.styled("Format", "bold"), choice.summary]
+        if choice.warning:
+            lines.append(Content.styled(visible(choice.warning), "$warning"))
         lines += [
             "",
             Content.styled("Model", "bold"),
