@@ -230,7 +230,7 @@ class Repl:
         """The chat until it ends; True when Ctrl-C at the prompt ended it."""
         if self.header:
             self.out.line(self.header)
-        self.show_format()
+        self.show_format(explained_only=True)
         if self.reader.interactive:
             self.note(INTRO)
         while self.running:
@@ -563,10 +563,14 @@ class Repl:
     def note(self, text: str) -> None:
         self.out.line(text, "note")
 
-    def show_format(self) -> None:
+    def show_format(self, explained_only: bool = False) -> None:
         """Which prompt format the chat uses and why, and a warning if it does not suit the
-        model (its markers are not the model's special tokens)."""
+        model (its markers are not the model's special tokens). ``explained_only``: only when
+        there is more to say than the name the header already shows (why ``auto`` picked it,
+        or a warning), so piped output starts with the first reply."""
         choice = self.thread.format_choice
+        if explained_only and not (choice.reason or choice.warning):
+            return
         self.note(f"(prompt {choice.lines()[0]})")
         if choice.warning:
             self.out.line(f"warning: {choice.warning}", "error")

@@ -395,7 +395,7 @@ def test_bare_command_opens_the_app_with_the_options(
     calls = []
     package = types.ModuleType("ezchat.tui")
     module = types.ModuleType("ezchat.tui.app")
-    module.run_app = lambda options, resume=False: calls.append((options, resume))
+    module.run_app = lambda options, resume=False, **_: calls.append((options, resume))
     package.app = module
     monkeypatch.setitem(sys.modules, "ezchat.tui", package)
     monkeypatch.setitem(sys.modules, "ezchat.tui.app", module)

@@ -138,7 +138,7 @@ def test_segments_join_to_render_and_mark_content(name):
     assert "".join(text for text, _ in segments) == fmt.render(chat)
     content = [text for text, is_content in segments if is_content]
     if fmt.system_in_user:
-        assert content == [f"{S}\n\n{U1}", A1, U2]
+        assert content == [f"{S}{fmt.system_separator}{U1}", A1, U2]
     else:
         assert content == [S, U1, A1, U2]
     assert fmt.render(chat, add_generation_prompt=False) + fmt["bot_prefix"] == fmt.render(chat)

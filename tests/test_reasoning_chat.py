@@ -1,7 +1,8 @@
 """Reasoning on the real default model: a format whose reply prefix opens a ``<think>`` block,
 so every greedy reply starts inside it. SmolLM2 never writes ``</think>`` itself, so the format
-ends the block at the reply's first full stop (a custom ``reasoning_end``): the reply's first
-sentence is its reasoning and the rest its answer, both written by the model."""
+ends the block at the reply's first colon (a custom ``reasoning_end``): its greedy answer to the
+question is "The three colours are:" and a list, so the lead-in is the reasoning and the list
+the answer, both written by the model."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ bot_prefix = "<|im_start|>assistant\\n<think>\\n"
 bot_suffix = "<|im_end|>\\n"
 stops = ["<|im_end|>", "<|endoftext|>"]
 reasoning_start = "<think>"
-reasoning_end = "."
+reasoning_end = ":"
 """
 QUESTION = "Name three colours."
 
@@ -62,7 +63,7 @@ def fresh_reply(thread: ez.Thread) -> ez.generation.GenerationResult:
 
 def test_format_file_sets_the_markers_and_the_prompt_opens_the_block(thread: ez.Thread) -> None:
     markers = thread.reasoning_markers
-    assert (markers.start, markers.end) == ("<think>", ".")
+    assert (markers.start, markers.end) == ("<think>", ":")
     assert thread._prompt_opens
 
 
@@ -90,12 +91,14 @@ def test_history_keeps_the_reasoning_apart_and_the_next_prompt_leaves_it_out(
     assert reasoning.strip() not in prompt
     assert answer.strip() in prompt
     # the block the reply prefix opened is closed, empty, before the kept answer
-    assert "<think>\n." + answer in prompt
+    assert "<think>\n:" + answer in prompt
 
 
 def test_candidates_and_branching_inside_the_reasoning(thread: ez.Thread) -> None:
     thread.add_message("user", QUESTION)
-    message = thread.start_reply().message
+    reply = thread.start_reply()
+    reply.run()
+    message = reply.message
     tokens = thread.reply_tokens(message)
     index = len(thread.messages) - 1
     candidates = thread.candidates_at(index, 1, 3)

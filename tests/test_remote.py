@@ -75,9 +75,11 @@ def test_prompt_text_is_rebuilt_exactly(remote: ez.RemoteModel, greedy) -> None:
 
 
 def test_auto_format_without_a_served_template(remote: ez.RemoteModel, greedy) -> None:
-    """llama-cpp-python does not publish the chat template, so "auto" falls back to chatml."""
+    """llama-cpp-python does not publish the chat template, so "auto" picks the shipped format
+    of the served model's family by its name (SmolLM2: ChatML with its own system prompt)."""
     thread = ez.Thread(remote, "auto", greedy)
-    assert thread.format.name == "chatml"
+    assert thread.format.name == "smollm2"
+    assert "name" in (thread.format_choice.reason or "")
     assert "Paris" in thread.send("What is the capital of France?")
 
 
