@@ -12,7 +12,6 @@ maps a ggml option to the ``/proc/cpuinfo`` flags it needs; the rest reads it.
 
     python ezchat/cpu.py cmake-args   # the CMAKE_ARGS for this CPU (plus EZCHAT_CMAKE_ARGS)
     python ezchat/cpu.py key          # the wheelhouse key: llama-cpp-python version, flags, compiler
-    python ezchat/cpu.py wheelhouse   # the folder of this key's wheel (and its BUILD_DIR file)
 """
 
 from __future__ import annotations
@@ -272,17 +271,6 @@ def build_key(args: list[str] | None = None) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def wheelhouse() -> Path:
-    """Where this build's wheel lives: ``$EZCHAT_WHEELHOUSE`` or the user cache, by key. Its
-    ``BUILD_DIR`` file names the CMake build folder the wheel came from, kept so that
-    llama-server can be built on top of it (scripts/llama_tools.py)."""
-    root = os.environ.get("EZCHAT_WHEELHOUSE")
-    if not root:
-        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        root = str(Path(cache) / "ezchat" / "wheels")
-    return Path(root) / build_key()
-
-
 def rebuild_command() -> str:
     """The command that rebuilds llama-cpp-python for this CPU (run from an ezchat checkout)."""
     return "bash scripts/setup.sh --rebuild"
@@ -299,8 +287,6 @@ def main(argv: list[str]) -> int:
         print(f"{threads.count} ({threads.how})")
     elif command == "version":
         print(LLAMA_CPP_PYTHON_VERSION)
-    elif command == "wheelhouse":
-        print(wheelhouse())
     elif command == "check":
         beyond = features_beyond_cpu(cmake_args())
         if beyond:
@@ -311,7 +297,7 @@ def main(argv: list[str]) -> int:
             )
             return 2
     else:
-        print("usage: cpu.py cmake-args|key|version|wheelhouse|threads|check", file=sys.stderr)
+        print("usage: cpu.py cmake-args|key|version|threads|check", file=sys.stderr)
         return 2
     return 0
 

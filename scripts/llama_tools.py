@@ -8,9 +8,7 @@ The flags are ``ezchat.cpu.cmake_args()`` (portable, no AMX, plus ``EZCHAT_CMAKE
 RPC backend on, so the tools run on this CPU and compute what the library computes. Builds live
 in ``~/.cache/ezchat/llama.cpp/<version>-<variant>-<key>/`` (``$EZCHAT_LLAMA_TOOLS`` moves them),
 named by the same key as the library's wheel: other flags or another CPU's features give
-another folder. The tests, the benchmarks and users share one build of each. llama-server and
-ggml-rpc-server are built instead on top of the wheel's own CMake build, which setup.sh keeps
-(``library_build``), so that llama.cpp is compiled once on a fresh machine.
+another folder. The tests, the benchmarks and users share one build of each.
 
 Stdlib and ezchat.cpu only (the latter is stdlib too): it runs before or beside anything else.
 """
@@ -78,6 +76,10 @@ def build_dir(variant: str = PORTABLE) -> Path:
     return tools_root() / f"{cpu.LLAMA_CPP_PYTHON_VERSION}-{variant}-{key}"
 
 
+def binary(name: str, variant: str = PORTABLE) -> Path:
+    return build_dir(variant) / "build" / "bin" / name
+
+
 def source_dir() -> Path:
     """The vendored llama.cpp of the pinned llama-cpp-python sdist, fetched once with pip."""
     source = tools_root() / f"src-{cpu.LLAMA_CPP_PYTHON_VERSION}"
@@ -103,67 +105,27 @@ def source_dir() -> Path:
     return source
 
 
-# What the library's own build needs to make the server tools too: the tools tree with the
-# server, the RPC backend, and mtmd taken from that tree (llama-cpp-python adds the same folder
-# itself when LLAVA_BUILD is on, and CMake refuses a folder added twice).
-_ON_LIBRARY_BUILD = [
-    "-DLLAMA_BUILD_TOOLS=ON", "-DLLAMA_BUILD_SERVER=ON", "-DGGML_RPC=ON", "-DLLAVA_BUILD=OFF",
-]  # fmt: skip
-
-
-def library_build() -> tuple[Path, Path] | None:
-    """The unpacked sdist and the CMake build folder that this CPU's wheel came from, which
-    scripts/setup.sh keeps beside the wheel; None where they are gone (an older wheelhouse)."""
-    house = cpu.wheelhouse()
-    try:
-        source = Path((house / "SOURCE_DIR").read_text().strip())
-        build = Path((house / "BUILD_DIR").read_text().strip())
-    except OSError:
-        return None
-    if (source / "CMakeLists.txt").exists() and (build / "CMakeCache.txt").exists():
-        return source, build
-    return None
-
-
 def ensure_built(
     targets: tuple[str, ...] | list[str], variant: str = PORTABLE, quiet: bool = True
 ) -> Path:
     """Build whichever of ``targets`` are missing; return the folder of the binaries.
 
-    The server tools are built on top of the library's own build when it is there: its ggml and
-    llama objects are reused, so a fresh machine compiles llama.cpp once. Anything else gets a
-    build folder of its own. Raises ``RuntimeError`` with the build's last lines if cmake fails."""
-    shared = (
-        library_build() if variant == PORTABLE and set(targets) <= set(SERVER_TARGETS) else None
-    )
-    if shared is not None:
-        source, build = shared
-        configure = ["cmake", "-S", str(source), "-B", str(build), *_ON_LIBRARY_BUILD]
-        return _build(targets, build, configure, build.parent / f"{build.name}.tools.log", quiet)
-    root = build_dir(variant)
-    configure = [
-        "cmake", "-S", str(source_dir()), "-B", str(root / "build"), *_COMMON_ARGS,
-        *variant_args(variant),
-    ]  # fmt: skip
-    root.mkdir(parents=True, exist_ok=True)
-    return _build(targets, root / "build", configure, root / "build.log", quiet)
-
-
-def _build(
-    targets: tuple[str, ...] | list[str],
-    build: Path,
-    configure: list[str],
-    log: Path,
-    quiet: bool,
-) -> Path:
-    bin_dir = build / "bin"
-    missing = [name for name in targets if not (bin_dir / name).exists()]
+    Raises ``RuntimeError`` with the build's last lines if cmake fails."""
+    missing = [name for name in targets if not binary(name, variant).exists()]
+    bin_dir = build_dir(variant) / "build" / "bin"
     if not missing:
         return bin_dir
+    root = build_dir(variant)
+    root.mkdir(parents=True, exist_ok=True)
+    log = root / "build.log"
     jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL") or str(os.cpu_count() or 2)
     started = time.monotonic()
     with log.open("a") as out:
-        steps = [configure, ["cmake", "--build", str(build), "--target", *missing, "-j", jobs]]
+        steps = [
+            ["cmake", "-S", str(source_dir()), "-B", str(root / "build"), *_COMMON_ARGS,
+             *variant_args(variant)],
+            ["cmake", "--build", str(root / "build"), "--target", *missing, "-j", jobs],
+        ]  # fmt: skip
         for step in steps:
             out.write(f"$ {' '.join(step)}\n")
             out.flush()

@@ -31,28 +31,19 @@ $py ezchat/cpu.py check
 cmake_args=$($py ezchat/cpu.py cmake-args)
 key=$($py ezchat/cpu.py key)
 version=$($py ezchat/cpu.py version)
-wheelhouse=$($py ezchat/cpu.py wheelhouse)
+wheelhouse="${EZCHAT_WHEELHOUSE:-${XDG_CACHE_HOME:-$HOME/.cache}/ezchat/wheels}/$key"
 marker=.venv/.ezchat-llama-build
 
 if [ "$rebuild" = 1 ] || ! ls "$wheelhouse"/llama_cpp_python-*.whl >/dev/null 2>&1; then
   echo "setup.sh: building llama-cpp-python $version for this CPU (a few minutes)"
   echo "setup.sh: CMAKE_ARGS=$cmake_args"
-  rm -rf "$wheelhouse.partial" "$wheelhouse.src" "$wheelhouse.build"
-  mkdir -p "$wheelhouse.partial" "$wheelhouse.src"
+  rm -rf "$wheelhouse.partial"
+  mkdir -p "$wheelhouse.partial"
   start=$(date +%s)
-  # The sdist is unpacked and its CMake build folder kept (beside the wheel): llama-server and
-  # its RPC worker are then built on top of it (scripts/llama_tools.py) instead of compiling
-  # llama.cpp a second time. --no-cache-dir: neither take a wheel pip cached under the version
-  # alone, nor leave one there.
-  $py -m pip download -q --no-cache-dir --no-deps --no-binary :all: \
-    "llama-cpp-python==$version" -d "$wheelhouse.partial"
-  tar -xzf "$wheelhouse.partial"/llama_cpp_python-*.tar.gz -C "$wheelhouse.src" --strip-components=1
-  rm "$wheelhouse.partial"/llama_cpp_python-*.tar.gz
+  # --no-cache-dir: neither take a wheel pip cached under the version alone, nor leave one there.
   CMAKE_ARGS="$cmake_args" FORCE_CMAKE=1 $py -m pip wheel -q --no-cache-dir --no-deps \
-    -C build-dir="$wheelhouse.build" "$wheelhouse.src" -w "$wheelhouse.partial"
+    --no-binary llama-cpp-python "llama-cpp-python==$version" -w "$wheelhouse.partial"
   printf '%s\n' "$cmake_args" > "$wheelhouse.partial/CMAKE_ARGS"
-  printf '%s\n' "$wheelhouse.src" > "$wheelhouse.partial/SOURCE_DIR"
-  printf '%s\n' "$wheelhouse.build" > "$wheelhouse.partial/BUILD_DIR"
   echo "setup.sh: built in $(( $(date +%s) - start )) s"
   rm -rf "$wheelhouse"
   mv "$wheelhouse.partial" "$wheelhouse"
