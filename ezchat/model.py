@@ -21,7 +21,8 @@ from .generation import Candidate, Generation, GenerationResult, TokenEvent, top
 from .gguf import GGUFInfo, read_gguf
 from .load_progress import ProgressReport, reporting_progress
 from .memory import available_memory, human_bytes, kv_cache_size, physical_memory
-from .samplers import SamplerSettings, build_chain
+from .samplers import SamplerSettings
+from .sampling import build_chain
 
 __all__ = [
     "DEFAULT_MAX_CONTEXT",

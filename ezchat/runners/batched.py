@@ -30,7 +30,8 @@ import llama_cpp
 from ..decoder import EvalReport
 from ..errors import GenerationError, ModelUnloadedException
 from ..generation import GenerationResult
-from ..samplers import SamplerChain, SamplerSettings, build_chain
+from ..samplers import SamplerSettings
+from ..sampling import SamplerChain, build_chain
 from ..textstream import TextAssembler
 
 if TYPE_CHECKING:

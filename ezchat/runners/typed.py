@@ -12,9 +12,8 @@ import json
 import types
 from typing import Any
 
-from llama_cpp.llama_grammar import json_schema_to_gbnf
-
 from ..errors import EzChatError, GenerationError
+from ..sampling import json_schema_grammar
 
 # Names a user may write for each JSON type, and the Python type of its parsed value.
 _SCALARS: dict[str, tuple[str, type]] = {
@@ -118,7 +117,7 @@ class OutputType:
         self.spec = spec
         self.schema = _schema(spec, "")
         order = list(self.schema.get("properties", {}))
-        self.grammar: str = json_schema_to_gbnf(json.dumps(self.schema), order)
+        self.grammar: str = json_schema_grammar(json.dumps(self.schema), order)
 
     @classmethod
     def from_json(cls, text: str) -> OutputType:
