@@ -106,6 +106,8 @@ class Model(GenerationCalls):
     prompt that starts like the previous one evaluates only what is new.
     """
 
+    runs_in_process = True  # the Backend protocol's answer: llama.cpp runs here
+
     def __init__(
         self,
         model_path: str | Path,

@@ -437,12 +437,9 @@ def resolve_format(format: Format | dict | str, model: Model) -> Format:
         )
         return auto if auto is not None else formats_module.load("chatml")
     resolved = formats_module.coerce(format)
-    if resolved.name == "server":
-        from .model import Model
-
-        if isinstance(model, Model):
-            raise EzChatError(
-                "the 'server' format hands the chat to a server's own template; a local model "
-                "needs a real format: use 'auto' or a name from `ezchat formats`"
-            )
+    if resolved.name == "server" and model.runs_in_process:
+        raise EzChatError(
+            "the 'server' format hands the chat to a server's own template; a local model "
+            "needs a real format: use 'auto' or a name from `ezchat formats`"
+        )
     return resolved

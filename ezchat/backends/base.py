@@ -51,6 +51,9 @@ class Backend(Protocol):
     eos_token: int  # -1 where the backend cannot tell
     add_bos: bool
     metadata: dict[str, Any]  # GGUF-style keys; ``tokenizer.chat_template`` feeds "auto"
+    # llama.cpp runs in this process: batches, grammars, the KV cache and its shifts are
+    # ezchat's to drive, and a prompt needs a real format (no server applies a template)
+    runs_in_process: bool
 
     @property
     def name(self) -> str: ...

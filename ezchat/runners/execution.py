@@ -171,7 +171,7 @@ def execute(
         finish(index, _response(jobs[index], result, False, output_type))
 
     requests = [jobs[index].request for index in to_run]
-    local = isinstance(model, Model)  # batches and grammars need llama.cpp in this process
+    local = model.runs_in_process  # batches and grammars need llama.cpp in this process
     if output_type is not None and not local and requests:
         raise EzChatError(
             f"typed output needs a local model (its grammar runs in llama.cpp here), not the "
