@@ -10,21 +10,25 @@ of the prompt; ``messages`` still holds all of them.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import formats as formats_module
 from .errors import EzChatError, PromptTooLongError
-from .generation import Generation, GenerationResult, TokenEvent
 from .samplers import SamplerSettings
 
 if TYPE_CHECKING:
+    # Types only: the conversation layer talks to any Backend and never loads llama.cpp itself.
+    from .backends.base import Backend
     from .formats import Format
-    from .model import Model
+    from .generation import Generation, GenerationResult, TokenEvent
 
 ROLES = ("system", "user", "bot")
 _ROLE_ALIASES = {"assistant": "bot", "model": "bot"}
+# The terminal chat is an interface (ezchat.repl), a layer above this one: the package registers
+# it (register_terminal_chat) so that the conversation never imports an interface.
+_terminal_chat: Callable[..., None] | None = None
 # A prompt leaves at least this much of the context for the reply, unless the sampler's
 # max_len_tokens asks for less.
 DEFAULT_REPLY_ROOM = 1024
@@ -103,7 +107,7 @@ class Reply:
 class Thread:
     def __init__(
         self,
-        model: Model,
+        model: Backend,
         format: Format | dict | str,
         sampler: SamplerSettings | None = None,
         messages: list[dict] | None = None,
@@ -399,9 +403,9 @@ class Thread:
 
     def interact(self, color: bool = True, header: str | None = None, stream: bool = True) -> None:
         """Chat in the terminal (prompt-toolkit); see ezchat.repl."""
-        from .repl import interact
-
-        interact(self, color=color, header=header, stream=stream)
+        if _terminal_chat is None:
+            raise EzChatError("no terminal chat is registered; `import ezchat` registers the REPL")
+        _terminal_chat(self, color=color, header=header, stream=stream)
 
     # --- stats ---------------------------------------------------------------------------------
 
@@ -423,7 +427,13 @@ def _render_messages(messages: list[Message]) -> list[dict[str, str]]:
     return [{"role": _format_role(m["role"]), "content": m["content"]} for m in messages]
 
 
-def resolve_format(format: Format | dict | str, model: Model) -> Format:
+def register_terminal_chat(run: Callable[..., None]) -> None:
+    """What ``Thread.interact`` runs: ``run(thread, color=..., header=..., stream=...)``."""
+    global _terminal_chat
+    _terminal_chat = run
+
+
+def resolve_format(format: Format | dict | str, model: Backend) -> Format:
     """A Format from a Format, an easy-llama style dict, a name, or ``"auto"`` (the GGUF's own
     chat template, falling back to chatml when the file has none)."""
     if isinstance(format, str) and format.lower() == "auto":
