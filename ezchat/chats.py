@@ -27,19 +27,6 @@ DEFAULT_SAMPLER = "DefaultSampling"
 _SAMPLER_FIELDS = {f.name for f in fields(SamplerSettings)}
 
 
-def sampler_setting(sampler: SamplerSettings) -> str:
-    """How a chat saves its sampler: the preset's name while it is unchanged, else its values
-    as JSON (a sampler edited in a form)."""
-    if sampler.name in samplers.available():
-        try:
-            preset = samplers.load(sampler.name)
-        except EzChatError:  # a broken user preset file: keep the values themselves
-            preset = None
-        if preset is not None and preset.to_dict() == sampler.to_dict():
-            return sampler.name
-    return json.dumps(sampler.to_dict(), sort_keys=True)
-
-
 def sampler_from_setting(text: str) -> SamplerSettings:
     """The sampler a chat saved: a preset name, JSON values, or '' for the default preset.
     An unknown or broken preset raises its EzChatError; bad JSON values raise StoreError."""

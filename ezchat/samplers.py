@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from . import userfiles
-from .errors import UserFileError
+from .errors import EzChatError, UserFileError
 
 KIND = "samplers"
 
@@ -219,6 +219,19 @@ def available() -> list[str]:
 
 def sources() -> dict[str, userfiles.UserFile]:
     return userfiles.discover(KIND)
+
+
+def sampler_setting(sampler: SamplerSettings) -> str:
+    """How a chat saves its sampler: the preset's name while it is unchanged, else its values
+    as JSON (a sampler edited in a form)."""
+    if sampler.name in available():
+        try:
+            preset = load(sampler.name)
+        except EzChatError:  # a broken user preset file: keep the values themselves
+            preset = None
+        if preset is not None and preset.to_dict() == sampler.to_dict():
+            return sampler.name
+    return json.dumps(sampler.to_dict(), sort_keys=True)
 
 
 def __getattr__(name: str) -> SamplerSettings:
