@@ -15,13 +15,12 @@ import functools
 import inspect
 import json
 import sys
-import time
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -34,16 +33,11 @@ from .doctor import self_check
 from .errors import EzChatError, UserFileError
 from .gguf import GGUFInfo, read_gguf
 from .interrupt import CancelOnSigint
+from .loadbar import load_model_showing_progress
 from .memory import human_bytes
 from .modelpath import resolve_model_path
 from .safetext import VisibleStream, json_text, visible
-from .session import ChatOptions, load_model, load_sampler, make_thread
-
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from .backends import RemoteModel
-    from .model import Model
+from .session import ChatOptions, load_sampler, make_thread
 
 PROG = "ezchat"
 EXIT_USAGE = 2
@@ -262,46 +256,6 @@ def prepare(options: ChatOptions) -> ChatOptions:
     if options.format and options.format.lower() != "auto":
         formats.load(options.format)
     return options
-
-
-def load_model_showing_progress(
-    options: ChatOptions, console: Console | None = None, after_seconds: float = 0.5
-) -> Model | RemoteModel:
-    """``load_model``, with a bar on stderr once the load has taken ``after_seconds`` (a big
-    model from a slow disk takes a while; the default model loads before any bar would show).
-    Ctrl-C stops llama.cpp between tensors."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
-
-    console = console or Console(stderr=True)
-    if options.server or not console.is_terminal:
-        return load_model(options)
-    started = time.perf_counter()
-    bar: Progress | None = None
-
-    def progress(fraction: float) -> None:
-        nonlocal bar
-        if bar is None:
-            if time.perf_counter() - started < after_seconds:
-                return
-            # the file name is plain text: neither markup nor a format string for the column
-            name = visible(resolve_model_path(options.model).name)
-            bar = Progress(
-                TextColumn("Loading {task.description}", markup=False),
-                BarColumn(),
-                TaskProgressColumn(),
-                console=console,
-                transient=True,
-            )
-            bar.add_task(name, total=1.0)
-            bar.start()
-        bar.update(bar.task_ids[0], completed=fraction)
-
-    try:
-        return load_model(options, progress)
-    finally:
-        if bar is not None:
-            bar.stop()
 
 
 # --- the app (no command) -----------------------------------------------------------------------
