@@ -291,7 +291,7 @@ def root(
     try:
         from .tui.app import run_app
     except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith(f"{__package__}.tui"):
+        if not (exc.name or "").startswith("ezchat.tui"):
             raise
         raise fail(
             "the full-screen app (ezchat.tui) is not part of this install; "
