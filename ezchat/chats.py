@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import formats, samplers
 from .errors import EzChatError
-from .samplers import SamplerSettings
+from .samplers import SamplerSettings, sampler_setting
 from .store import DEFAULT_TITLE, ChatStore, StoredMessage, StoreError
 from .thread import Message, Thread
 
@@ -114,7 +114,7 @@ def chat_from_thread(
         title,
         model=model if model is not None else thread.model.filename,
         format=thread.format.name,
-        sampler=thread.sampler,
+        sampler=sampler_setting(thread.sampler),
         system_prompt=system,
     )
     for message in thread.messages:

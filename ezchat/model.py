@@ -106,8 +106,6 @@ class Model(GenerationCalls):
     prompt that starts like the previous one evaluates only what is new.
     """
 
-    runs_in_process = True  # the Backend protocol's answer: llama.cpp runs here
-
     def __init__(
         self,
         model_path: str | Path,
@@ -306,6 +304,10 @@ class Model(GenerationCalls):
                 for i in range(self.n_vocab)
             ]
         return self._vocab_list
+
+    @property
+    def runs_in_process(self) -> bool:
+        return True  # the Backend protocol's answer: llama.cpp runs here
 
     @property
     def native_model(self) -> llama_cpp.llama_model_p:

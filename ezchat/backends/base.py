@@ -45,15 +45,15 @@ class Backend(Protocol):
     """A language model that ezchat can chat with."""
 
     # --- facts ---------------------------------------------------------------------------------
+    # llama.cpp runs in this process: batches, grammars, the KV cache and its shifts are
+    # ezchat's to drive, and a prompt needs a real format (no server applies a template)
+    runs_in_process: bool
     context_length: int  # tokens the prompt and reply share
     n_ctx: int  # the same number, under llama.cpp's name
     bos_token: int  # the id a prompt starts with when ``add_bos``
     eos_token: int  # -1 where the backend cannot tell
     add_bos: bool
     metadata: dict[str, Any]  # GGUF-style keys; ``tokenizer.chat_template`` feeds "auto"
-    # llama.cpp runs in this process: batches, grammars, the KV cache and its shifts are
-    # ezchat's to drive, and a prompt needs a real format (no server applies a template)
-    runs_in_process: bool
 
     @property
     def name(self) -> str: ...

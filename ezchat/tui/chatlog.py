@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..chats import save_thread_state
+from ..chats import sampler_setting, save_thread_state
 from ..errors import EzChatError
-from ..samplers import sampler_setting
 from ..store import DEFAULT_TITLE
 
 if TYPE_CHECKING:
