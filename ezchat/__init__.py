@@ -26,9 +26,19 @@ from .model import Model
 from .modelpath import default_model_path, resolve_model_path
 from .samplers import SamplerSettings
 from .store import ChatStore, StoreError
-from .thread import Message, Thread
+from .thread import Message, Thread, register_terminal_chat
 
 __version__ = "0.1.0"
+
+
+def _terminal_chat(chat: Thread, **options: object) -> None:
+    from .repl import interact  # prompt-toolkit loads only when a terminal chat starts
+
+    interact(chat, **options)
+
+
+# Thread.interact runs the REPL, which sits above the conversation layer: registered from here.
+register_terminal_chat(_terminal_chat)
 
 __all__ = [
     "Backend",

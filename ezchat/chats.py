@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import formats, samplers
 from .errors import EzChatError
-from .samplers import SamplerSettings
+from .samplers import SamplerSettings, sampler_setting
 from .store import DEFAULT_TITLE, ChatStore, StoredMessage, StoreError
 from .thread import Message, Thread
 
@@ -25,19 +25,6 @@ if TYPE_CHECKING:
 
 DEFAULT_SAMPLER = "DefaultSampling"
 _SAMPLER_FIELDS = {f.name for f in fields(SamplerSettings)}
-
-
-def sampler_setting(sampler: SamplerSettings) -> str:
-    """How a chat saves its sampler: the preset's name while it is unchanged, else its values
-    as JSON (a sampler edited in a form)."""
-    if sampler.name in samplers.available():
-        try:
-            preset = samplers.load(sampler.name)
-        except EzChatError:  # a broken user preset file: keep the values themselves
-            preset = None
-        if preset is not None and preset.to_dict() == sampler.to_dict():
-            return sampler.name
-    return json.dumps(sampler.to_dict(), sort_keys=True)
 
 
 def sampler_from_setting(text: str) -> SamplerSettings:
@@ -127,7 +114,7 @@ def chat_from_thread(
         title,
         model=model if model is not None else thread.model.filename,
         format=thread.format.name,
-        sampler=thread.sampler,
+        sampler=sampler_setting(thread.sampler),
         system_prompt=system,
     )
     for message in thread.messages:

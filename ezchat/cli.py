@@ -16,13 +16,12 @@ import inspect
 import json
 import math
 import sys
-import time
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -32,24 +31,18 @@ from .chatfile import ChatFile, parse_chat_text, read_chat_file
 from .config import MAX_MARKDOWN_CHARS, Config, config_path, load_config, save_config
 from .crashguard import guard_terminal
 from .doctor import self_check
-from .errors import EzChatError, LoadCancelled, UserFileError
+from .errors import EzChatError, UserFileError
 from .gguf import GGUFInfo, read_gguf
 from .interrupt import CancelOnSigint
+from .loadbar import EXIT_INTERRUPTED, load_model_showing_progress
 from .memory import human_bytes
 from .modelpath import resolve_model_path
 from .safetext import VisibleStream, json_text, visible
 from .server_options import SERVER_LIMIT_PARAMETERS
-from .session import ChatOptions, load_model, load_sampler, make_thread
-
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from .backends import RemoteModel
-    from .model import Model
+from .session import ChatOptions, load_sampler, make_thread
 
 PROG = "ezchat"
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 MIN_CONTEXT = 16
 
 
@@ -279,66 +272,6 @@ def prepare(options: ChatOptions) -> ChatOptions:
     return options
 
 
-def load_model_showing_progress(
-    options: ChatOptions, console: Console | None = None, after_seconds: float = 0.5
-) -> Model | RemoteModel:
-    """``load_model``, with a bar on stderr once the load has taken ``after_seconds`` (a big
-    model from a slow disk takes a while; the default model loads before any bar would show).
-    Ctrl-C stops llama.cpp between tensors."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
-
-    console = console or Console(stderr=True)
-    if options.server:
-        return load_model(options)
-    started = time.perf_counter()
-    bar: Progress | None = None
-    # Ctrl-C while llama.cpp loads sets a flag, which the next progress report turns into a
-    # stop between tensors. A KeyboardInterrupt raised there instead would fire inside a
-    # ctypes callback ("Exception ignored on calling ctypes callback") or be lost.
-    interrupt = CancelOnSigint()
-
-    def progress(fraction: float) -> bool:
-        nonlocal bar
-        if interrupt.requested:
-            return False
-        if not console.is_terminal:
-            return True
-        if bar is None:
-            if time.perf_counter() - started < after_seconds:
-                return
-            # the file name is plain text: neither markup nor a format string for the column
-            name = visible(resolve_model_path(options.model).name)
-            bar = Progress(
-                TextColumn("Loading {task.description}", markup=False),
-                BarColumn(),
-                TaskProgressColumn(),
-                console=console,
-                transient=True,
-            )
-            bar.add_task(name, total=1.0)
-            bar.start()
-        bar.update(bar.task_ids[0], completed=fraction)
-        return True
-
-    try:
-        with interrupt:
-            try:
-                model = load_model(options, progress)
-            except LoadCancelled:
-                if not interrupt.requested:
-                    raise
-                model = None
-    finally:
-        if bar is not None:
-            bar.stop()
-    if interrupt.requested:  # also when it came after the last report: the load is not used
-        if model is not None:
-            model.unload()
-        raise typer.Exit(EXIT_INTERRUPTED)
-    return model
-
-
 # --- the app (no command) -----------------------------------------------------------------------
 
 
@@ -381,7 +314,7 @@ def root(
     try:
         from .tui.app import run_app
     except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith(f"{__package__}.tui"):
+        if not (exc.name or "").startswith("ezchat.tui"):
             raise
         raise fail(
             "the full-screen app (ezchat.tui) is not part of this install; "

@@ -21,7 +21,8 @@ from .generation import Candidate, Generation, GenerationResult, TokenEvent, top
 from .gguf import GGUFInfo, read_gguf
 from .load_progress import ProgressReport, reporting_progress
 from .memory import available_memory, human_bytes, kv_cache_size, physical_memory
-from .samplers import SamplerSettings, build_chain
+from .samplers import SamplerSettings
+from .sampling import build_chain
 
 __all__ = [
     "DEFAULT_MAX_CONTEXT",
@@ -208,8 +209,9 @@ class Model(GenerationCalls):
                 ) from None
 
         llama = self._llama
-        self._model_ptr = llama._model.model
-        self._vocab_ptr = llama._model.vocab
+        # llama-cpp-python's public handles; ezchat's own decoder and sampler chains use them
+        self._model_ptr = llama.model
+        self._vocab_ptr = llama_cpp.llama_model_get_vocab(llama.model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab_ptr))
         self.n_layer = int(llama_cpp.llama_model_n_layer(self._model_ptr))
         self.n_params = int(llama_cpp.llama_model_n_params(self._model_ptr))
@@ -228,7 +230,7 @@ class Model(GenerationCalls):
         )
         self.sep_token = _optional_token(llama_cpp.llama_vocab_sep(vocab))
 
-        self._decoder = Decoder(llama._ctx.ctx, self.context_length, self.n_batch, self.n_vocab)
+        self._decoder = Decoder(llama.ctx, self.context_length, self.n_batch, self.n_vocab)
         self._pieces: list[bytes | None] = [None] * self.n_vocab
         self._stop_cache: dict[int, bool] = {}
         self._vocab_list: list[str] | None = None
@@ -304,6 +306,20 @@ class Model(GenerationCalls):
                 for i in range(self.n_vocab)
             ]
         return self._vocab_list
+
+    @property
+    def runs_in_process(self) -> bool:
+        return True  # the Backend protocol's answer: llama.cpp runs here
+
+    @property
+    def native_model(self) -> llama_cpp.llama_model_p:
+        """llama.cpp's model handle, for engine code that builds its own context or chain on
+        these weights (batched decoding)."""
+        return self._model_ptr
+
+    @property
+    def native_vocab(self) -> llama_cpp.llama_vocab_p:
+        return self._vocab_ptr
 
     @property
     def is_loaded(self) -> bool:
@@ -501,7 +517,7 @@ class Model(GenerationCalls):
         if chain.needs_history:
             for token in tokens[-max(64, sampler.penalty_last_n) :]:
                 chain.accept(token)
-        ctx = self._llama._ctx.ctx  # type: ignore[union-attr]
+        ctx = self._llama.ctx  # type: ignore[union-attr]
         chain_sample = chain.sample
         if chain.pure_greedy:
             # argmax picks the first of equal maxima, as llama.cpp's greedy sampler does

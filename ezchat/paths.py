@@ -13,7 +13,8 @@ import platformdirs
 
 APP_NAME = "ezchat"
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+# the package's folder (ezchat/), however deep in it this module sits
+_PACKAGE_DIR = Path(__file__).resolve().parents[__name__.count(".") - 1]
 
 
 def shipped_dir(kind: str) -> Path:

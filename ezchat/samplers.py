@@ -1,17 +1,15 @@
-"""Sampler settings, presets from TOML files, and llama.cpp's sampler chain built from them."""
+"""Sampler settings and presets from TOML files: plain data. The llama.cpp chain built from them
+lives in the engine (ezchat.sampling), so loading a preset never loads the native library."""
 
 from __future__ import annotations
 
-import ctypes
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-import llama_cpp
-
 from . import userfiles
-from .errors import UserFileError
+from .errors import EzChatError, UserFileError
 
 KIND = "samplers"
 
@@ -223,6 +221,19 @@ def sources() -> dict[str, userfiles.UserFile]:
     return userfiles.discover(KIND)
 
 
+def sampler_setting(sampler: SamplerSettings) -> str:
+    """How a chat saves its sampler: the preset's name while it is unchanged, else its values
+    as JSON (a sampler edited in a form)."""
+    if sampler.name in available():
+        try:
+            preset = load(sampler.name)
+        except EzChatError:  # a broken user preset file: keep the values themselves
+            preset = None
+        if preset is not None and preset.to_dict() == sampler.to_dict():
+            return sampler.name
+    return json.dumps(sampler.to_dict(), sort_keys=True)
+
+
 def __getattr__(name: str) -> SamplerSettings:
     if name.startswith("_") or name not in userfiles.discover(KIND):
         raise AttributeError(f"module 'ezchat.samplers' has no attribute {name!r}")
@@ -233,119 +244,6 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(available()))
 
 
-# --- llama.cpp sampler chain -------------------------------------------------------------------
-
-
-class SamplerChain:
-    """A llama.cpp sampler chain; ``sample`` picks (and accepts) the next token."""
-
-    def __init__(
-        self, chain: llama_cpp.llama_sampler_p, needs_history: bool, pure_greedy: bool = False
-    ) -> None:
-        self._chain = chain
-        self.needs_history = needs_history
-        # Plain argmax with nothing before it: the caller may take the argmax of the logits
-        # itself, which skips copying the whole vocabulary into llama.cpp's candidate array.
-        self.pure_greedy = pure_greedy
-        self._sample = llama_cpp.llama_sampler_sample
-
-    def sample(self, ctx: llama_cpp.llama_context_p, idx: int = -1) -> int:
-        return self._sample(self._chain, ctx, idx)
-
-    def accept(self, token: int) -> None:
-        llama_cpp.llama_sampler_accept(self._chain, token)
-
-    def reset(self) -> None:
-        llama_cpp.llama_sampler_reset(self._chain)
-
-    def hand_over(self) -> llama_cpp.llama_sampler_p:
-        """The llama.cpp chain, for adding to another chain (which then frees it); this object
-        lets go of it."""
-        chain, self._chain = self._chain, None
-        return chain
-
-    def free(self) -> None:
-        if self._chain is not None:
-            llama_cpp.llama_sampler_free(self._chain)
-            self._chain = None
-
-    def __del__(self) -> None:
-        self.free()
-
-
 def recent_window(last_n: int, n_ctx: int) -> int:
     """How many recent tokens a penalty sees: ``-1`` (the settings' "all") is the context."""
     return n_ctx if last_n < 0 else last_n
-
-
-def build_chain(
-    settings: SamplerSettings, model_ptr: Any, vocab_ptr: Any, n_vocab: int, n_ctx: int
-) -> SamplerChain:
-    """The chain in llama.cpp's common order, leaving out samplers whose setting is neutral."""
-    s = settings
-    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-    add = llama_cpp.llama_sampler_chain_add
-    seed = s.seed if s.seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED
-    penalties = s.repeat_penalty != 1.0 or s.frequency_penalty != 0.0 or s.presence_penalty != 0.0
-    dry = s.dry_multiplier > 0.0
-    if s.is_greedy and not (penalties or dry):
-        add(chain, llama_cpp.llama_sampler_init_greedy())
-        return SamplerChain(chain, needs_history=False, pure_greedy=True)
-    if penalties:
-        last_n = recent_window(s.penalty_last_n, n_ctx)
-        add(
-            chain,
-            llama_cpp.llama_sampler_init_penalties(
-                n_vocab, last_n, s.repeat_penalty, s.frequency_penalty, s.presence_penalty
-            ),
-        )
-    if dry:
-        breakers = [b.encode() for b in s.dry_sequence_breakers]
-        array = (ctypes.c_char_p * len(breakers))(*breakers)
-        last_n = recent_window(s.dry_penalty_last_n, n_ctx)
-        add(
-            chain,
-            llama_cpp.llama_sampler_init_dry(
-                vocab_ptr,
-                s.dry_multiplier,
-                s.dry_base,
-                s.dry_allowed_length,
-                last_n,
-                array,
-                len(breakers),
-            ),
-        )
-    if s.is_greedy:
-        add(chain, llama_cpp.llama_sampler_init_greedy())
-    elif s.mirostat_mode == 1:
-        add(chain, llama_cpp.llama_sampler_init_temp(s.temp))
-        add(
-            chain,
-            llama_cpp.llama_sampler_init_mirostat(
-                n_vocab, seed, s.mirostat_tau, s.mirostat_eta, 100
-            ),
-        )
-    elif s.mirostat_mode == 2:
-        add(chain, llama_cpp.llama_sampler_init_temp(s.temp))
-        add(chain, llama_cpp.llama_sampler_init_mirostat_v2(seed, s.mirostat_tau, s.mirostat_eta))
-    else:
-        if s.top_n_sigma >= 0:
-            add(chain, llama_cpp.llama_sampler_init_top_n_sigma(s.top_n_sigma))
-        if s.top_k > 0:
-            add(chain, llama_cpp.llama_sampler_init_top_k(s.top_k))
-        if s.typical_p < 1.0:
-            add(chain, llama_cpp.llama_sampler_init_typical(s.typical_p, 1))
-        if s.top_p < 1.0:
-            add(chain, llama_cpp.llama_sampler_init_top_p(s.top_p, 1))
-        if s.min_p > 0.0:
-            add(chain, llama_cpp.llama_sampler_init_min_p(s.min_p, 1))
-        if s.xtc_probability > 0.0:
-            add(
-                chain, llama_cpp.llama_sampler_init_xtc(s.xtc_probability, s.xtc_threshold, 1, seed)
-            )
-        add(
-            chain,
-            llama_cpp.llama_sampler_init_temp_ext(s.temp, s.dynatemp_range, s.dynatemp_exponent),
-        )
-        add(chain, llama_cpp.llama_sampler_init_dist(seed))
-    return SamplerChain(chain, needs_history=penalties or dry)

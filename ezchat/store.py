@@ -8,8 +8,7 @@ the fix. The store is safe to share between threads (one lock around one connect
 generation worker may flush a streaming reply while the UI reads the chat list.
 
 The glue between a stored chat and a live ``Thread`` (``thread_from_store``, ``restore_state``,
-``save_thread_state``, ``chat_from_thread``) lives in ``ezchat.chats`` and is importable from here
-too.
+``save_thread_state``, ``chat_from_thread``) lives in ``ezchat.chats``.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from typing import Any
 from . import paths
 from .chatlocks import ChatLocks
 from .errors import EzChatError
-from .samplers import SamplerSettings
+from .samplers import SamplerSettings, sampler_setting
 from .thread import ROLES, normalize_role
 
 DEFAULT_TITLE = "New chat"
@@ -848,9 +847,7 @@ def _packed(tokens: list[int] | None) -> bytes | None:
 def _sampler_text(sampler: Any) -> str:
     if isinstance(sampler, str):
         return sampler
-    from .chats import sampler_setting  # a SamplerSettings: its preset name or its values
-
-    return sampler_setting(sampler)
+    return sampler_setting(sampler)  # a SamplerSettings: its preset name or its values
 
 
 def _checked_export(
@@ -926,24 +923,3 @@ def _checked_export(
             raise bad(f"{where}.reasonings", "must be a list of strings, one for each version")
         messages.append((role, versions, current, reasonings))
     return title, settings, created, messages
-
-
-_GLUE = frozenset(
-    {
-        "thread_from_store",
-        "restore_state",
-        "save_thread_state",
-        "chat_from_thread",
-        "sampler_setting",
-        "sampler_from_setting",
-    }
-)
-
-
-def __getattr__(name: str) -> Any:
-    # The Thread glue lives in ezchat.chats (it needs the model layer); reachable from here too.
-    if name in _GLUE:
-        from . import chats
-
-        return getattr(chats, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,15 +20,19 @@ from . import formats as formats_module
 from . import reasoning as reasoning_module
 from .context_stats import ContextStats, context_stats
 from .errors import EzChatError, PromptTooLongError
-from .generation import Generation, GenerationResult, TokenEvent
 from .samplers import SamplerSettings
 
 if TYPE_CHECKING:
+    # Types only: the conversation layer talks to any Backend and never loads llama.cpp itself.
+    from .backends.base import Backend
     from .formats import Format
-    from .model import Model
+    from .generation import Generation, GenerationResult, TokenEvent
 
 ROLES = ("system", "user", "bot")
 _ROLE_ALIASES = {"assistant": "bot", "model": "bot"}
+# The terminal chat is an interface (ezchat.repl), a layer above this one: the package registers
+# it (register_terminal_chat) so that the conversation never imports an interface.
+_terminal_chat: Callable[..., None] | None = None
 # A prompt leaves at least this much of the context for the reply, unless the sampler's
 # max_len_tokens asks for less.
 DEFAULT_REPLY_ROOM = 1024
@@ -110,7 +114,7 @@ class Reply:
             # what was held back in case it began a marker is text after all
             self.parts = splitter.finish()
             if any(self.parts):
-                yield TokenEvent(-1, "", None)
+                yield _HELD_BACK_TEXT
         finally:
             self.message = self.thread._record_reply(self)
 
@@ -124,7 +128,7 @@ class Reply:
 class Thread:
     def __init__(
         self,
-        model: Model,
+        model: Backend,
         format: Format | dict | str,
         sampler: SamplerSettings | None = None,
         messages: list[dict] | None = None,
@@ -499,9 +503,9 @@ class Thread:
 
     def interact(self, color: bool = True, header: str | None = None, stream: bool = True) -> None:
         """Chat in the terminal (prompt-toolkit); see ezchat.repl."""
-        from .repl import interact
-
-        interact(self, color=color, header=header, stream=stream)
+        if _terminal_chat is None:
+            raise EzChatError("no terminal chat is registered; `import ezchat` registers the REPL")
+        _terminal_chat(self, color=color, header=header, stream=stream)
 
     # --- stats ---------------------------------------------------------------------------------
 
@@ -516,22 +520,39 @@ class Thread:
         file.flush()
 
 
+@dataclass(frozen=True, slots=True)
+class _HeldBackEvent:
+    """A ``TokenEvent`` with no token: the text the reasoning splitter held back (in case it
+    began a marker) is released into ``parts``. Its own class keeps the engine's out of the
+    conversation layer at run time."""
+
+    id: int = -1
+    text: str = ""
+    candidates: None = None
+
+
+_HELD_BACK_TEXT = _HeldBackEvent()
+
+
 def _format_role(role: str) -> str:
     return "assistant" if role == "bot" else role
 
 
-def resolve_format(format: Format | dict | str, model: Model) -> Format:
+def register_terminal_chat(run: Callable[..., None]) -> None:
+    """What ``Thread.interact`` runs: ``run(thread, color=..., header=..., stream=...)``."""
+    global _terminal_chat
+    _terminal_chat = run
+
+
+def resolve_format(format: Format | dict | str, model: Backend) -> Format:
     """A Format from a Format, an easy-llama style dict, a name, or ``"auto"`` (the GGUF's own
     chat template; for a file without one, the shipped format of its family: ezchat.auto_format)."""
     if isinstance(format, str) and format.lower() == "auto":
         return auto_format.auto_format(model)
     resolved = formats_module.coerce(format)
-    if resolved.name == "server":
-        from .model import Model
-
-        if isinstance(model, Model):
-            raise EzChatError(
-                "the 'server' format hands the chat to a server's own template; a local model "
-                "needs a real format: use 'auto' or a name from `ezchat formats`"
-            )
+    if resolved.name == "server" and model.runs_in_process:
+        raise EzChatError(
+            "the 'server' format hands the chat to a server's own template; a local model "
+            "needs a real format: use 'auto' or a name from `ezchat formats`"
+        )
     return resolved

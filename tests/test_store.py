@@ -17,10 +17,10 @@ from ezchat.chats import (
     chat_from_thread,
     restore_state,
     sampler_from_setting,
-    sampler_setting,
     save_thread_state,
     thread_from_store,
 )
+from ezchat.samplers import sampler_setting
 from ezchat.store import (
     DEFAULT_TITLE,
     MIGRATIONS,

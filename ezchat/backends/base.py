@@ -45,6 +45,9 @@ class Backend(Protocol):
     """A language model that ezchat can chat with."""
 
     # --- facts ---------------------------------------------------------------------------------
+    # llama.cpp runs in this process: batches, grammars, the KV cache and its shifts are
+    # ezchat's to drive, and a prompt needs a real format (no server applies a template)
+    runs_in_process: bool
     context_length: int  # tokens the prompt and reply share
     n_ctx: int  # the same number, under llama.cpp's name
     bos_token: int  # the id a prompt starts with when ``add_bos``

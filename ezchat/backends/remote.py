@@ -91,6 +91,8 @@ class RemoteModel(ServerCacheCalls, GenerationCalls):
     Raises ``ServerUnavailableError`` (an ``ez.ModelLoadError``) when no server answers.
     """
 
+    runs_in_process = False  # the Backend protocol's answer: the server runs the model
+
     def __init__(
         self,
         base_url: str,

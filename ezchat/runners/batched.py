@@ -30,7 +30,8 @@ import llama_cpp
 from ..decoder import EvalReport
 from ..errors import GenerationError, ModelUnloadedException
 from ..generation import GenerationResult
-from ..samplers import SamplerChain, SamplerSettings, build_chain
+from ..samplers import SamplerSettings
+from ..sampling import SamplerChain, build_chain
 from ..textstream import TextAssembler
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def make_chain(model: Model, request: Request) -> SamplerChain:
     has a grammar (the grammar must see every candidate before the chain picks one)."""
     sampler = request.sampler
     inner = build_chain(
-        sampler, model._model_ptr, model._vocab_ptr, model.n_vocab, model.context_length
+        sampler, model.native_model, model.native_vocab, model.n_vocab, model.context_length
     )
     if inner.needs_history:  # as Model.start does, so penalties see the same tokens
         for token in request.tokens[-max(64, sampler.penalty_last_n) :]:
@@ -89,7 +90,7 @@ def make_chain(model: Model, request: Request) -> SamplerChain:
     if request.grammar is None:
         return inner
     grammar = llama_cpp.llama_sampler_init_grammar(
-        model._vocab_ptr, request.grammar.encode("utf-8"), b"root"
+        model.native_vocab, request.grammar.encode("utf-8"), b"root"
     )
     if not grammar:
         inner.free()
@@ -178,7 +179,7 @@ class ParallelDecoder:
         params.n_threads = params.n_threads_batch = threads
         params.embeddings = False
         params.no_perf = True
-        self._ctx = llama_cpp.llama_init_from_model(model._model_ptr, params)
+        self._ctx = llama_cpp.llama_init_from_model(model.native_model, params)
         if not self._ctx:
             raise GenerationError(
                 f"llama.cpp could not make a context for {self.n_parallel} parallel prompts of "

@@ -228,7 +228,7 @@ def batch_command(
     ] = False,
 ) -> None:
     """Run every prompt of INPUT.jsonl and append the responses to OUTPUT.jsonl (resumable)."""
-    from ..cli import load_model_showing_progress
+    from ..loadbar import load_model_showing_progress
     from ..session import ChatOptions, load_model, load_sampler
     from .batch import BatchRunner
 

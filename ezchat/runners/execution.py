@@ -177,7 +177,7 @@ def execute(
         finish(index, _response(jobs[index], result, False, output_type))
 
     requests = [jobs[index].request for index in to_run]
-    local = isinstance(model, Model)  # batches need llama.cpp in this process
+    local = model.runs_in_process  # batches need llama.cpp in this process
     if local and (parallel > 1 or output_type is not None):
         # The grammar sampler lives in the batched path, so typed runs always take it.
         run_batched(model, requests, parallel, on_result=done, on_step=on_tokens)

@@ -17,9 +17,8 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-from llama_cpp.llama_grammar import json_schema_to_gbnf
-
 from ..errors import EzChatError, GenerationError
+from ..sampling import json_schema_grammar
 from .jsonclose import close_json
 
 # Names a user may write for each JSON type, and the Python type of its parsed value.
@@ -209,7 +208,7 @@ class OutputType:
         self.spec = spec
         self.schema = _schema(spec, "")
         order = list(self.schema.get("properties", {}))
-        self.grammar: str = json_schema_to_gbnf(json.dumps(self.schema), order)
+        self.grammar: str = json_schema_grammar(json.dumps(self.schema), order)
         self.longest, self.bounded = longest_json(self.schema)
 
     @classmethod

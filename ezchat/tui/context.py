@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from textual.content import Content
 from textual.widgets import Static
 
-from ..model import Model, kv_cache_type_name
+from ..model import kv_cache_type_name
 from ..safetext import visible
 from ..samplers import SamplerSettings
 
@@ -37,7 +37,7 @@ def short_count(n: int) -> str:
 
 def model_facts(model: Backend) -> list[str]:
     """What the pane says about the model: a local file's facts, or the server's."""
-    if not isinstance(model, Model):
+    if not model.runs_in_process:
         return [
             f"Server {model.base_url}",
             f"Serves {model.model_id or 'its default model'} ({model.server_kind})",
@@ -96,7 +96,7 @@ class ContextPane(Static):
                     "$warning",
                 )
             )
-            if isinstance(model, Model) and not model.can_shift_context:
+            if model.runs_in_process and not model.can_shift_context:
                 lines.append(
                     Content.styled(
                         "This model's cache cannot shift: each drop evaluates the prompt again",
