@@ -9,7 +9,6 @@ of the model is flagged: the model would read them as plain text it was never tr
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import formats
-from .gguf import GGUFInfo, read_gguf
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -65,8 +63,6 @@ OWN_TEMPLATE = "the model's own chat template"
 # Llama 2's <<SYS>> are text in its vocabulary too, so they are not markers.
 _MARKER = re.compile(r"<(?!<)[^<>\s]{1,64}>(?!>)")
 # GGUF token types that llama.cpp matches as one token: CONTROL and USER_DEFINED.
-_SPECIAL_TYPES = (3, 4)
-_VOCAB_KEYS = ("tokenizer.ggml.tokens", "tokenizer.ggml.token_type")
 
 
 @dataclass(slots=True)
@@ -150,28 +146,9 @@ def marker_warning(fmt: Format, special: Collection[str], suggestion: str = "") 
     )
 
 
-@functools.lru_cache(maxsize=8)
-def _special_tokens(path: Path, mtime_ns: int) -> frozenset[str] | None:
-    metadata = read_gguf(path, full_arrays=_VOCAB_KEYS).metadata
-    tokens, types = (metadata.get(key) for key in _VOCAB_KEYS)
-    if not isinstance(tokens, list) or not isinstance(types, list):
-        return None
-    # a damaged file's arrays may differ in length: pair what both hold
-    return frozenset(
-        text for text, kind in zip(tokens, types, strict=False) if kind in _SPECIAL_TYPES
-    )
-
-
-def special_tokens(path: str | Path) -> frozenset[str] | None:
-    """The texts of a GGUF's special tokens, or None when the file does not type its tokens.
-    Cached per file: a 262k-token vocabulary takes a fraction of a second to read."""
-    path = Path(path)
-    return _special_tokens(path, path.stat().st_mtime_ns)
-
-
 def _model_special_tokens(model: Backend) -> frozenset[str] | None:
-    gguf = getattr(model, "gguf", None)  # a server's model has no file here to read
-    return special_tokens(gguf.path) if gguf is not None else None
+    # a local model reads them from its GGUF (ezchat/gguf.py); a server's model has no file here
+    return getattr(model, "special_tokens", None)
 
 
 def _file_name(model: Backend) -> str:
@@ -219,11 +196,13 @@ def explain(requested: Any, fmt: Format, model: Backend) -> FormatChoice:
     return choice
 
 
-def file_summary(gguf: GGUFInfo) -> tuple[str, str | None]:
-    """What ``auto`` means for a GGUF file, read from its header alone (``ezchat info``): the
-    format and why, and a warning when that format's markers are not the file's special tokens."""
-    special = special_tokens(gguf.path)
-    name, reason = _auto_reason(gguf.metadata, gguf.path.name, special or ())
+def file_summary(
+    metadata: Mapping[str, Any], file_name: str, special: frozenset[str] | None
+) -> tuple[str, str | None]:
+    """What ``auto`` means for a GGUF file, read from its header alone (``ezchat info``), given
+    its special tokens (``gguf.special_tokens``): the format and why, and a warning when that
+    format's markers are not the file's special tokens."""
+    name, reason = _auto_reason(metadata, file_name, special or ())
     if name is None:
         return f"auto, {OWN_TEMPLATE}", None
     fmt = formats.load(name)

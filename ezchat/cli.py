@@ -569,8 +569,9 @@ def gguf_facts(gguf: GGUFInfo) -> dict[str, Any]:
 def _auto_format_facts(gguf: GGUFInfo) -> dict[str, str]:
     """Which format ``--format auto`` picks for the file and why, and whether it suits it."""
     from .auto_format import file_summary
+    from .gguf import special_tokens
 
-    summary, warning = file_summary(gguf)
+    summary, warning = file_summary(gguf.metadata, gguf.path.name, special_tokens(gguf.path))
     return {"format (auto)": summary, **({"format warning": warning} if warning else {})}
 
 

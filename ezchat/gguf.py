@@ -6,6 +6,7 @@ every bad file into a ``ModelLoadError`` that names the path and what is wrong.
 
 from __future__ import annotations
 
+import functools
 import mmap
 import stat
 import struct
@@ -288,3 +289,27 @@ def _parse(buffer: mmap.mmap, path: Path, size: int, full_arrays: Collection[str
     if data_end > size:
         raise reader.truncated()
     return GGUFInfo(path, version, metadata, tensors, lengths)
+
+
+# llama.cpp's token types that a tokenizer never makes from plain text: control, user-defined
+_SPECIAL_TYPES = (3, 4)
+_VOCAB_KEYS = ("tokenizer.ggml.tokens", "tokenizer.ggml.token_type")
+
+
+@functools.lru_cache(maxsize=8)
+def _special_tokens(path: Path, mtime_ns: int) -> frozenset[str] | None:
+    metadata = read_gguf(path, full_arrays=_VOCAB_KEYS).metadata
+    tokens, types = (metadata.get(key) for key in _VOCAB_KEYS)
+    if not isinstance(tokens, list) or not isinstance(types, list):
+        return None
+    # a damaged file's arrays may differ in length: pair what both hold
+    return frozenset(
+        text for text, kind in zip(tokens, types, strict=False) if kind in _SPECIAL_TYPES
+    )
+
+
+def special_tokens(path: str | Path) -> frozenset[str] | None:
+    """The texts of a GGUF's special tokens, or None when the file does not type its tokens.
+    Cached per file: a 262k-token vocabulary takes a fraction of a second to read."""
+    path = Path(path)
+    return _special_tokens(path, path.stat().st_mtime_ns)

@@ -18,7 +18,7 @@ from .cpu import ThreadCount, default_thread_count
 from .decoder import Decoder, EvalReport
 from .errors import GenerationError, ModelLoadError, ModelUnloadedException, PromptTooLongError
 from .generation import Candidate, Generation, GenerationResult, TokenEvent, top_candidates
-from .gguf import GGUFInfo, read_gguf
+from .gguf import GGUFInfo, read_gguf, special_tokens
 from .load_progress import ProgressReport, reporting_progress
 from .memory import available_memory, human_bytes, kv_cache_size, physical_memory
 from .samplers import SamplerSettings
@@ -336,6 +336,12 @@ class Model(GenerationCalls):
     @property
     def description(self) -> str:
         return f"{self.name} ({self.quantization})"
+
+    @property
+    def special_tokens(self) -> frozenset[str] | None:
+        """The texts of the vocabulary's control and user-defined tokens, from the GGUF (None
+        where the file does not type its tokens); ``auto_format`` checks markers against them."""
+        return special_tokens(self.gguf.path)
 
     @property
     def can_shift_context(self) -> bool:

@@ -55,6 +55,7 @@ MOVES: dict[str, str] = {
     # not exist is skipped)
     "reasoning": "chat.reasoning",
     "auto_format": "chat.auto_format",
+    "context_stats": "chat.context_stats",
     "jinja_engine": "chat.jinja_engine",
     "jinja_caps": "chat.jinja_caps",
     "jinja_render": "chat.jinja_render",

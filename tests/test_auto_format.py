@@ -10,8 +10,8 @@ from test_cli import run
 
 import ezchat as ez
 from ezchat import formats
-from ezchat.auto_format import FORMAT_RULES, marker_warning, markers, pick, special_tokens
-from ezchat.gguf import read_gguf
+from ezchat.auto_format import FORMAT_RULES, marker_warning, markers, pick
+from ezchat.gguf import read_gguf, special_tokens
 
 
 def test_every_rule_names_a_shipped_format() -> None:
