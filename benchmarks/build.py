@@ -3,7 +3,7 @@ the same source, decode (tg128) and prompt processing (pp512) tokens/s, paired r
 each with llama.cpp's default threads.
 
 ezchat builds llama.cpp with ``GGML_NATIVE=OFF`` and this CPU's instruction sets named one by
-one, AMX left out (``ezchat/cpu.py``). What that costs against the native build is the
+one, AMX left out (``ezchat/engine/cpu.py``). What that costs against the native build is the
 difference between the two columns; on a CPU with AMX the native build may not run at all.
 
     python benchmarks/build.py
@@ -14,7 +14,7 @@ from __future__ import annotations
 import llama_bench
 from common import default_model_path, median, print_table
 
-from ezchat import cpu
+from ezchat.engine import cpu
 
 VARIANTS = (llama_bench.PORTABLE, llama_bench.NATIVE)
 

@@ -43,7 +43,7 @@ def table_reply(rows: int) -> str:
 
 
 def make_store(path: Path, rows: int, messages: int, limit_chars: int) -> dict[str, int]:
-    from ezchat.store import ChatStore
+    from ezchat.storage.store import ChatStore
 
     with ChatStore(path) as store:
         table = store.create_chat("A big table", model="SmolLM2", format="auto")

@@ -16,8 +16,13 @@ from pathlib import Path
 from common import THREADS, ezchat_model, greedy, median, print_table
 
 import ezchat as ez
-from ezchat.chats import chat_from_thread, restore_state, save_thread_state, thread_from_store
-from ezchat.store import ChatStore
+from ezchat.storage.chats import (
+    chat_from_thread,
+    restore_state,
+    save_thread_state,
+    thread_from_store,
+)
+from ezchat.storage.store import ChatStore
 
 TARGET_TOKENS = 3000
 CONTEXT = 4096

@@ -3,7 +3,7 @@
 threads, paired round by round; beside them the explicit counts. Target: >= 0.95.
 
 llama-cpp-python's default, ``cpu_count() // 2``, is there too, to show what it cost: ezchat
-used it until its own rule (``ezchat.cpu.default_thread_count``) replaced it.
+used it until its own rule (``ezchat.engine.cpu.default_thread_count``) replaced it.
 
     python benchmarks/threads.py
 """
@@ -16,7 +16,7 @@ import llama_bench
 from common import default_model_path, greedy, median, print_table, rate, timed
 
 import ezchat as ez
-from ezchat import cpu
+from ezchat.engine import cpu
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
 TOKENS = 128

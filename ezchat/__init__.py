@@ -8,8 +8,12 @@ thread.send("Hello!")
 
 from __future__ import annotations
 
-from . import formats, runners, samplers
+from . import runners
 from .backends import Backend, RemoteError, RemoteModel
+from .chat import formats, samplers
+from .chat.samplers import SamplerSettings
+from .chat.thread import Message, Thread, register_terminal_chat
+from .engine.model import Model
 from .errors import (
     EzChatError,
     GenerationError,
@@ -22,11 +26,8 @@ from .errors import (
     UnknownNameError,
     UserFileError,
 )
-from .model import Model
-from .modelpath import default_model_path, resolve_model_path
-from .samplers import SamplerSettings
-from .store import ChatStore, StoreError
-from .thread import Message, Thread, register_terminal_chat
+from .settings.modelpath import default_model_path, resolve_model_path
+from .storage.store import ChatStore, StoreError
 
 __version__ = "0.1.0"
 

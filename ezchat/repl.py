@@ -25,13 +25,15 @@ from prompt_toolkit.input import Input
 from prompt_toolkit.output import ColorDepth, Output, create_output
 from prompt_toolkit.styles import Style
 
-from . import formats, paths, samplers, utf8
-from .chatfile import read_chat_file, write_chat_file
+from . import utf8
+from .chat import formats, samplers
+from .chat.samplers import FIELD_INFO, SamplerSettings
+from .chat.thread import Reply, Thread
 from .errors import EzChatError, InvalidTextError, PromptTooLongError, UserFileError
 from .interrupt import CancelOnSigint
 from .safetext import VisibleStream, visible
-from .samplers import FIELD_INFO, SamplerSettings
-from .thread import Reply, Thread
+from .settings import paths
+from .storage.chatfile import read_chat_file, write_chat_file
 
 HISTORY_FILE = "repl_history"
 STYLE = Style.from_dict(

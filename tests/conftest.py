@@ -10,7 +10,7 @@ import pytest
 from servers import free_port, start_llama_server, start_server, stop_server
 
 import ezchat as ez
-from ezchat.modelpath import gemma3_model_path
+from ezchat.settings.modelpath import gemma3_model_path
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,9 @@ import pytest
 from test_cli import run
 
 import ezchat as ez
-from ezchat import formats
-from ezchat.auto_format import FORMAT_RULES, marker_warning, markers, pick
-from ezchat.gguf import read_gguf, special_tokens
+from ezchat.chat import formats
+from ezchat.chat.auto_format import FORMAT_RULES, marker_warning, markers, pick
+from ezchat.engine.gguf import read_gguf, special_tokens
 
 
 def test_every_rule_names_a_shipped_format() -> None:

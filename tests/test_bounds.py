@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import ezchat as ez
-from ezchat.gguf import read_gguf
+from ezchat.engine.gguf import read_gguf
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--max-tokens", "4", "-c", "512", "-q", "--no-cache"]

@@ -17,11 +17,13 @@ import pytest
 from typer.testing import CliRunner
 
 import ezchat as ez
-from ezchat import cpu, formats, paths, samplers
-from ezchat.cli import app
-from ezchat.config import config_path, load_config
+from ezchat.chat import formats, samplers
+from ezchat.cli.app import app
+from ezchat.engine import cpu
 from ezchat.errors import EzChatError
 from ezchat.session import ChatOptions
+from ezchat.settings import paths
+from ezchat.settings.config import config_path, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 GREEDY = ["-s", "GreedyDecoding", "-c", "2048", "--seed", "1234"]
@@ -493,7 +495,7 @@ def test_a_slow_load_shows_a_bar_on_a_terminal_and_none_elsewhere(model_path) ->
 
     from rich.console import Console
 
-    from ezchat.cli import load_model_showing_progress
+    from ezchat.cli.app import load_model_showing_progress
 
     options = ChatOptions(model=model_path, context_length=256)
     terminal = io.StringIO()

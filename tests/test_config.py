@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from ezchat.config import Config, config_path, load_config, save_config, update_config
 from ezchat.errors import UserFileError
+from ezchat.settings.config import Config, config_path, load_config, save_config, update_config
 
 
 def test_missing_file_gives_defaults() -> None:

@@ -11,8 +11,8 @@ import llama_cpp
 import pytest
 
 import ezchat as ez
-from ezchat import cpu
-from ezchat.model import llama_system_info
+from ezchat.engine import cpu
+from ezchat.engine.model import llama_system_info
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from test_cli import assert_usage_error, run
 
-from ezchat import cpu, doctor
+from ezchat.cli import doctor
 from ezchat.crashguard import RESET_SEQUENCE
+from ezchat.engine import cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 

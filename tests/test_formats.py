@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ezchat import formats, paths
 from ezchat.backends.tokens import SERVER_ASSISTANT, SERVER_END, SERVER_SYSTEM, SERVER_USER
+from ezchat.chat import formats
 from ezchat.errors import UnknownNameError, UserFileError
+from ezchat.settings import paths
 
 TEMPLATES = Path(__file__).parent / "data" / "templates"
 

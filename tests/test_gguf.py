@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import ezchat as ez
-from ezchat.gguf import read_gguf
+from ezchat.engine.gguf import read_gguf
 
 
 def test_reads_default_model_facts(model_path: Path) -> None:

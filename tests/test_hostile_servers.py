@@ -35,7 +35,7 @@ from hostile_servers import (
 
 import ezchat as ez
 from ezchat.backends import RemoteError, ServerUnavailableError
-from ezchat.config import load_config
+from ezchat.settings.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 # a stream's line may hold 1 MiB (or max_read, if less): 2 MiB tells the two limits apart
@@ -253,7 +253,7 @@ def test_quitting_the_app_while_it_connects_is_immediate(isolated_home: Path) ->
 
 
 def test_limits_in_the_config_file_are_checked(isolated_home: Path) -> None:
-    from ezchat.config import config_path
+    from ezchat.settings.config import config_path
 
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)

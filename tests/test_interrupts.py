@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INTERRUPTED_LOAD = """
 import os, signal, sys
 import llama_cpp._logger as llama_logger
-import ezchat.cli as cli
+import ezchat.cli.app as cli
 
 WHERE, AT = sys.argv[1], float(sys.argv[2])
 plain_load = cli.load_model

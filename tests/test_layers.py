@@ -40,7 +40,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 # The package itself and the old module paths kept as aliases of the moved modules: exact
-# names, not prefixes (ezchat.model is an alias; ezchat.modelpath would not be one).
+# names, not prefixes (ezchat.engine.model is an alias; ezchat.settings.modelpath would not be one).
 PACKAGE_MODULES = ("", "__main__", "model", "thread", "formats", "samplers")
 # (layer, rank, module prefixes). Same rank, different layer: peers, which may not import
 # each other.

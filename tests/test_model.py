@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import ezchat as ez
-from ezchat.model import ModelUnloadedException, kv_cache_type_name
+from ezchat.engine.model import ModelUnloadedException, kv_cache_type_name
 
 
 def test_facts(model: ez.Model, model_path) -> None:
@@ -271,7 +271,7 @@ def test_kv_cache_estimate_is_what_llama_cpp_allocates(model_path, capfd, n_ctx,
 
 def test_a_context_too_large_to_allocate_says_so_before_loading(model_path) -> None:
     """It said the file "may be damaged or need a newer llama-cpp-python"."""
-    from ezchat.memory import human_bytes
+    from ezchat.engine.memory import human_bytes
 
     n_ctx = 99999999999999
     started = time.perf_counter()

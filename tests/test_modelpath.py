@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import ezchat as ez
-from ezchat.modelpath import resolve_model_path
+from ezchat.settings.modelpath import resolve_model_path
 
 
 def test_default_model_is_the_bundled_gguf(model_path: Path) -> None:

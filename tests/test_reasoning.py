@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from ezchat.reasoning import (
+from ezchat.chat.reasoning import (
     STYLES,
     ReasoningSplitter,
     detect,

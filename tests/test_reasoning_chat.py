@@ -18,12 +18,12 @@ from test_repl import _plain, chat
 from tui_support import wait_idle, wait_until
 
 import ezchat as ez
-from ezchat import paths
-from ezchat.chatfile import read_chat_file, write_chat_file
-from ezchat.reasoning import split_reply
+from ezchat.chat.reasoning import split_reply
 from ezchat.repl import DIM_OFF, DIM_ON
 from ezchat.session import ChatOptions
-from ezchat.store import MIGRATIONS, ChatStore
+from ezchat.settings import paths
+from ezchat.storage.chatfile import read_chat_file, write_chat_file
+from ezchat.storage.store import MIGRATIONS, ChatStore
 from ezchat.tui import EzChatApp
 from ezchat.tui.conversation import MessageView
 

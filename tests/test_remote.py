@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 import ezchat as ez
 from ezchat.backends import RemoteError, ServerUnavailableError
 from ezchat.backends.http import _error_detail, backoff_delay, normalize_base_url
-from ezchat.cli import app as cli_app
+from ezchat.cli.app import app as cli_app
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 import ezchat as ez
-from ezchat import paths
 from ezchat.repl import INTRO, STOPPED_HINT, Repl, history_path, interact
+from ezchat.settings import paths
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTER = "\r"

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 import ezchat as ez
-from ezchat import paths
+from ezchat.engine.batched import shared_prefix
 from ezchat.runners import (
     BasicModelRunner,
     BatchRunner,
@@ -18,7 +18,7 @@ from ezchat.runners import (
     ResponseCache,
     run_batched,
 )
-from ezchat.runners.batched import shared_prefix
+from ezchat.settings import paths
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from ezchat.runners.cli import register
+from ezchat.cli.batch import register
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ def _env(home: Path) -> dict[str, str]:
 
 def _batch(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ezchat.runners.cli", *args],
+        [sys.executable, "-m", "ezchat.cli.batch", *args],
         cwd=ROOT,
         env=_env(home),
         capture_output=True,
@@ -131,7 +131,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path: Path, isolated_ho
     args = [str(source), "-o", str(output), "--max-tokens", "24", "-p", "2", "-c", "1024", "-q"]
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "ezchat.runners.cli", *args],
+        [sys.executable, "-m", "ezchat.cli.batch", *args],
         cwd=ROOT,
         env=_env(isolated_home),
         stdout=subprocess.PIPE,

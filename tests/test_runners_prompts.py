@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import ezchat as ez
-from ezchat import paths
 from ezchat.runners import Prompt, PromptCollection, available_templates, find_template
 from ezchat.runners.prompts import SHIPPED_DIR
+from ezchat.settings import paths
 
 
 def test_shipped_templates_are_listed_and_found() -> None:

@@ -28,12 +28,13 @@ from tui_support import wait_idle, wait_loaded, wait_until
 from typer.testing import CliRunner
 
 import ezchat as ez
-from ezchat import paths, samplers
-from ezchat.cli import app as cli_app
+from ezchat.chat import samplers
+from ezchat.cli.app import app as cli_app
 from ezchat.repl import interact
 from ezchat.safetext import VisibleStream, escaped, json_text, visible
 from ezchat.session import ChatOptions
-from ezchat.store import ChatStore
+from ezchat.settings import paths
+from ezchat.storage.store import ChatStore
 from ezchat.tui import EzChatApp
 from ezchat.tui.candidates import visible_token
 
@@ -609,7 +610,7 @@ def test_cli_load_bar_shows_the_file_name_as_plain_text(evil_gguf: Path, tmp_pat
     raised, and an ESC went to the terminal."""
     from rich.console import Console
 
-    from ezchat.cli import load_model_showing_progress
+    from ezchat.cli.app import load_model_showing_progress
 
     link = tmp_path / "load{x}[b]\x1b]0;BAR\x07.gguf"
     link.symlink_to(evil_gguf)

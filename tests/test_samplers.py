@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import ezchat as ez
-from ezchat.paths import user_dir
+from ezchat.settings.paths import user_dir
 
 DOCUMENTED = [
     "GreedyDecoding",

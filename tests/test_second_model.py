@@ -12,7 +12,7 @@ from test_repl import ENTER, chat
 from tui_support import SIZE, send, wait_loaded
 
 import ezchat as ez
-from ezchat.context_stats import ContextStats
+from ezchat.chat.context_stats import ContextStats
 from ezchat.session import ChatOptions
 from ezchat.tui import EzChatApp
 

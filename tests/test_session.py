@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import llama_cpp
 
-from ezchat.config import update_config
 from ezchat.session import ChatOptions, load_model
+from ezchat.settings.config import update_config
 
 
 def test_flash_attention_follows_offload_unless_chosen(model_path) -> None:

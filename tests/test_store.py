@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 
 import ezchat as ez
-from ezchat import paths
-from ezchat.chats import (
+from ezchat.chat.samplers import sampler_setting
+from ezchat.settings import paths
+from ezchat.storage.chats import (
     chat_from_thread,
     restore_state,
     sampler_from_setting,
     save_thread_state,
     thread_from_store,
 )
-from ezchat.samplers import sampler_setting
-from ezchat.store import (
+from ezchat.storage.store import (
     DEFAULT_TITLE,
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -205,7 +205,7 @@ def test_each_write_is_committed_at_once(store_path: Path) -> None:
     """A process killed without closing the store keeps every message it added."""
     script = (
         "import os, signal\n"
-        "from ezchat.store import ChatStore\n"
+        "from ezchat.storage.store import ChatStore\n"
         f"store = ChatStore({str(store_path)!r})\n"
         "chat = store.create_chat()\n"
         "store.add_message(chat, 'user', 'Will this survive?')\n"

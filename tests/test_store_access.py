@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ezchat.chatlocks import ChatLocks
+from ezchat.storage.chatlocks import ChatLocks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # the capabilities that override file permissions.
 PERMISSIONS_PROBE = """
 import os, sys
-from ezchat.store import ChatStore, StoreError
+from ezchat.storage.store import ChatStore, StoreError
 base = sys.argv[1]
 folder = os.path.join(base, "ro-folder")
 os.mkdir(folder)
@@ -79,7 +79,7 @@ def test_a_read_only_folder_or_file_is_named_as_such() -> None:
 HOLDER = """
 import sys, time
 from pathlib import Path
-from ezchat.chatlocks import ChatLocks
+from ezchat.storage.chatlocks import ChatLocks
 locks = ChatLocks(Path(sys.argv[1]))
 print(locks.claim(7), flush=True)
 time.sleep(600)

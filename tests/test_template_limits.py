@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ezchat import formats, jinja_render, paths
+from ezchat.chat import formats, jinja_render
 from ezchat.errors import TemplateLimitError
+from ezchat.settings import paths
 
 ROOT = Path(__file__).resolve().parent.parent
 # 99999 x 99999 empty iterations: hours of pure bytecode that calls nothing.

@@ -18,7 +18,7 @@ import pytest
 from llamacpp_cases import jinja_cases, templates_dir
 from servers import free_port, start_llama_server, stop_server
 
-from ezchat import jinja_render
+from ezchat.chat import jinja_render
 
 CASES = jinja_cases()
 TEMPLATE_FILES = sorted(templates_dir().glob("*.jinja"))

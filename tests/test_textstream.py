@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ezchat.textstream import TextAssembler
+from ezchat.engine.textstream import TextAssembler
 
 
 def test_split_emoji_appears_whole() -> None:

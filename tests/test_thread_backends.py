@@ -14,7 +14,7 @@ import pytest
 from servers import SERVER_CONTEXT
 
 import ezchat as ez
-from ezchat.thread import Message
+from ezchat.chat.thread import Message
 
 BACKEND_FIXTURES = {"local": "model", "llama-cpp-python": "remote", "llama-server": "llama_remote"}
 SERVER_URLS = {"llama-cpp-python": "server_url", "llama-server": "llama_server_url"}

@@ -11,10 +11,10 @@ import pytest
 from textual.widgets import Static
 from tui_support import SIZE, make_app, send, wait_loaded, wait_until
 
-from ezchat.config import MAX_MARKDOWN_CHARS, config_path, load_config
 from ezchat.errors import UserFileError
 from ezchat.safetext import visible
-from ezchat.store import ChatStore
+from ezchat.settings.config import MAX_MARKDOWN_CHARS, config_path, load_config
+from ezchat.storage.store import ChatStore
 from ezchat.tui.conversation import BATCH_MESSAGES
 from ezchat.tui.plainbody import PlainBody
 

@@ -8,8 +8,8 @@ import json
 
 from tui_support import SIZE, make_app, send, wait_loaded, wait_until
 
-from ezchat import paths
-from ezchat.store import ChatStore
+from ezchat.settings import paths
+from ezchat.storage.store import ChatStore
 
 
 def _some_reply_text(app) -> bool:

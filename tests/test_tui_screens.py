@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
 
-from ezchat import paths
-from ezchat.config import Config, load_config, save_config
 from ezchat.session import ChatOptions
+from ezchat.settings import paths
+from ezchat.settings.config import Config, load_config, save_config
 from ezchat.tui import EzChatApp
 
 

@@ -14,8 +14,8 @@ import pytest
 from test_repl import ENTER, Terminal
 
 import ezchat as ez
-from ezchat import paths
-from ezchat.store import ChatStore
+from ezchat.settings import paths
+from ezchat.storage.store import ChatStore
 
 PROMPT = "Write a long story about a dragon."
 LONG = 400

@@ -14,7 +14,7 @@ import pytest
 from tui_support import wait_loaded, wait_until
 
 from ezchat.session import ChatOptions
-from ezchat.store import ChatStore
+from ezchat.storage.store import ChatStore
 from ezchat.tui import EzChatApp
 
 SIZE = (120, 40)

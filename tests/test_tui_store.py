@@ -7,7 +7,7 @@ import json
 
 from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
 
-from ezchat.store import ChatStore
+from ezchat.storage.store import ChatStore
 from ezchat.tui.reply_saver import ReplySaver
 
 

@@ -1,5 +1,5 @@
 """The engines ezchat can chat with: ``Backend`` is what the Thread and the interfaces need;
-``ez.Model`` (llama-cpp-python, in ezchat/model.py) and ``RemoteModel`` (an OpenAI-compatible
+``ez.Model`` (llama-cpp-python, in ezchat/engine/model.py) and ``RemoteModel`` (an OpenAI-compatible
 server) provide it."""
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from ..decoder import EvalReport
-    from ..generation import Candidate, GenerationResult, TokenEvent
-    from ..samplers import SamplerSettings
+    from ..chat.samplers import SamplerSettings
+    from ..engine.decoder import EvalReport
+    from ..engine.generation import Candidate, GenerationResult, TokenEvent
 
 
 @runtime_checkable

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..chat.samplers import SamplerSettings
 from ..errors import NotSupportedError
-from ..samplers import SamplerSettings
 from .servers import LLAMA_CPP, LLAMA_CPP_PYTHON
 
 if TYPE_CHECKING:

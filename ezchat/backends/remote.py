@@ -23,11 +23,11 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..calls import GenerationCalls
-from ..decoder import EvalReport
+from ..chat.samplers import SamplerSettings
+from ..engine.calls import GenerationCalls
+from ..engine.decoder import EvalReport
+from ..engine.generation import Candidate
 from ..errors import GenerationError, LoadCancelled, ModelUnloadedException, PromptTooLongError
-from ..generation import Candidate
-from ..samplers import SamplerSettings
 from .capabilities import ServerCacheCalls, grammar_fields
 from .http import (
     DEFAULT_RETRIES,
@@ -64,13 +64,13 @@ from .tokens import (
 from .transport import ReadStopped
 
 API_KEY_ENV = "EZCHAT_API_KEY"
-# as ezchat.load_progress.ProgressReport, which imports llama_cpp: a remote model needs none
+# as ezchat.engine.load_progress.ProgressReport, which imports llama_cpp: a remote model needs none
 ProgressReport = Callable[[float], "bool | None"]
 _CONTEXT_IN_ERROR = re.compile(r"context (?:window|size|length)[^0-9]{0,20}(\d{3,7})", re.I)
 
 
 def _default_sampler() -> SamplerSettings:
-    from .. import samplers
+    from ..chat import samplers
 
     return samplers.load("DefaultSampling")
 

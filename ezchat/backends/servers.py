@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..samplers import SamplerSettings, recent_window
+from ..chat.samplers import SamplerSettings, recent_window
 from .http import RemoteError, ServerClient
 
 LLAMA_CPP = "llama.cpp"

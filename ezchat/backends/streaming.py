@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ..decoder import EvalReport
-from ..generation import GenerationResult, TokenEvent
+from ..engine.decoder import EvalReport
+from ..engine.generation import GenerationResult, TokenEvent
 from .http import RemoteError, StreamEnded, _Retryable, backoff_delay
 from .servers import Chunk, TokenInfo, parse_chunk
 from .transport import ReadStopped, WaitExpired
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 
 class RemoteGeneration:
-    """One streamed reply; the same contract as ``ezchat.generation.Generation``."""
+    """One streamed reply; the same contract as ``ezchat.engine.generation.Generation``."""
 
     def __init__(
         self,

@@ -9,9 +9,9 @@ runner("How old are you?", output_type={"age": "int"})   # -> {"age": 25}
 
 from __future__ import annotations
 
+from ..engine.batched import ParallelDecoder, Request, run_batched
 from .basic import BasicModelRunner
 from .batch import BatchRunner
-from .batched import ParallelDecoder, Request, run_batched
 from .cache import ResponseCache
 from .chat import ChatRunner, ConversationHandler
 from .data import Example

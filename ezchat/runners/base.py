@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..backends.base import Backend
-    from ..formats import Format
-    from ..model import Model
-    from ..samplers import SamplerSettings
+    from ..chat.formats import Format
+    from ..chat.samplers import SamplerSettings
+    from ..engine.model import Model
 
 CacheChoice = bool | str | Path | ResponseCache
 

@@ -14,9 +14,9 @@ from .responses import Response, Responses
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..formats import Format
-    from ..model import Model
-    from ..samplers import SamplerSettings
+    from ..chat.formats import Format
+    from ..chat.samplers import SamplerSettings
+    from ..engine.model import Model
     from .base import CacheChoice
 
 

@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import paths
-from ..decoder import EvalReport
-from ..generation import GenerationResult
+from ..engine.decoder import EvalReport
+from ..engine.generation import GenerationResult
+from ..settings import paths
 
 if TYPE_CHECKING:
-    from ..model import Model
-    from .batched import Request
+    from ..engine.batched import Request
+    from ..engine.model import Model
 
 SCHEMA_VERSION = 1
 _SCHEMA = """

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..chat.thread import resolve_format
 from ..errors import EzChatError
-from ..thread import resolve_format
 from .base import CacheChoice, Runner
 from .execution import RunStats, execute
 from .progress import BatchProgress
@@ -19,9 +19,9 @@ from .typed import OutputType
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..formats import Format
-    from ..model import Model
-    from ..samplers import SamplerSettings
+    from ..chat.formats import Format
+    from ..chat.samplers import SamplerSettings
+    from ..engine.model import Model
 
 
 class ChatRunner(Runner):

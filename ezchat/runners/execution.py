@@ -13,18 +13,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..chat.thread import Thread
+from ..engine.batched import Request, run_batched
+from ..engine.generation import GenerationResult
+from ..engine.model import Model
 from ..errors import PromptTooLongError
-from ..generation import GenerationResult
-from ..model import Model
-from ..thread import Thread
-from .batched import Request, run_batched
 from .cache import ResponseCache, cache_key
 from .responses import Response, Responses
 from .typed import OutputType, TypedOutputError
 
 if TYPE_CHECKING:
-    from ..formats import Format
-    from ..samplers import SamplerSettings
+    from ..chat.formats import Format
+    from ..chat.samplers import SamplerSettings
     from .prompts import Prompt
 
 # Runners stop a reply here when the sampler sets no limit: a batch reserves KV cache for every
@@ -37,7 +37,7 @@ _request_ids = itertools.count()
 def runner_sampler(sampler: SamplerSettings | None) -> SamplerSettings:
     """The sampler runners use: the given one (default preset otherwise) with a reply limit."""
     if sampler is None:
-        from .. import samplers
+        from ..chat import samplers
 
         sampler = samplers.load("DefaultSampling")
     if sampler.max_len_tokens < 1:

@@ -6,7 +6,7 @@ name ends in ``.raw.j2`` renders the whole prompt instead, chat markup included,
 is applied (for models whose markup you want to write by hand).
 
 Shipped templates live beside this module in ``templates/``; files in the user's
-``templates`` config dir (``ezchat.paths.user_dir("templates")``) add names or override them.
+``templates`` config dir (``ezchat.settings.paths.user_dir("templates")``) add names or override them.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from .. import paths
 from ..errors import UnknownNameError, UserFileError
+from ..settings import paths
 
 KIND = "templates"
 DEFAULT_TEMPLATE = "default"

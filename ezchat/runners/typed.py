@@ -17,8 +17,8 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
+from ..engine.sampling import json_schema_grammar
 from ..errors import EzChatError, GenerationError
-from ..sampling import json_schema_grammar
 from .jsonclose import close_json
 
 # Names a user may write for each JSON type, and the Python type of its parsed value.

@@ -28,15 +28,15 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header
 from textual.worker import get_current_worker
 
-from .. import formats, samplers
-from ..chats import restore_state, thread_from_store
-from ..config import MAX_MARKDOWN_CHARS, Config, config_path, load_config, update_config
+from ..chat import formats, samplers
+from ..chat.samplers import SamplerSettings
+from ..chat.thread import Thread
 from ..errors import EzChatError
 from ..safetext import visible
-from ..samplers import SamplerSettings
 from ..session import ChatOptions, load_model, make_thread
-from ..store import ChatStore
-from ..thread import Thread
+from ..settings.config import MAX_MARKDOWN_CHARS, Config, config_path, load_config, update_config
+from ..storage.chats import restore_state, thread_from_store
+from ..storage.store import ChatStore
 from .candidates import CandidatesPane, visible_token
 from .chatlog import ChatLog
 from .commands import EzChatCommands
@@ -58,8 +58,8 @@ from .prompt_input import PromptInput
 from .settings import binding_ids, check_keymap, theme_problem
 
 if TYPE_CHECKING:
-    from ..model import Model
-    from ..thread import Reply
+    from ..chat.thread import Reply
+    from ..engine.model import Model
 
 CANDIDATES_K = 10
 # How often streamed text is drawn. Drawing at every token would keep the UI thread busy and,

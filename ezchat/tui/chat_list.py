@@ -14,10 +14,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
-from .. import paths
 from ..errors import EzChatError
 from ..safetext import visible
-from ..store import ChatStore, markdown_from_export
+from ..settings import paths
+from ..storage.store import ChatStore, markdown_from_export
 from .dialogs import ConfirmScreen, TextEditScreen
 
 

@@ -9,7 +9,7 @@ opened) the chat works the same and is simply not saved; the same holds from the
 that fails (a damaged file, a full disk): ``on_save_failed`` is told once, and the chat goes on
 in memory, where ``export_data`` can still write it out.
 
-A chat that another app has open (see ezchat.chatlocks) is opened detached: it is shown and can
+A chat that another app has open (see ezchat.storage.chatlocks) is opened detached: it is shown and can
 be continued, but nothing is written to it; the first change saves the whole conversation as a
 new chat, a copy, so the two apps never interleave their turns in one stored chat.
 """
@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..chats import sampler_setting, save_thread_state
 from ..errors import EzChatError
-from ..store import DEFAULT_TITLE, EXPORT_KIND, EXPORT_VERSION, StoreError, title_from_text
+from ..storage.chats import sampler_setting, save_thread_state
+from ..storage.store import DEFAULT_TITLE, EXPORT_KIND, EXPORT_VERSION, StoreError, title_from_text
 
 if TYPE_CHECKING:
-    from ..store import ChatStore
-    from ..thread import Message, Thread
+    from ..chat.thread import Message, Thread
+    from ..storage.store import ChatStore
     from .reply_saver import ReplySaver
 
 

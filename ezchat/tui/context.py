@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 from textual.content import Content
 from textual.widgets import Static
 
-from ..model import kv_cache_type_name
+from ..chat.samplers import SamplerSettings
+from ..engine.model import kv_cache_type_name
 from ..safetext import visible
-from ..samplers import SamplerSettings
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
-    from ..context_stats import ContextStats
-    from ..thread import Thread
+    from ..chat.context_stats import ContextStats
+    from ..chat.thread import Thread
 
 BAR_CELLS = 24
 _DEFAULT_SAMPLER = SamplerSettings()

@@ -28,8 +28,8 @@ from textual.reactive import reactive
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from ..config import MAX_MARKDOWN_CHARS
 from ..safetext import VisibleStream, visible
+from ..settings.config import MAX_MARKDOWN_CHARS
 from .plainbody import PlainBody
 from .reasoning_block import ReasoningBlock
 

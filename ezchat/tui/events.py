@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from ..thread import Reply, Thread
+    from ..chat.thread import Reply, Thread
     from .reply_saver import ReplySaver
 
 

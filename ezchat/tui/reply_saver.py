@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..thread import Message
+    from ..chat.thread import Message
     from .chatlog import ChatLog
 
 

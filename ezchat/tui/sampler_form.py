@@ -1,5 +1,5 @@
 """A form with every sampler value. Saving checks each value's type and range (the table in
-``ezchat.samplers``) and names the first bad one; nothing changes until all are good."""
+``ezchat.chat.samplers``) and names the first bad one; nothing changes until all are good."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from ..chat.samplers import FieldInfo, SamplerSettings, field_info, parse_value
 from ..safetext import visible
-from ..samplers import FieldInfo, SamplerSettings, field_info, parse_value
 
 
 def field_text(value: object) -> str:

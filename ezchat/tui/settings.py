@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.keys import REPLACED_KEYS, Keys, key_to_character
 
-from ..userfiles import where
+from ..settings.userfiles import where
 
 MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
 # The names Textual gives keys that are not characters (escape, f1 ... f24, pageup, ...);

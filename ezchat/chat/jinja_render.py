@@ -145,7 +145,7 @@ def render(
     ``strip_bos``/``strip_eos``: the tokenizer adds BOS (EOS) itself, so the template's own
     copy at the start (end) is dropped, as llama.cpp's runtime does. ``prepared``: the messages
     went through ``prepare_messages`` already. ``variables``: more for the template, set per
-    chat (``enable_thinking`` and its kin, see ezchat/reasoning.py); they win over the defaults.
+    chat (``enable_thinking`` and its kin, see ezchat/chat/reasoning.py); they win over the defaults.
     """
     template = compile_template(source)
     if not prepared:

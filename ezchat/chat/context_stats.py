@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import PromptTooLongError
+from ..errors import PromptTooLongError
 
 if TYPE_CHECKING:
     from .thread import Thread

@@ -7,11 +7,11 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .safetext import VisibleStream
+from ..safetext import VisibleStream
 
 if TYPE_CHECKING:
+    from ..chat.samplers import SamplerSettings
     from .generation import GenerationResult
-    from .samplers import SamplerSettings
 
 
 class _SupportsWriteAndFlush(Protocol):

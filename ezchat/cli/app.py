@@ -26,20 +26,23 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from . import __version__, cpu, formats, jinja_render, samplers, userfiles, utf8
-from .chatfile import ChatFile, parse_chat_text, read_chat_file
-from .config import MAX_MARKDOWN_CHARS, Config, config_path, load_config, save_config
-from .crashguard import guard_terminal
+from .. import __version__, utf8
+from ..chat import formats, jinja_render, samplers
+from ..crashguard import guard_terminal
+from ..engine import cpu
+from ..engine.gguf import GGUFInfo, read_gguf
+from ..engine.memory import human_bytes
+from ..errors import EzChatError, UserFileError
+from ..interrupt import CancelOnSigint
+from ..safetext import VisibleStream, json_text, visible
+from ..session import ChatOptions, load_sampler, make_thread
+from ..settings import userfiles
+from ..settings.config import MAX_MARKDOWN_CHARS, Config, config_path, load_config, save_config
+from ..settings.modelpath import resolve_model_path
+from ..storage.chatfile import ChatFile, parse_chat_text, read_chat_file
 from .doctor import self_check
-from .errors import EzChatError, UserFileError
-from .gguf import GGUFInfo, read_gguf
-from .interrupt import CancelOnSigint
 from .loadbar import EXIT_INTERRUPTED, load_model_showing_progress
-from .memory import human_bytes
-from .modelpath import resolve_model_path
-from .safetext import VisibleStream, json_text, visible
 from .server_options import SERVER_LIMIT_PARAMETERS
-from .session import ChatOptions, load_sampler, make_thread
 
 PROG = "ezchat"
 EXIT_USAGE = 2
@@ -312,7 +315,7 @@ def root(
     if not options.server:
         read_gguf(resolve_model_path(options.model))  # a bad file is reported here, in one line
     try:
-        from .tui.app import run_app
+        from ..tui.app import run_app
     except ModuleNotFoundError as exc:
         if not (exc.name or "").startswith("ezchat.tui"):
             raise
@@ -344,7 +347,7 @@ def chat(
     guard_terminal("the chat")
     model = load_model_showing_progress(options)
     thread = make_thread(model, options)
-    from .repl import interact
+    from ..repl import interact
 
     header = (
         f"{model.description}, context {model.context_length}, "
@@ -520,7 +523,7 @@ def cpu_facts() -> dict[str, str]:
 
 def machine_facts() -> dict[str, Any]:
     """What decides how fast, and whether, llama.cpp runs here: threads, its build, the CPU."""
-    from .model import llama_system_info
+    from ..engine.model import llama_system_info
 
     return {"llama.cpp build": llama_system_info(), **cpu_facts()}
 
@@ -568,8 +571,8 @@ def gguf_facts(gguf: GGUFInfo) -> dict[str, Any]:
 
 def _auto_format_facts(gguf: GGUFInfo) -> dict[str, str]:
     """Which format ``--format auto`` picks for the file and why, and whether it suits it."""
-    from .auto_format import file_summary
-    from .gguf import special_tokens
+    from ..chat.auto_format import file_summary
+    from ..engine.gguf import special_tokens
 
     summary, warning = file_summary(gguf.metadata, gguf.path.name, special_tokens(gguf.path))
     return {"format (auto)": summary, **({"format warning": warning} if warning else {})}
@@ -827,7 +830,7 @@ def _check_config_value(key: str, value: Any) -> None:
 def _register_runner_commands() -> None:
     # The runners own their command (batch); it is added last so its module stays the one
     # place that knows its options.
-    from .runners.cli import register
+    from .batch import register
 
     register(app)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import llama_cpp
 import numpy as np
 
-from .errors import GenerationError
+from ..errors import GenerationError
 
 SEQ = 0  # one conversation per context: everything lives in sequence 0
 # A shifted tail is the rest of a conversation (at least the newest turn): a shorter match is

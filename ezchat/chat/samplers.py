@@ -1,5 +1,5 @@
 """Sampler settings and presets from TOML files: plain data. The llama.cpp chain built from them
-lives in the engine (ezchat.sampling), so loading a preset never loads the native library."""
+lives in the engine (ezchat.engine.sampling), so loading a preset never loads the native library."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from . import userfiles
-from .errors import EzChatError, UserFileError
+from ..errors import EzChatError, UserFileError
+from ..settings import userfiles
 
 KIND = "samplers"
 
@@ -236,7 +236,7 @@ def sampler_setting(sampler: SamplerSettings) -> str:
 
 def __getattr__(name: str) -> SamplerSettings:
     if name.startswith("_") or name not in userfiles.discover(KIND):
-        raise AttributeError(f"module 'ezchat.samplers' has no attribute {name!r}")
+        raise AttributeError(f"module 'ezchat.chat.samplers' has no attribute {name!r}")
     return load(name)
 
 

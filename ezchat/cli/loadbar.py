@@ -8,19 +8,19 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from .errors import LoadCancelled
-from .interrupt import CancelOnSigint
-from .modelpath import resolve_model_path
-from .safetext import visible
-from .session import ChatOptions, load_model
+from ..errors import LoadCancelled
+from ..interrupt import CancelOnSigint
+from ..safetext import visible
+from ..session import ChatOptions, load_model
+from ..settings.modelpath import resolve_model_path
 
 EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .backends import RemoteModel
-    from .model import Model
+    from ..backends import RemoteModel
+    from ..engine.model import Model
 
 
 def load_model_showing_progress(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import llama_cpp.llama_cpp as llama_cpp_lib
 
-from .errors import LoadCancelled
+from ..errors import LoadCancelled
 
 ProgressReport = Callable[[float], "bool | None"]
 """Called with the fraction loaded, 0.0 to 1.0; returning ``False`` abandons the load."""

@@ -8,7 +8,7 @@ the fix. The store is safe to share between threads (one lock around one connect
 generation worker may flush a streaming reply while the UI reads the chat list.
 
 The glue between a stored chat and a live ``Thread`` (``thread_from_store``, ``restore_state``,
-``save_thread_state``, ``chat_from_thread``) lives in ``ezchat.chats``.
+``save_thread_state``, ``chat_from_thread``) lives in ``ezchat.storage.chats``.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from ..chat.samplers import SamplerSettings, sampler_setting
+from ..chat.thread import ROLES, normalize_role
+from ..errors import EzChatError
+from ..settings import paths
 from .chatlocks import ChatLocks
-from .errors import EzChatError
-from .samplers import SamplerSettings, sampler_setting
-from .thread import ROLES, normalize_role
 
 DEFAULT_TITLE = "New chat"
 TITLE_LENGTH = 40
@@ -86,7 +86,7 @@ MIGRATIONS: list[str] = [
     # v2: the token ids a reply was generated as. Re-tokenizing a reply's text can split it
     # differently, and then a reopened chat's prompt would part from its saved KV state there.
     "ALTER TABLE versions ADD COLUMN tokens BLOB;",
-    # v3: a reply's reasoning, apart from its answer (ezchat.reasoning).
+    # v3: a reply's reasoning, apart from its answer (ezchat.chat.reasoning).
     "ALTER TABLE versions ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -169,7 +169,7 @@ class ChatStore:
     ) -> None:
         self.path = Path(path).expanduser() if path is not None else default_store_path()
         self.max_states = max_states
-        # the chats an app has open for writing; see ezchat.chatlocks
+        # the chats an app has open for writing; see ezchat.storage.chatlocks
         self.locks = ChatLocks(self.path)
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None

@@ -7,7 +7,7 @@ segments that tell the tokenizer which text came from the user, so that a user w
 ``<|im_end|>`` gets those characters and not the end-of-turn token.
 
 Shipped formats live in ``formats/*.toml``; files of the same name in the user's config dir
-override them. ``ezchat.formats.chatml`` and friends load by attribute, as in easy-llama.
+override them. ``ezchat.chat.formats.chatml`` and friends load by attribute, as in easy-llama.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from typing import Any
 
 import jinja2
 
-from . import jinja_render, paths, userfiles
-from .errors import TemplateLimitError, UnknownNameError, UserFileError
+from ..errors import TemplateLimitError, UnknownNameError, UserFileError
+from ..settings import paths, userfiles
+from ..settings.userfiles import UserFile
+from . import jinja_render
 from .jinja_render import ChatTemplateError  # noqa: F401  (its old home; still importable)
-from .userfiles import UserFile
 
 KIND = "formats"
 
@@ -48,7 +49,7 @@ _FILE_KEYS: dict[str, type | tuple[type, ...]] = {
     "system_in_user": bool,
     "system_separator": str,
     "description": str,
-    # reasoning markers (ezchat.reasoning detects them when unset) and whether later prompts
+    # reasoning markers (ezchat.chat.reasoning detects them when unset) and whether later prompts
     # keep a reply's reasoning
     "reasoning_start": str,
     "reasoning_end": str,

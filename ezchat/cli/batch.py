@@ -7,7 +7,7 @@ line number), the response and its token counts. Lines are written and flushed a
 finishes, and ids already in OUTPUT are skipped, so an interrupted run continues where it
 stopped when started again.
 
-``register(app)`` adds the command to a typer app; ``python -m ezchat.runners.cli`` runs it
+``register(app)`` adds the command to a typer app; ``python -m ezchat.cli.batch`` runs it
 alone.
 """
 
@@ -23,11 +23,11 @@ import typer
 
 from .. import utf8
 from ..errors import EzChatError
+from ..runners.data import read_jsonl
+from ..runners.prompts import Prompt, PromptCollection
+from ..runners.responses import Response
+from ..runners.typed import OutputType
 from ..safetext import visible
-from .data import read_jsonl
-from .prompts import Prompt, PromptCollection
-from .responses import Response
-from .typed import OutputType
 
 PROG = "ezchat batch"
 _RESERVED = {"prompt", "id", "system", "metadata", "context"}
@@ -228,9 +228,9 @@ def batch_command(
     ] = False,
 ) -> None:
     """Run every prompt of INPUT.jsonl and append the responses to OUTPUT.jsonl (resumable)."""
-    from ..loadbar import load_model_showing_progress
+    from ..runners.batch import BatchRunner
     from ..session import ChatOptions, load_model, load_sampler
-    from .batch import BatchRunner
+    from .loadbar import load_model_showing_progress
 
     if system is not None:
         utf8.check(system, "--system")

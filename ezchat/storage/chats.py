@@ -13,15 +13,15 @@ import json
 from dataclasses import fields
 from typing import TYPE_CHECKING
 
-from . import formats, samplers
-from .errors import EzChatError
-from .samplers import SamplerSettings, sampler_setting
+from ..chat import formats, samplers
+from ..chat.samplers import SamplerSettings, sampler_setting
+from ..chat.thread import Message, Thread
+from ..errors import EzChatError
 from .store import DEFAULT_TITLE, ChatStore, StoredMessage, StoreError
-from .thread import Message, Thread
 
 if TYPE_CHECKING:
-    from .formats import Format
-    from .model import Model
+    from ..chat.formats import Format
+    from ..engine.model import Model
 
 DEFAULT_SAMPLER = "DefaultSampling"
 _SAMPLER_FIELDS = {f.name for f in fields(SamplerSettings)}

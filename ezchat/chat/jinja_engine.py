@@ -21,7 +21,7 @@ import jinja2
 import jinja2.ext
 from jinja2.sandbox import SandboxedEnvironment
 
-from .errors import TemplateLimitError
+from ..errors import TemplateLimitError
 
 DEFAULT_RENDER_SECONDS = 2.0
 # Far above any context window (1M tokens is about 4M characters), far below a memory problem.

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import UnknownNameError, UserFileError
 from . import paths
-from .errors import UnknownNameError, UserFileError
 
 
 @dataclass(frozen=True, slots=True)

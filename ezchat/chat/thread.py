@@ -15,18 +15,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import EzChatError, PromptTooLongError
 from . import auto_format
 from . import formats as formats_module
 from . import reasoning as reasoning_module
 from .context_stats import ContextStats, context_stats
-from .errors import EzChatError, PromptTooLongError
 from .samplers import SamplerSettings
 
 if TYPE_CHECKING:
     # Types only: the conversation layer talks to any Backend and never loads llama.cpp itself.
-    from .backends.base import Backend
+    from ..backends.base import Backend
+    from ..engine.generation import Generation, GenerationResult, TokenEvent
     from .formats import Format
-    from .generation import Generation, GenerationResult, TokenEvent
 
 ROLES = ("system", "user", "bot")
 _ROLE_ALIASES = {"assistant": "bot", "model": "bot"}
@@ -546,7 +546,7 @@ def register_terminal_chat(run: Callable[..., None]) -> None:
 
 def resolve_format(format: Format | dict | str, model: Backend) -> Format:
     """A Format from a Format, an easy-llama style dict, a name, or ``"auto"`` (the GGUF's own
-    chat template; for a file without one, the shipped format of its family: ezchat.auto_format)."""
+    chat template; for a file without one, the shipped format of its family: ezchat.chat.auto_format)."""
     if isinstance(format, str) and format.lower() == "auto":
         return auto_format.auto_format(model)
     resolved = formats_module.coerce(format)

@@ -15,8 +15,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from . import cpu
-from .crashguard import signal_name
+from ..crashguard import signal_name
+from ..engine import cpu
 
 # The child: llama.cpp's system-info line first (flushed, so it survives a crash in the
 # decode), then a load and a short greedy decode with the default thread count.

@@ -1,5 +1,5 @@
 """The engine's half of sampling: llama.cpp's sampler chain built from ``SamplerSettings``
-(which are plain data in ``ezchat.samplers``), and the JSON-schema grammar typed output samples
+(which are plain data in ``ezchat.chat.samplers``), and the JSON-schema grammar typed output samples
 with. This is the only sampling code that touches llama_cpp, so loading sampler presets, a
 Thread or a RemoteModel never loads the native library.
 """
@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 import llama_cpp
 from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-from .samplers import recent_window
+from ..chat.samplers import recent_window
 
 if TYPE_CHECKING:
-    from .samplers import SamplerSettings
+    from ..chat.samplers import SamplerSettings
 
 
 class SamplerChain:

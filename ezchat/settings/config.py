@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..errors import UserFileError
 from . import paths
-from .errors import UserFileError
 from .userfiles import check_keys, read_toml, where
 
 CONFIG_FILE = "config.toml"
