@@ -8,7 +8,8 @@ thread.send("Hello!")
 
 from __future__ import annotations
 
-from . import runners
+# the old public module paths (ezchat.model, ...), as attributes of the package too
+from . import model, runners, thread  # noqa: F401
 from .backends import Backend, RemoteError, RemoteModel
 from .chat import formats, samplers
 from .chat.samplers import SamplerSettings
