@@ -164,7 +164,9 @@ def test_store_migrates_a_current_file_and_exports_keep_the_reasoning(
         assert "<summary>Reasoning</summary>" in store.export_markdown(3)
 
     thread.add_message("user", QUESTION)
-    message = thread.start_reply().message
+    reply = thread.start_reply()
+    reply.run()
+    message = reply.message
     saved = write_chat_file(tmp_path / "chat.json", thread)
     loaded = read_chat_file(saved)
     assert loaded.messages[-1] == {

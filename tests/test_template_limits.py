@@ -117,6 +117,7 @@ def test_config_sets_the_template_timeout():
 @pytest.mark.parametrize("value", ["0", "-1", '"fast"', "true"])
 def test_a_bad_template_timeout_in_config_is_named(value):
     config = paths.config_dir() / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(f"template_timeout = {value}\n", encoding="utf-8")
     done = ezchat("generate", "-f", "chatml", "Hello")
     assert done.returncode == 2, done.stderr
