@@ -904,6 +904,9 @@ class EzChatApp(App):
                 self.model.unload()
         finally:
             self._model_lock.release()
+            # the process may go on (a script, the tests) and open the chat again
+            if self.chat is not None:
+                self.chat.release()
 
 
 _CHAT_ACTIONS = frozenset(binding.action for binding in EzChatApp.BINDINGS)
