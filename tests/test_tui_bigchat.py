@@ -137,12 +137,12 @@ async def test_scrolling_up_reaches_the_first_message(tmp_path):
 
 
 async def test_a_reply_streaming_past_the_limit_goes_on_as_plain_text(tmp_path):
-    app = make_app(tmp_path / "chats.db", max_markdown_chars=20)
+    app = make_app(tmp_path / "chats.db", max_markdown_chars=45)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot, max_len_tokens=40)
+        await wait_loaded(pilot, max_len_tokens=64)
         await send(pilot, "Count from 1 to 30, separated by commas.")
         reply = app.thread.messages[-1]["content"]
-        assert len(reply) > 20, "the reply must outgrow the limit for this test"
+        assert len(reply) > 45, "the reply must outgrow the limit for this test"
         view = app.conversation.views[-1]
         assert view.content == reply
         assert isinstance(view.body, PlainBody) and view.body.text == visible(reply)
