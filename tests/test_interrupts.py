@@ -21,9 +21,10 @@ INTERRUPTED_LOAD = """
 import os, signal, sys
 import llama_cpp._logger as llama_logger
 import ezchat.cli.app as cli
+import ezchat.cli.loadbar as loadbar
 
 WHERE, AT = sys.argv[1], float(sys.argv[2])
-plain_load = cli.load_model
+plain_load = loadbar.load_model
 armed, sent = [], []
 
 def interrupt():
@@ -50,7 +51,7 @@ def load_model(options, progress=None):
         return progress(fraction) if progress is not None else True
     return plain_load(options, report)
 
-cli.load_model = load_model
+loadbar.load_model = load_model
 sys.argv = ["ezchat", "generate", "Say hi.", "-n", "4", "-s", "GreedyDecoding", "-c", "256"]
 cli.main()
 """

@@ -164,7 +164,7 @@ def test_commands_help_stats_prompt_sampler_undo(thread: ez.Thread) -> None:
     for name in names + ["preset NAME", "format NAME", "save FILE", "load FILE"]:
         assert f"  {name} " in out
     # stats: the context used by the two messages, of the model's 2048
-    assert re.search(r"^\d+ / 2048 tokens$", out, re.M)
+    assert re.search(r"^\d+ / 2048 tokens in the context \(\d+%\)$", out, re.M)
     assert "2 messages" in out
     # prompt: the exact prompt text the next reply would see
     assert "<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n" in out
