@@ -8,46 +8,17 @@ import json
 import os
 import resource
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
+from cli_support import one_error_line, run_ezchat
 
 import ezchat as ez
 from ezchat.engine.gguf import read_gguf
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--max-tokens", "4", "-c", "512", "-q", "--no-cache"]
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = dict(os.environ, EZCHAT_HOME=str(home), PYTHONPATH=str(ROOT))
-    env.pop("EZCHAT_MODEL", None)
-    return env
-
-
-def _ezchat(home: Path, *args: str, **popen: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ezchat", *args],
-        cwd=ROOT,
-        env=_env(home),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        **popen,  # type: ignore[arg-type]
-    )
-
-
-def _one_error_line(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("ezchat: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def _prompts(path: Path, count: int) -> Path:
@@ -101,7 +72,7 @@ def test_a_fifo_as_the_model_is_refused_before_opening(fifo: Path) -> None:
 
 def test_a_fifo_as_the_model_in_the_cli(fifo: Path, isolated_home: Path) -> None:
     for command in (["info", "-m", str(fifo)], ["generate", "-m", str(fifo), "hi"]):
-        _one_error_line(_ezchat(isolated_home, *command), str(fifo), "named pipe (FIFO)")
+        one_error_line(run_ezchat(*command), str(fifo), "named pipe (FIFO)")
 
 
 # --- batch OUTPUT ---------------------------------------------------------------------------------
@@ -111,8 +82,8 @@ def test_batch_into_dev_full_stops_with_one_line(tmp_path: Path, isolated_home: 
     """/dev/full reads as endless zeros and refuses every write: it is not read for ids to
     resume (that read never ended), and the first failed write stops the run."""
     source = _prompts(tmp_path / "in.jsonl", 2)
-    result = _ezchat(isolated_home, "batch", str(source), "-o", "/dev/full", *FAST)
-    _one_error_line(result, "cannot write /dev/full", "No space left on device", "after 0")
+    result = run_ezchat("batch", str(source), "-o", "/dev/full", *FAST)
+    one_error_line(result, "cannot write /dev/full", "No space left on device", "after 0")
 
 
 def _limit_file_size(limit: int):
@@ -129,13 +100,12 @@ def test_batch_output_that_fills_up_keeps_what_was_written_and_resumes(
 ) -> None:
     source = _prompts(tmp_path / "in.jsonl", 3)
     first = tmp_path / "measure.jsonl"
-    assert _ezchat(isolated_home, "batch", str(source), "-o", str(first), *FAST).returncode == 0
+    assert run_ezchat("batch", str(source), "-o", str(first), *FAST).returncode == 0
     # room for any one line and 20 bytes more: the first line to finish fits, the next not
     room = max(len(line.encode()) for line in first.read_text().splitlines()) + 1 + 20
 
     output = tmp_path / "out.jsonl"
-    result = _ezchat(
-        isolated_home,
+    result = run_ezchat(
         "batch",
         str(source),
         "-o",
@@ -143,12 +113,12 @@ def test_batch_output_that_fills_up_keeps_what_was_written_and_resumes(
         *FAST,
         preexec_fn=_limit_file_size(room),
     )
-    _one_error_line(result, f"cannot write {output}", "after 1 responses", "run again")
+    one_error_line(result, f"cannot write {output}", "after 1 responses", "run again")
     kept = output.read_text().split("\n")
     assert json.loads(kept[0])["id"] in {"q0", "q1", "q2"}
     assert len(output.read_bytes()) == room  # the second line was cut where the limit is
 
-    again = _ezchat(isolated_home, "batch", str(source), "-o", str(output), *FAST)
+    again = run_ezchat("batch", str(source), "-o", str(output), *FAST)
     assert again.returncode == 0, again.stderr
     rows = [json.loads(line) for line in output.read_text().splitlines()[:1]]
     rows += [json.loads(line) for line in output.read_text().splitlines()[2:]]
@@ -158,10 +128,10 @@ def test_batch_output_that_fills_up_keeps_what_was_written_and_resumes(
 def test_batch_output_folder_must_exist_unless_mkdir(tmp_path: Path, isolated_home: Path) -> None:
     source = _prompts(tmp_path / "in.jsonl", 1)
     output = tmp_path / "missing" / "deeper" / "out.jsonl"
-    result = _ezchat(isolated_home, "batch", str(source), "-o", str(output), *FAST)
-    _one_error_line(result, str(output.parent), "does not exist", "--mkdir")
+    result = run_ezchat("batch", str(source), "-o", str(output), *FAST)
+    one_error_line(result, str(output.parent), "does not exist", "--mkdir")
     assert not (tmp_path / "missing").exists()
 
-    made = _ezchat(isolated_home, "batch", str(source), "-o", str(output), "--mkdir", *FAST)
+    made = run_ezchat("batch", str(source), "-o", str(output), "--mkdir", *FAST)
     assert made.returncode == 0, made.stderr
     assert [json.loads(line)["id"] for line in output.read_text().splitlines()] == ["q0"]

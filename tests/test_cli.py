@@ -14,6 +14,7 @@ import types
 from pathlib import Path
 
 import pytest
+from cli_support import run_ezchat
 from typer.testing import CliRunner
 
 import ezchat as ez
@@ -45,19 +46,7 @@ def assert_usage_error(result, *fragments: str) -> None:
     assert "Traceback" not in result.output
 
 
-def ezchat(
-    *args: str, input: str | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "ezchat", *args],
-        cwd=ROOT,
-        env=env,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+ezchat = run_ezchat
 
 
 # --- help, version --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_support import run_ezchat
 from hostile_servers import (
     BAD_JSON,
     DRIP,
@@ -153,16 +154,8 @@ def test_bad_limits_are_one_line() -> None:
 # --- the CLI ------------------------------------------------------------------------------------
 
 
-def _ezchat(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, EZCHAT_HOME=str(home), PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "ezchat", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def _ezchat(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_ezchat(*args, timeout=60)
 
 
 def _cli_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -175,7 +168,7 @@ def _cli_error(result: subprocess.CompletedProcess[str], *fragments: str) -> Non
 @pytest.mark.parametrize("kind", KINDS)
 def test_cli_connecting_to_a_misbehaving_server(kind: str, isolated_home: Path) -> None:
     with hostile_server(kind) as server:
-        result = _ezchat(isolated_home, "generate", "Say hi.", "--server", server.url, *LIMIT_FLAGS)
+        result = _ezchat("generate", "Say hi.", "--server", server.url, *LIMIT_FLAGS)
     _cli_error(result, server.url, SAYS_CONNECTING[kind])
 
 
@@ -185,21 +178,21 @@ def test_cli_generate_on_a_misbehaving_server(
 ) -> None:
     with hostile_server(kind, server_url, COMPLETIONS) as server:
         args = ["generate", "Say hi.", "--server", server.url, "-f", "chatml", "-n", "8"]
-        result = _ezchat(isolated_home, *args, *LIMIT_FLAGS)
+        result = _ezchat(*args, *LIMIT_FLAGS)
     _cli_error(result, SAYS[kind])
 
 
 def test_cli_takes_the_timeout_from_the_config_file(isolated_home: Path) -> None:
     with hostile_server(HANG) as server:
-        set_it = _ezchat(isolated_home, "config", "set", "server_timeout", "1")
+        set_it = _ezchat("config", "set", "server_timeout", "1")
         assert set_it.returncode == 0, set_it.stderr
         assert load_config().server_timeout == 1.0
         started = time.monotonic()
-        result = _ezchat(isolated_home, "generate", "Say hi.", "--server", server.url)
+        result = _ezchat("generate", "Say hi.", "--server", server.url)
         seconds = time.monotonic() - started
     _cli_error(result, server.url, "did not answer within 1 s", "--timeout")
     assert seconds < 30, seconds  # the interpreter's start included, not the default 120 s
-    refused = _ezchat(isolated_home, "config", "set", "server_timeout", "nan")
+    refused = _ezchat("config", "set", "server_timeout", "nan")
     _cli_error(refused, "server_timeout must be a positive number")
 
 

@@ -3,14 +3,13 @@ runs past the bound is refused in one line instead of hanging ezchat at 100% CPU
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from cli_support import run_ezchat
 
 from ezchat.chat import formats, jinja_render
 from ezchat.errors import TemplateLimitError
@@ -80,16 +79,8 @@ def test_huge_output_is_refused(template):
     assert "'huge'" in str(refused.value)
 
 
-def ezchat(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "ezchat", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def ezchat(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_ezchat(*args, timeout=60)
 
 
 def test_cli_refuses_a_runaway_format_in_one_line():
