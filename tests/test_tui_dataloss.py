@@ -9,6 +9,7 @@ import json
 from tui_support import SIZE, make_app, send, wait_loaded, wait_until
 
 from ezchat.settings import paths
+from ezchat.storage.chatlocks import ChatLocks
 from ezchat.storage.store import ChatStore
 
 
@@ -147,3 +148,26 @@ async def test_a_chat_open_in_another_app_goes_on_in_a_copy(tmp_path):
     assert all(content != "Second app here." for _, content in original)
     assert copy[:2] == before and copy[2] == ("user", "Second app here.")
     assert titles[copy_id] == f"{titles[chat_id]} (copy)"
+
+
+async def test_the_copy_of_a_held_chat_keeps_each_replys_reasoning(tmp_path):
+    """The copy is written from the app's own history, reasoning and all."""
+    store_path = tmp_path / "chats.db"
+    with ChatStore(store_path) as store:
+        chat_id = store.create_chat("Thought", format="chatml")
+        store.add_message(chat_id, "user", "Name a colour.")
+        store.add_message(chat_id, "bot", "Blue.", reasoning="The sky is blue.")
+    holder = ChatLocks(store_path)  # another app has the chat open
+    assert holder.claim(chat_id)
+    try:
+        app = make_app(store_path, resume=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_loaded(pilot, max_len_tokens=6)
+            await send(pilot, "And another?")
+            copy_id = app.chat.chat_id
+    finally:
+        holder.release_all()
+    assert copy_id is not None and copy_id != chat_id
+    with ChatStore(store_path) as store:
+        copied = store.messages(copy_id)
+    assert (copied[1].content, copied[1].reasoning) == ("Blue.", "The sky is blue.")

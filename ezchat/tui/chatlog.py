@@ -151,14 +151,18 @@ class ChatLog:
             # saved before the first new one.
             for message, entry in zip(thread.messages, self.entries, strict=False):
                 if entry.message_id is None:
-                    entry.message_id = self._save(
-                        self.store.add_message,
-                        chat_id,
-                        message["role"],
-                        message["content"],
-                        tokens=self._tokens(message),
-                    )
+                    self._store_message(chat_id, message, entry)
         return self.chat_id
+
+    def _store_message(self, chat_id: int, message: Message, entry: Entry) -> None:
+        entry.message_id = self._save(
+            self.store.add_message,
+            chat_id,
+            message["role"],
+            message["content"],
+            tokens=self._tokens(message),
+            reasoning=entry.reasoning,
+        )
 
     def _tokens(self, message: Message) -> list[int] | None:
         """A reply's token ids as generated, saved so a reopened chat matches its cache."""
@@ -169,14 +173,7 @@ class ChatLog:
         chat_id = self._ensure_chat()
         self.entries.append(entry)
         if chat_id is not None:
-            entry.message_id = self._save(
-                self.store.add_message,
-                chat_id,
-                message["role"],
-                message["content"],
-                tokens=self._tokens(message),
-                reasoning=entry.reasoning,
-            )
+            self._store_message(chat_id, message, entry)
         return entry
 
     def save_settings(self) -> None:
