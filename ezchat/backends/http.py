@@ -149,11 +149,8 @@ class ServerClient:
         return b"".join(chunks)
 
     def _answer_json(self, data: bytes, path: str) -> dict[str, Any]:
-        try:
-            answer = json.loads(data)
-        except (ValueError, RecursionError):
-            answer = None
-        if not isinstance(answer, dict):
+        answer = _json_object(data)
+        if answer is None:
             raise RemoteError(
                 f"{self.base_url}{path} answered something that is not a JSON object; is this "
                 "an OpenAI-compatible server?"
@@ -255,11 +252,8 @@ class ServerClient:
         )
 
     def _event_json(self, payload: str) -> dict[str, Any]:
-        try:
-            event = json.loads(payload)
-        except (ValueError, RecursionError):
-            event = None
-        if not isinstance(event, dict):
+        event = _json_object(payload)
+        if event is None:
             raise RemoteError(
                 f"{self.base_url} streamed something that is not a JSON object: {payload[:60]!r}"
             ) from None
@@ -378,3 +372,13 @@ def _error_detail(body: str) -> str:
             detail = detail[0].get("msg", detail[0]) if isinstance(detail[0], dict) else detail[0]
     lines = str(detail or "").strip().splitlines()
     return lines[0][:200] if lines else ""
+
+
+def _json_object(text: str | bytes) -> dict[str, Any] | None:
+    """``text`` as a JSON object, or None for anything else (bad JSON, another type, or
+    nesting deep enough to exhaust the parser)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
