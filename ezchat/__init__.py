@@ -24,11 +24,12 @@ from .errors import (
     ModelUnloadedException,
     NotSupportedError,
     PromptTooLongError,
+    StoreError,
     UnknownNameError,
     UserFileError,
 )
 from .settings.modelpath import default_model_path, resolve_model_path
-from .storage.store import ChatStore, StoreError
+from .storage.store import ChatStore
 
 __version__ = "0.1.0"
 

@@ -20,6 +20,10 @@ class ModelUnloadedException(EzChatError):
     """The Model was used after ``unload()``."""
 
 
+class StoreError(EzChatError):
+    """The saved-chats file cannot be used, or a chat or message it names does not exist."""
+
+
 class UserFileError(EzChatError):
     """A format, sampler or config file that a user edits is malformed."""
 

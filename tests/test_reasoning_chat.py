@@ -23,7 +23,8 @@ from ezchat.repl import DIM_OFF, DIM_ON
 from ezchat.session import ChatOptions
 from ezchat.settings import paths
 from ezchat.storage.chatfile import read_chat_file, write_chat_file
-from ezchat.storage.store import MIGRATIONS, ChatStore
+from ezchat.storage.schema import MIGRATIONS
+from ezchat.storage.store import ChatStore
 from ezchat.tui import EzChatApp
 from ezchat.tui.conversation import MessageView
 

@@ -13,6 +13,7 @@ import pytest
 
 import ezchat as ez
 from ezchat.chat.samplers import sampler_setting
+from ezchat.errors import StoreError
 from ezchat.settings import paths
 from ezchat.storage.chats import (
     chat_from_thread,
@@ -21,19 +22,16 @@ from ezchat.storage.chats import (
     save_thread_state,
     thread_from_store,
 )
-from ezchat.storage.store import (
+from ezchat.storage.markdown import sampler_label
+from ezchat.storage.messages import StoredMessage, title_from_text
+from ezchat.storage.schema import (
     DEFAULT_TITLE,
     MIGRATIONS,
     SCHEMA_VERSION,
-    ChatStore,
-    ChatSummary,
-    StoredMessage,
-    StoreError,
     pack_tokens,
-    sampler_label,
-    title_from_text,
     unpack_tokens,
 )
+from ezchat.storage.store import ChatStore, ChatSummary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -373,15 +371,41 @@ def test_export_json_round_trip(store: ChatStore) -> None:
         ({"kind": "recipe"}, "'kind' is 'recipe'"),
         ({"version": 99}, "'version' is 99; this ezchat reads up to 1"),
         ({"settings": {"colour": "red"}}, "settings.colour is unknown"),
-        ({"messages": [{"role": "narrator", "versions": ["x"]}]}, r"messages\[0\].role is"),
-        ({"messages": [{"role": "user", "versions": []}]}, r"messages\[0\].versions must be"),
-        ({"messages": [{"role": "bot", "versions": ["a"], "current": 3}]}, "current must be"),
+        ({"messages": [{"role": "narrator", "versions": ["x"]}]}, "message 1: unknown role"),
+        ({"messages": [{"role": "user", "versions": []}]}, 'message 1: "versions" must be'),
+        ({"messages": [{"role": "bot", "versions": ["a"], "current": 3}]}, '"current" must be'),
     ],
 )
 def test_import_names_what_is_wrong(store: ChatStore, data: object, complaint: str) -> None:
     with pytest.raises(StoreError, match=complaint):
         store.import_json(data)
     assert store.chats() == []  # nothing half-imported
+
+
+def test_import_refuses_text_that_is_not_utf8(store: ChatStore) -> None:
+    """A lone surrogate (a JSON escape) would make SQLite raise; the validator chat files use
+    names the message and version instead."""
+    data = {"messages": [{"role": "user", "versions": ["fine", "half \ud800"], "current": 0}]}
+    with pytest.raises(ez.InvalidTextError, match="chat import: message 1 version 1: "):
+        store.import_json(json.dumps(data))
+    assert store.chats() == []
+
+
+def test_chat_files_and_imports_share_one_message_validator(tmp_path: Path) -> None:
+    """A chat file may hold an export's messages (every version); the current one is read."""
+    from ezchat.storage.chatfile import read_chat_file
+
+    path = tmp_path / "chat.json"
+    exported = {"role": "bot", "versions": ["Red.", "Blue."], "current": 0}
+    exported["reasonings"] = ["warm", "cold"]
+    path.write_text(json.dumps({"messages": [{"role": "user", "content": "Hi"}, exported]}))
+    assert read_chat_file(path).messages == [
+        {"role": "user", "content": "Hi"},
+        {"role": "bot", "content": "Red.", "reasoning": "warm"},
+    ]
+    path.write_text(json.dumps([{"role": "bot", "versions": ["a"], "current": 3}]))
+    with pytest.raises(ez.UserFileError, match=f'{path}: message 1: "current" must be'):
+        read_chat_file(path)
 
 
 # --- tokens and samplers -------------------------------------------------------------------------

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # the capabilities that override file permissions.
 PERMISSIONS_PROBE = """
 import os, sys
-from ezchat.storage.store import ChatStore, StoreError
+from ezchat.errors import StoreError
+from ezchat.storage.store import ChatStore
 base = sys.argv[1]
 folder = os.path.join(base, "ro-folder")
 os.mkdir(folder)

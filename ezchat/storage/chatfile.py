@@ -3,8 +3,8 @@
 
 A file is either a bare list of ``{"role": ..., "content": ...}`` messages (the shape most tools
 write) or an object with ``messages`` and, optionally, the ``format`` and ``sampler`` the chat
-used. Mistakes are reported as one-line ``UserFileError``s naming the file, the message and
-the fix.
+used. Each message is checked by the validator chat imports use (ezchat.storage.exchange), so
+mistakes are one-line ``UserFileError``s naming the file, the message and the fix.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import utf8
-from ..chat.thread import normalize_role
 from ..errors import UserFileError
+from .exchange import check_message
 
 if TYPE_CHECKING:
     from ..chat.thread import Thread
@@ -97,7 +96,10 @@ def parse_chat(data: Any, where: str) -> ChatFile:
     raw = data["messages"]
     if not isinstance(raw, list):
         raise UserFileError(f'{where}: "messages" must be a list; expected {shape}')
-    messages = [_parse_message(item, number, where) for number, item in enumerate(raw, start=1)]
+    messages = [
+        check_message(item, f"{where}: message {number}", UserFileError).plain()
+        for number, item in enumerate(raw, start=1)
+    ]
     fmt, sampler = data.get("format"), data.get("sampler")
     settings = data.get("sampler_settings", {})
     for key, value in (("format", fmt), ("sampler", sampler)):
@@ -106,26 +108,3 @@ def parse_chat(data: Any, where: str) -> ChatFile:
     if not isinstance(settings, dict):
         raise UserFileError(f'{where}: "sampler_settings" must be an object')
     return ChatFile(messages, fmt, sampler, settings)
-
-
-def _parse_message(item: Any, number: int, where: str) -> dict[str, str]:
-    if not isinstance(item, dict):
-        raise UserFileError(
-            f'{where}: message {number} is not an object; write {{"role": ..., "content": ...}}'
-        )
-    role, content = item.get("role"), item.get("content")
-    if not isinstance(role, str) or not isinstance(content, str):
-        raise UserFileError(f'{where}: message {number} needs a "role" and a "content" string')
-    try:
-        role = normalize_role(role)
-    except ValueError as exc:
-        raise UserFileError(f"{where}: message {number}: {exc}") from None
-    utf8.check(content, f"{where}: message {number}")
-    parsed = {"role": role, "content": content}
-    reasoning = item.get("reasoning", "")
-    if not isinstance(reasoning, str):
-        raise UserFileError(f'{where}: message {number}: "reasoning" must be a string')
-    if reasoning:
-        utf8.check(reasoning, f"{where}: message {number} reasoning")
-        parsed["reasoning"] = reasoning
-    return parsed

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 from ..chat import formats, samplers
 from ..chat.samplers import SamplerSettings, sampler_setting
 from ..chat.thread import Message, Thread
-from ..errors import EzChatError
-from .store import DEFAULT_TITLE, ChatStore, StoredMessage, StoreError
+from ..errors import EzChatError, StoreError
+from .messages import StoredMessage
+from .schema import DEFAULT_TITLE
+from .store import ChatStore
 
 if TYPE_CHECKING:
     from ..chat.formats import Format

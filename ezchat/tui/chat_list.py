@@ -17,7 +17,8 @@ from textual.widgets import DataTable, Footer, Static
 from ..errors import EzChatError
 from ..safetext import visible
 from ..settings import paths
-from ..storage.store import ChatStore, markdown_from_export
+from ..storage.markdown import markdown_from_export
+from ..storage.store import ChatStore
 from .dialogs import ConfirmScreen, TextEditScreen
 
 

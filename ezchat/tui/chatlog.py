@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EzChatError
-from ..storage.chats import sampler_setting, save_thread_state
-from ..storage.store import DEFAULT_TITLE, EXPORT_KIND, EXPORT_VERSION, StoreError, title_from_text
+from ..chat.samplers import sampler_setting
+from ..errors import EzChatError, StoreError
+from ..storage.chats import save_thread_state
+from ..storage.exchange import EXPORT_KIND, EXPORT_VERSION
+from ..storage.messages import title_from_text
+from ..storage.schema import DEFAULT_TITLE
 
 if TYPE_CHECKING:
     from ..chat.thread import Message, Thread
