@@ -484,7 +484,7 @@ def test_a_slow_load_shows_a_bar_on_a_terminal_and_none_elsewhere(model_path) ->
 
     from rich.console import Console
 
-    from ezchat.cli.app import load_model_showing_progress
+    from ezchat.cli.loadbar import load_model_showing_progress
 
     options = ChatOptions(model=model_path, context_length=256)
     terminal = io.StringIO()

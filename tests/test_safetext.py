@@ -610,7 +610,7 @@ def test_cli_load_bar_shows_the_file_name_as_plain_text(evil_gguf: Path, tmp_pat
     raised, and an ESC went to the terminal."""
     from rich.console import Console
 
-    from ezchat.cli.app import load_model_showing_progress
+    from ezchat.cli.loadbar import load_model_showing_progress
 
     link = tmp_path / "load{x}[b]\x1b]0;BAR\x07.gguf"
     link.symlink_to(evil_gguf)
