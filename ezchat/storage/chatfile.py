@@ -2,9 +2,9 @@
 ``ezchat prompt`` renders.
 
 A file is either a bare list of ``{"role": ..., "content": ...}`` messages (the shape most tools
-write) or an object with ``messages`` and, optionally, the ``format`` and ``sampler`` the chat
-used. Mistakes are reported as one-line ``UserFileError``s naming the file, the message and
-the fix.
+write) or an object with ``messages`` and, optionally, the ``format``, ``sampler`` and
+``thinking`` switch the chat used. Mistakes are reported as one-line ``UserFileError``s naming
+the file, the message and the fix.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import utf8
+from ..chat.reasoning import parse_thinking, thinking_setting
 from ..chat.thread import normalize_role
 from ..errors import UserFileError
 
@@ -30,6 +31,8 @@ class ChatFile:
     format: str | None = None
     sampler: str | None = None
     sampler_settings: dict[str, Any] = field(default_factory=dict)
+    # the thinking switch, when the file says (None: the template's default)
+    thinking: bool | None = None
 
 
 def chat_to_dict(thread: Thread) -> dict[str, Any]:
@@ -38,6 +41,7 @@ def chat_to_dict(thread: Thread) -> dict[str, Any]:
         "format": thread.format.name,
         "sampler": thread.sampler.name,
         "sampler_settings": thread.sampler.to_dict(),
+        "thinking": thinking_setting(thread.thinking),
         "messages": [_message_data(m) for m in thread.messages],
     }
 
@@ -105,7 +109,14 @@ def parse_chat(data: Any, where: str) -> ChatFile:
             raise UserFileError(f'{where}: "{key}" must be a name (a string)')
     if not isinstance(settings, dict):
         raise UserFileError(f'{where}: "sampler_settings" must be an object')
-    return ChatFile(messages, fmt, sampler, settings)
+    thinking = data.get("thinking", "")
+    try:
+        if not isinstance(thinking, str):
+            raise ValueError(thinking)
+        switch = parse_thinking(thinking)
+    except ValueError:
+        raise UserFileError(f'{where}: "thinking" must be "on", "off" or ""') from None
+    return ChatFile(messages, fmt, sampler, settings, switch)
 
 
 def _parse_message(item: Any, number: int, where: str) -> dict[str, str]:

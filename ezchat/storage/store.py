@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..chat.reasoning import parse_thinking, thinking_setting
 from ..chat.samplers import SamplerSettings, sampler_setting
 from ..chat.thread import ROLES, normalize_role
 from ..errors import EzChatError
@@ -36,7 +37,8 @@ from .chatlocks import ChatLocks
 DEFAULT_TITLE = "New chat"
 TITLE_LENGTH = 40
 STORE_FILENAME = "chats.sqlite3"
-SETTINGS = ("model", "format", "sampler", "system_prompt")
+# ``thinking``: the chat's thinking switch, "on", "off" or "" (the template's default)
+SETTINGS = ("model", "format", "sampler", "system_prompt", "thinking")
 # A KV state takes about 22 KB a token for the default model (70 MB for a 3,000-token chat), so
 # only the chats saved most recently keep theirs; the others re-evaluate when reopened.
 MAX_SAVED_STATES = 5
@@ -88,6 +90,8 @@ MIGRATIONS: list[str] = [
     "ALTER TABLE versions ADD COLUMN tokens BLOB;",
     # v3: a reply's reasoning, apart from its answer (ezchat.chat.reasoning).
     "ALTER TABLE versions ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';",
+    # v4: the chat's thinking switch (ezchat.chat.reasoning.thinking_setting).
+    "ALTER TABLE chats ADD COLUMN thinking TEXT NOT NULL DEFAULT '';",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -340,7 +344,7 @@ class ChatStore:
 
     def _require_chat(self, conn: sqlite3.Connection, chat_id: int) -> tuple:
         row = conn.execute(
-            "SELECT id, title, created, updated, model, format, sampler, system_prompt "
+            "SELECT id, title, created, updated, model, format, sampler, system_prompt, thinking "
             "FROM chats WHERE id = ?",
             (chat_id,),
         ).fetchone()
@@ -393,13 +397,14 @@ class ChatStore:
         sampler: Any = "",
         system_prompt: str = "",
         created: float | None = None,
+        thinking: str = "",
     ) -> int:
         """A new empty chat; returns its id. ``sampler`` is a preset name or SamplerSettings."""
         now = time.time()
         with self._writing() as conn:
             cursor = conn.execute(
                 "INSERT INTO chats (title, created, updated, model, format, sampler, "
-                "system_prompt) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "system_prompt, thinking) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     title,
                     created if created is not None else now,
@@ -408,6 +413,7 @@ class ChatStore:
                     str(format),
                     _sampler_text(sampler),
                     system_prompt,
+                    thinking,
                 ),
             )
             return int(cursor.lastrowid)
@@ -444,10 +450,11 @@ class ChatStore:
             )
 
     def chat_settings(self, chat_id: int) -> dict[str, str]:
-        """``model``, ``format``, ``sampler`` and ``system_prompt`` as saved ('' when unset)."""
+        """``model``, ``format``, ``sampler``, ``system_prompt`` and ``thinking`` as saved ('' when
+        unset)."""
         with self._reading() as conn:
             row = self._require_chat(conn, chat_id)
-            return dict(zip(SETTINGS, row[4:8], strict=True))
+            return dict(zip(SETTINGS, row[4 : 4 + len(SETTINGS)], strict=True))
 
     def rename_chat(self, chat_id: int, title: str) -> None:
         with self._writing() as conn:
@@ -456,8 +463,8 @@ class ChatStore:
             self._touch(conn, chat_id)
 
     def update_chat(self, chat_id: int, **settings: Any) -> None:
-        """Change any of ``model``, ``format``, ``sampler`` (a preset name or SamplerSettings)
-        and ``system_prompt``."""
+        """Change any of ``model``, ``format``, ``sampler`` (a preset name or SamplerSettings),
+        ``system_prompt`` and ``thinking``."""
         unknown = settings.keys() - set(SETTINGS)
         if unknown:
             raise ValueError(
@@ -767,8 +774,8 @@ class ChatStore:
         with self._writing() as conn:
             now = time.time()
             cursor = conn.execute(
-                "INSERT INTO chats (title, created, updated, model, format, sampler, "
-                "system_prompt) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO chats (title, created, updated, {', '.join(SETTINGS)}) "
+                f"VALUES (?, ?, ?, {', '.join('?' * len(SETTINGS))})",
                 (title, created or now, now, *(settings.get(key, "") for key in SETTINGS)),
             )
             chat_id = int(cursor.lastrowid)
@@ -791,7 +798,7 @@ def markdown_from_export(data: dict[str, Any]) -> str:
     lines = [f"# {data['title']}", ""]
     settings = dict(data["settings"])
     settings["sampler"] = sampler_label(settings.get("sampler", ""))
-    for key in ("model", "format", "sampler"):
+    for key in ("model", "format", "sampler", "thinking"):
         if settings.get(key):
             lines.append(f"- {key}: `{settings[key]}`")
     lines += [f"- saved: {datetime.fromisoformat(data['updated']):%Y-%m-%d %H:%M}", ""]
@@ -876,11 +883,17 @@ def _checked_export(
     settings = data.get("settings", {})
     if not isinstance(settings, dict):
         raise bad("'settings'", "must be an object")
+    settings = dict(settings)  # the caller's data stays as it was
     for key, value in settings.items():
         if key not in SETTINGS:
             raise bad(f"settings.{key}", f"is unknown (use {', '.join(SETTINGS)})")
         if not isinstance(value, str):
             raise bad(f"settings.{key}", "must be a string")
+        if key == "thinking":
+            try:
+                settings[key] = thinking_setting(parse_thinking(value))
+            except ValueError:
+                raise bad("settings.thinking", f"is {value!r}; use on, off or ''") from None
     created = None
     if isinstance(data.get("created"), str):
         try:
