@@ -27,6 +27,7 @@ from prompt_toolkit.styles import Style
 
 from . import utf8
 from .chat import formats, samplers
+from .chat.reasoning import parse_thinking, thinking_label
 from .chat.samplers import FIELD_INFO, SamplerSettings
 from .chat.thread import Reply, Thread
 from .errors import EzChatError, InvalidTextError, PromptTooLongError, UserFileError
@@ -362,6 +363,9 @@ class Repl:
             "sampler": _Command(self.cmd_sampler, "sampler", "show the sampler settings"),
             "preset": _Command(self.cmd_preset, "preset NAME", "use a sampler preset"),
             "format": _Command(self.cmd_format, "format NAME", "use a prompt format (or auto)"),
+            "think": _Command(
+                self.cmd_think, "think on|off|default", "switch the model's thinking, if it can"
+            ),
             "save": _Command(self.cmd_save, "save FILE", "save the chat as JSON"),
             "load": _Command(self.cmd_load, "load FILE", "load a chat saved with save"),
             "summarise": _Command(
@@ -476,6 +480,16 @@ class Repl:
         self.thread.set_format(arg)
         self.show_format()
 
+    def cmd_think(self, arg: str) -> None:
+        thread = self.thread
+        if not arg:  # what it is now
+            arg = thinking_label(thread.thinking)
+        try:
+            enabled = parse_thinking(arg)
+        except ValueError as exc:
+            raise EzChatError(str(exc)) from None
+        self.note(f"({thread.switch_thinking(enabled)})")
+
     def list_names(self, names: list[str], current: str, usage: str) -> None:
         marked = [f"[{n}]" if n == current else n for n in names]
         self.out.line(" ".join(marked))
@@ -506,6 +520,7 @@ class Repl:
             self.thread.set_format(chat.format)
         if sampler is not None:
             self.thread.sampler = sampler
+        self.thread.set_thinking(chat.thinking)
         thread = self.thread
         thread.messages = [thread.message_from_dict(m) for m in chat.messages]
         self.stopped = False

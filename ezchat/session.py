@@ -39,6 +39,8 @@ class ChatOptions:
     idle_timeout: float | None = None
     max_read_mb: float | None = None
     template_timeout: float | None = None
+    # the thinking switch for templates that take one; None: the template's default
+    thinking: bool | None = None
 
     def with_config(self, config: Config | None = None) -> ChatOptions:
         """Fill what the user did not choose from the config file."""
@@ -108,7 +110,7 @@ def load_sampler(options: ChatOptions) -> SamplerSettings:
 
 def make_thread(model: Model, options: ChatOptions) -> Thread:
     """A Thread in the chosen format (default: the GGUF's own template) and preset, with the
-    chosen system prompt replacing the format's default."""
+    chosen system prompt replacing the format's default and the chosen thinking switch."""
     format_name = options.format or "auto"
     thread = Thread(
         model,
@@ -117,4 +119,6 @@ def make_thread(model: Model, options: ChatOptions) -> Thread:
     )
     if options.system is not None:
         thread.set_system_prompt(options.system)
+    if options.thinking is not None:  # asked for: refused in one line where there is no switch
+        thread.switch_thinking(options.thinking)
     return thread

@@ -84,6 +84,7 @@ def test_create_list_rename_delete(store: ChatStore) -> None:
         "format": "chatml",
         "sampler": "",
         "system_prompt": "Be brief.",
+        "thinking": "",
     }
 
     store.add_message(first, "user", "hello")  # a change moves the chat to the top

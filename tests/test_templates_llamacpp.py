@@ -61,17 +61,35 @@ TOOL_CHAT = [
     {"role": "assistant", "content": "Clear skies in Paris."},
     {"role": "user", "content": "Thanks."},
 ]
+# Replies that reasoned, as an OpenAI client hands them back to llama-server (and as a Thread
+# hands them to a template): each template decides which turns keep their reasoning.
+REASONING_CHAT = [
+    {"role": "system", "content": "You are a terse assistant."},
+    {"role": "user", "content": "Hello there!"},
+    {
+        "role": "assistant",
+        "content": "Hi. What do you need?",
+        "reasoning_content": "The user greets me. A short greeting back will do.",
+    },
+    {"role": "user", "content": "What is 2 + 2?"},
+    {"role": "assistant", "content": "4.", "reasoning_content": "Two plus two is four."},
+    {"role": "user", "content": "Thanks."},
+]
 # name -> (messages, with tools); the tool ones only where the template reads tool calls
 CONVERSATIONS = {
     "chat": (CHAT, False),
     "chat+tools": (CHAT, True),
     "tool calls": (TOOL_CHAT, True),
+    "reasoning": (REASONING_CHAT, False),
 }
+# The files whose templates read a reply's reasoning (the others must leave it out, as they do).
+READS_REASONING = [path for path in TEMPLATE_FILES if "reasoning_content" in path.read_text()]
 
 
 def test_reads_all_llamacpp_cases():
     assert len(CASES) == 35
     assert len(TEMPLATE_FILES) == 70
+    assert len(READS_REASONING) == 29
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
@@ -145,26 +163,9 @@ def _ours(source: str, name: str, reference: dict, model) -> str | tuple:
     return attempts
 
 
-# Files where ezchat does not yet render what llama-server renders, and why (strict: a file
-# that starts to match fails here until it is taken off the list).
-KNOWN_MISSES = {
-    "google-gemma-4-31B-it-interleaved.jinja": "llama.cpp's convert_tool_responses_gemma4 "
-    "(tool messages merged into the assistant turn's tool_responses) is not ported",
-    "deepseek-ai-DeepSeek-V4.jinja": "llama.cpp's DeepSeek-V4 message adjustment (how a past "
-    "turn's reasoning is carried) is not ported: past answers differ in their think block",
-    "deepseek-ai-DeepSeek-V4-Flash-0731.jinja": "as DeepSeek-V4: llama.cpp's message adjustment "
-    "for its past reasoning is not ported",
-}
-
-
 @pytest.mark.parametrize(
     "template",
-    [
-        pytest.param(path, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[path.name]))
-        if path.name in KNOWN_MISSES
-        else path
-        for path in TEMPLATE_FILES
-    ],
+    TEMPLATE_FILES,
     ids=[path.name for path in TEMPLATE_FILES],
 )
 def test_template_file_renders_as_llama_server(template, llama_server_prompts, model):
@@ -182,3 +183,20 @@ def test_template_file_renders_as_llama_server(template, llama_server_prompts, m
             assert all(isinstance(attempt, tuple) for attempt in attempts), (name, expected)
             continue
         assert expected in attempts, (name, json.dumps(expected)[:2000], attempts[0])
+
+
+def test_the_reasoning_conversation_is_kept_by_some_templates_and_dropped_by_others(
+    llama_server_prompts,
+):
+    """Which turns keep their reasoning is the template's choice, so the conversation must show
+    both: DeepSeek V4 keeps every turn's (llama-server's default preserve_reasoning turns its
+    drop_thinking off), the R1 distills drop it (each file's match is checked above)."""
+
+    def kept(name: str) -> bool:
+        prompt = llama_server_prompts[name]["prompts"]["reasoning"]
+        return REASONING_CHAT[2]["reasoning_content"] in prompt
+
+    assert kept("deepseek-ai-DeepSeek-V4.jinja")
+    assert not kept("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja")
+    # SmolLM3's template never reads a reply's reasoning
+    assert not kept("HuggingFaceTB-SmolLM3-3B.jinja")

@@ -68,7 +68,8 @@ _TEMPLATE_KEYS = {
 }
 
 _ROLES = {"system": "system", "user": "user", "assistant": "assistant", "bot": "assistant"}
-_SENTINEL = re.compile("(\ue000EZ\\d+\ue001)")
+_SENTINEL = re.compile("(\ue000EZ\\d+r?\ue001)")  # one group: re.split keeps the sentinels
+_SENTINEL_PARTS = re.compile("\ue000EZ(\\d+)(r?)\ue001")
 # End-of-turn markers of the common families; a template that mentions one stops on it.
 _TURN_ENDS = (
     "<|im_end|>",
@@ -221,29 +222,66 @@ class Format(dict):
         add_generation_prompt: bool,
         tools: list[Mapping[str, Any]] | None,
     ) -> list[tuple[str, bool]]:
-        """Render once for real and once with a sentinel per content, then cut at the sentinels.
+        """Render once for real and once with a sentinel per content (and per reasoning), then
+        cut at the sentinels.
 
-        Templates that trim content are matched by trying the trimmed content; any other
-        transformation gives up the split (with a warning) rather than mislabel text.
+        Templates that trim a text (``strip``, ``strip('\\n')``, ...) are matched by trying
+        the trimmed text; any other transformation gives up the split (with a warning) rather
+        than mislabel text.
         """
         real = self._render_template(messages, add_generation_prompt, tools)
         marked = self._render_template(_mark(messages), add_generation_prompt, tools)
-        for transform in (str, str.strip):
-            pieces = []
-            for piece in _SENTINEL.split(marked):
-                index = _sentinel_index(piece)
-                if index is None:
-                    pieces.append((piece, False))
-                else:
-                    pieces.append((transform(messages[index]["content"]), True))
-            if "".join(text for text, _ in pieces) == real:
-                return [piece for piece in pieces if piece[0]]
+        pieces = _cut_at_sentinels(real, _SENTINEL.split(marked), messages)
+        if pieces is not None:
+            return [piece for piece in pieces if piece[0]]
         warnings.warn(
             f"{self._what}: the chat template changes message text, so typed special "
             "tokens in it are not escaped",
             stacklevel=4,
         )
         return [(real, False)]
+
+
+# How templates trim a message's text; the first that fits where the text stands is taken.
+_TRIMS = (
+    lambda text: text,
+    str.strip,
+    lambda text: text.strip("\n"),
+    str.lstrip,
+    lambda text: text.lstrip("\n"),
+    str.rstrip,
+    lambda text: text.rstrip("\n"),
+)
+
+
+def _cut_at_sentinels(
+    real: str, marked: list[str], messages: list[dict[str, Any]]
+) -> list[tuple[str, bool]] | None:
+    """``real`` cut into template text and message texts, where the marked render put a
+    sentinel; None when the texts cannot be found there."""
+    pieces: list[tuple[str, bool]] = []
+    position = 0
+    for number, piece in enumerate(marked):
+        found = _sentinel_text(piece, messages)
+        if found is None:
+            if not real.startswith(piece, position):
+                return None
+            pieces.append((piece, False))
+            position += len(piece)
+            continue
+        following = marked[number + 1] if number + 1 < len(marked) else ""
+        if _sentinel_text(following, messages) is not None:
+            following = ""
+        for trim in _TRIMS:
+            text = trim(found)
+            end = position + len(text)
+            if real.startswith(text, position) and real.startswith(following, end):
+                break
+        else:
+            return None
+        pieces.append((text, True))
+        position = end
+    return pieces if position == len(real) else None
 
 
 def _role(role: str) -> str:
@@ -294,11 +332,23 @@ def _fold_system(turns: list[tuple[str, str]], separator: str) -> list[tuple[str
 
 
 def _mark(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**message, "content": f"\ue000EZ{i}\ue001"} for i, message in enumerate(messages)]
+    """The messages with a sentinel for each content and each reply's reasoning (``r``)."""
+    marked = []
+    for i, message in enumerate(messages):
+        copy = {**message, "content": f"\ue000EZ{i}\ue001"}
+        if message.get("reasoning_content"):
+            copy["reasoning_content"] = f"\ue000EZ{i}r\ue001"
+        marked.append(copy)
+    return marked
 
 
-def _sentinel_index(piece: str) -> int | None:
-    return int(piece[3:-1]) if _SENTINEL.fullmatch(piece) else None
+def _sentinel_text(piece: str, messages: list[dict[str, Any]]) -> str | None:
+    """The message text a sentinel stands for, or None for template text."""
+    match = _SENTINEL_PARTS.fullmatch(piece)
+    if match is None:
+        return None
+    index, reasoning = match.groups()
+    return messages[int(index)]["reasoning_content" if reasoning else "content"]
 
 
 def _common_prefix(a: str, b: str) -> str:

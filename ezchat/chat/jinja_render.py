@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from . import jinja_families
 from .jinja_caps import Capabilities, capabilities
 from .jinja_engine import (
     DEFAULT_RENDER_SECONDS,
@@ -40,6 +41,19 @@ __all__ = [
     "render_timeout",
     "set_render_timeout",
 ]
+
+
+# The characters C's isspace() takes for whitespace (Python's str.strip() takes more).
+_C_SPACE = " \t\n\v\f\r"
+# llama-server's default ``preserve_reasoning`` (its --reasoning-preserve, on unless turned off)
+# reaches templates under these names; templates that keep earlier turns' reasoning read them.
+_PRESERVED_REASONING = {
+    "preserve_reasoning": True,
+    "preserve_thinking": True,
+    "clear_thinking": False,
+    "truncate_history_thinking": False,
+    "drop_thinking": False,
+}
 
 
 # --- the messages as llama.cpp hands them over --------------------------------------------------
@@ -86,16 +100,12 @@ def _tools_json(tools: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _is_ministral3(source: str) -> bool:
-    """llama.cpp's test for Ministral 3 / Magistral (Mistral Small 3.2 has [CALL_ID])."""
-    markers = ("[SYSTEM_PROMPT]", "[TOOL_CALLS]", "[ARGS]")
-    return all(marker in source for marker in markers) and "[CALL_ID]" not in source
-
-
 def prepare_messages(
     source: str, messages: Iterable[Mapping[str, Any]], caps: Capabilities
 ) -> list[dict[str, Any]]:
     """The messages adapted to the template, as ``common_chat_templates_apply_jinja`` does."""
+    if jinja_families.needs_trimmed_content(source):
+        messages = [_trimmed(message) for message in messages]
     prepared = [_message_json(message) for message in messages]
     if caps.typed_content and not caps.string_content:
         for message in prepared:
@@ -109,19 +119,22 @@ def prepare_messages(
         system = prepared.pop(0)
         if prepared:
             prepared[0]["content"] = f"{system['content']}\n{prepared[0]['content']}"
-    if _is_ministral3(source):
-        # llama.cpp's common_chat_params_init_ministral_3: system and assistant content as
-        # typed blocks, as that template expects them.
-        for message in prepared:
-            if message["role"] in ("system", "assistant") and isinstance(message["content"], str):
-                message["content"] = [{"type": "text", "text": message["content"]}]
     if caps.object_arguments:
         for message in prepared:
             for call in message.get("tool_calls", []):
                 arguments = call["function"]["arguments"]
                 if isinstance(arguments, str):
                     call["function"]["arguments"] = json.loads(arguments)
-    return prepared
+    return jinja_families.adjust(source, prepared)
+
+
+def _trimmed(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A message with its content and reasoning trimmed as C's ``isspace`` trims."""
+    trimmed = dict(message)
+    for key in ("content", "reasoning_content"):
+        if isinstance(trimmed.get(key), str):
+            trimmed[key] = trimmed[key].strip(_C_SPACE)
+    return trimmed
 
 
 def render(
@@ -155,8 +168,11 @@ def render(
         "bos_token": bos_token,
         "eos_token": eos_token,
         "enable_thinking": enable_thinking,
+        **_PRESERVED_REASONING,
         **(variables or {}),
     }
+    if context.get("reasoning_effort"):  # llama.cpp binds both names to the one effort
+        context["reasoning_strength"] = context["reasoning_effort"]
     if tools:
         context["tools"] = _tools_json(tools)
     if add_generation_prompt:  # llama.cpp leaves it undefined otherwise
@@ -166,4 +182,4 @@ def render(
         text = text[len(bos_token) :]
     if strip_eos and eos_token and text.endswith(eos_token):
         text = text[: -len(eos_token)]
-    return text
+    return jinja_families.adjust_prompt(source, text, add_generation_prompt)

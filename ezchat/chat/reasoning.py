@@ -88,6 +88,33 @@ def thinking_variables(template: str, enabled: bool | None) -> dict[str, object]
     return found
 
 
+def has_thinking_switch(template: str) -> bool:
+    return bool(thinking_variables(template, True))
+
+
+# A chat's thinking switch as saved and typed: on, off, or the template's default.
+_THINKING_WORDS = {"on": True, "off": False, "default": None}
+
+
+def thinking_setting(enabled: bool | None) -> str:
+    """The switch as a chat saves it ('' for the template's default)."""
+    return "" if enabled is None else thinking_label(enabled)
+
+
+def thinking_label(enabled: bool | None) -> str:
+    return next(word for word, value in _THINKING_WORDS.items() if value is enabled)
+
+
+def parse_thinking(text: str) -> bool | None:
+    """``on``, ``off``, ``default`` (or '') as the switch; ValueError names the choices."""
+    word = text.strip().lower()
+    if not word:
+        return None
+    if word not in _THINKING_WORDS:
+        raise ValueError(f"thinking is {text!r}; use on, off or default")
+    return _THINKING_WORDS[word]
+
+
 def _mentions(template: str, variable: str) -> bool:
     """Whether a template reads ``variable`` itself (not ``message.variable``)."""
     return re.search(rf"(?<![\w.]){variable}\b", template) is not None

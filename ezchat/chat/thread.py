@@ -216,6 +216,22 @@ class Thread:
         self.thinking = enabled
         self._setup_reasoning()
 
+    @property
+    def has_thinking_switch(self) -> bool:
+        """Whether the format's template takes ``enable_thinking`` or one of its kin."""
+        return reasoning_module.has_thinking_switch(self.format.template or "")
+
+    def switch_thinking(self, enabled: bool | None) -> str:
+        """``set_thinking`` for a person's command: refused in one line where the format has no
+        switch; returns what the chat does now, to show."""
+        if not self.has_thinking_switch:
+            raise EzChatError(
+                f"format {self.format.name!r} has no thinking switch; its template does not "
+                "take enable_thinking (a reasoning model's own template, with format auto, does)"
+            )
+        self.set_thinking(enabled)
+        return f"thinking {reasoning_module.thinking_label(enabled)}"
+
     def _setup_reasoning(self) -> None:
         fmt = self.format
         variables = reasoning_module.thinking_variables(fmt.template or "", self.thinking)
@@ -263,9 +279,16 @@ class Thread:
         return message["content"].lstrip()
 
     def _render_messages(self, messages: list[Message]) -> list[dict[str, str]]:
-        return [
-            {"role": _format_role(m["role"]), "content": self._prompt_content(m)} for m in messages
-        ]
+        rendered = []
+        for message in messages:
+            item = {"role": _format_role(message["role"]), "content": self._prompt_content(message)}
+            thought = reasoning_module.message_reasoning(message)
+            if thought and self.format.is_jinja and not self.format.keep_reasoning:
+                # as llama-server hands a reply's reasoning to a template: the template decides
+                # which turns keep it (Qwen3 those after the last user message, DeepSeek-R1 none)
+                item["reasoning_content"] = reasoning_module.shown(thought)
+            rendered.append(item)
+        return rendered
 
     # --- tokens --------------------------------------------------------------------------------
 

@@ -80,6 +80,15 @@ CHAT_PARAMETERS = {
         ),
     ],
     **SERVER_LIMIT_PARAMETERS,
+    "thinking": Annotated[
+        bool | None,
+        typer.Option(
+            "--thinking/--no-thinking",
+            help="switch a reasoning model's thinking on or off, where its template takes "
+            "enable_thinking [default: the template's]",
+            show_default=False,
+        ),
+    ],
     "template_timeout": Annotated[
         float | None,
         typer.Option(

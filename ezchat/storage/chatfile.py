@@ -2,9 +2,10 @@
 ``ezchat prompt`` renders.
 
 A file is either a bare list of ``{"role": ..., "content": ...}`` messages (the shape most tools
-write) or an object with ``messages`` and, optionally, the ``format`` and ``sampler`` the chat
-used. Each message is checked by the validator chat imports use (ezchat.storage.exchange), so
-mistakes are one-line ``UserFileError``s naming the file, the message and the fix.
+write) or an object with ``messages`` and, optionally, the ``format``, ``sampler`` and
+``thinking`` switch the chat used. Each message and the switch are checked by the validators
+chat imports use (ezchat.storage.exchange), so mistakes are one-line ``UserFileError``s naming
+the file, the message and the fix.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..chat.reasoning import thinking_setting
 from ..errors import UserFileError
-from .exchange import check_message
+from .exchange import check_message, check_thinking
 
 if TYPE_CHECKING:
     from ..chat.thread import Thread
@@ -29,6 +31,8 @@ class ChatFile:
     format: str | None = None
     sampler: str | None = None
     sampler_settings: dict[str, Any] = field(default_factory=dict)
+    # the thinking switch, when the file says (None: the template's default)
+    thinking: bool | None = None
 
 
 def chat_to_dict(thread: Thread) -> dict[str, Any]:
@@ -37,6 +41,7 @@ def chat_to_dict(thread: Thread) -> dict[str, Any]:
         "format": thread.format.name,
         "sampler": thread.sampler.name,
         "sampler_settings": thread.sampler.to_dict(),
+        "thinking": thinking_setting(thread.thinking),
         "messages": [_message_data(m) for m in thread.messages],
     }
 
@@ -107,4 +112,5 @@ def parse_chat(data: Any, where: str) -> ChatFile:
             raise UserFileError(f'{where}: "{key}" must be a name (a string)')
     if not isinstance(settings, dict):
         raise UserFileError(f'{where}: "sampler_settings" must be an object')
-    return ChatFile(messages, fmt, sampler, settings)
+    thinking = check_thinking(data.get("thinking", ""), f'{where}: "thinking"', UserFileError)
+    return ChatFile(messages, fmt, sampler, settings, thinking)

@@ -14,6 +14,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from ..chat import formats, samplers
+from ..chat.reasoning import parse_thinking, thinking_setting
 from ..chat.samplers import SamplerSettings, sampler_setting
 from ..chat.thread import Message, Thread
 from ..errors import EzChatError, StoreError
@@ -57,8 +58,8 @@ def thread_from_store(
     *,
     notes: list[str] | None = None,
 ) -> Thread:
-    """A Thread on ``model`` with the chat's format, sampler (unless ``sampler`` is given) and
-    messages. A format or preset that no longer exists falls back to ``auto`` or the default
+    """A Thread on ``model`` with the chat's format, sampler (unless ``sampler`` is given),
+    thinking switch and messages. A format or preset that no longer exists falls back to ``auto`` or the default
     preset, so the chat still opens; each fallback is described in ``notes`` when given."""
     settings = store.chat_settings(chat_id)
     fmt = _saved_format(settings["format"], notes)
@@ -71,6 +72,7 @@ def thread_from_store(
     while lead < len(stored) and stored[lead].role == "system":
         lead += 1
     thread = Thread(model, fmt, sampler, messages=[_plain(message) for message in stored[:lead]])
+    thread.set_thinking(_saved_thinking(settings["thinking"], notes))
     thread.messages.extend(thread.message_from_dict(_plain(m)) for m in stored[lead:])
     _remember_tokens(thread, stored)
     return thread
@@ -118,6 +120,7 @@ def chat_from_thread(
         format=thread.format.name,
         sampler=sampler_setting(thread.sampler),
         system_prompt=system,
+        thinking=thinking_setting(thread.thinking),
     )
     for message in thread.messages:
         tokens = thread.reply_tokens(message) if message["role"] == "bot" else None
@@ -160,6 +163,15 @@ def _saved_format(name: str, notes: list[str] | None) -> Format | str:
     except EzChatError as exc:
         _note(notes, f"format {name!r} is not available ({exc}); using the model's own template")
         return "auto"
+
+
+def _saved_thinking(setting: str, notes: list[str] | None) -> bool | None:
+    """The chat's thinking switch; a value this ezchat does not know leaves the default."""
+    try:
+        return parse_thinking(setting)
+    except ValueError as exc:
+        _note(notes, f"the chat's saved {exc}; using the template's default")
+        return None
 
 
 def _saved_sampler(setting: str, notes: list[str] | None) -> SamplerSettings:

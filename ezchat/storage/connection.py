@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Self
 
 from ..errors import StoreError
-from .schema import migrate, schema_version
+from .schema import SETTINGS, migrate, schema_version
 
 
 class StoreFile:
@@ -156,8 +156,7 @@ class StoreFile:
 
     def _require_chat(self, conn: sqlite3.Connection, chat_id: int) -> tuple:
         row = conn.execute(
-            "SELECT id, title, created, updated, model, format, sampler, system_prompt "
-            "FROM chats WHERE id = ?",
+            f"SELECT id, title, created, updated, {', '.join(SETTINGS)} FROM chats WHERE id = ?",
             (chat_id,),
         ).fetchone()
         if row is None:

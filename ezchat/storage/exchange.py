@@ -1,6 +1,7 @@
 """Chats in and out of the store as plain data: ``export_json`` (every message with every
 version, the settings, no token ids or KV state), ``import_json`` reading it back, and the one
-validator of a message read from outside, which chat files (ezchat.storage.chatfile) use too.
+validator of a message (and of a thinking switch) read from outside, which chat files
+(ezchat.storage.chatfile) use too.
 
 Data to import is hostile: every problem is one line naming the field and the fix, and a
 chat is imported in one transaction, so nothing is half-imported.
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import utf8
+from ..chat.reasoning import parse_thinking, thinking_setting
 from ..chat.thread import normalize_role
 from ..errors import EzChatError, StoreError
 from .markdown import markdown_from_export
@@ -75,6 +77,17 @@ def check_message(item: Any, where: str, error: type[EzChatError]) -> CheckedMes
     return CheckedMessage(role, versions, current, reasonings)
 
 
+def check_thinking(value: Any, where: str, error: type[EzChatError]) -> bool | None:
+    """A thinking switch from outside (an export's ``settings.thinking``, a chat file's
+    ``thinking``): "on", "off", or "default" / '' for the template's default."""
+    if isinstance(value, str):
+        try:
+            return parse_thinking(value)
+        except ValueError:
+            pass
+    raise error(f"{where} is {value!r}; use on, off or '' (the template's default)")
+
+
 def _reasonings(
     item: dict[str, Any], where: str, error: type[EzChatError], count: int, current: int
 ) -> list[str]:
@@ -121,8 +134,8 @@ class ChatExchange(MessageRows):
         with self._writing() as conn:
             now = time.time()
             cursor = conn.execute(
-                "INSERT INTO chats (title, created, updated, model, format, sampler, "
-                "system_prompt) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO chats (title, created, updated, {', '.join(SETTINGS)}) "
+                f"VALUES (?, ?, ?, {', '.join('?' * len(SETTINGS))})",
                 (title, created or now, now, *(settings.get(key, "") for key in SETTINGS)),
             )
             chat_id = int(cursor.lastrowid)
@@ -180,11 +193,15 @@ def checked_export(
     settings = data.get("settings", {})
     if not isinstance(settings, dict):
         raise bad("'settings'", "must be an object")
+    settings = dict(settings)  # the caller's data stays as it was
     for key, value in settings.items():
         if key not in SETTINGS:
             raise bad(f"settings.{key}", f"is unknown (use {', '.join(SETTINGS)})")
         if not isinstance(value, str):
             raise bad(f"settings.{key}", "must be a string")
+        if key == "thinking":
+            where = "chat import: settings.thinking"
+            settings[key] = thinking_setting(check_thinking(value, where, StoreError))
     created = None
     if isinstance(data.get("created"), str):
         try:

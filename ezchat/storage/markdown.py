@@ -19,7 +19,7 @@ def markdown_from_export(data: dict[str, Any]) -> str:
     lines = [f"# {data['title']}", ""]
     settings = dict(data["settings"])
     settings["sampler"] = sampler_label(settings.get("sampler", ""))
-    for key in ("model", "format", "sampler"):
+    for key in ("model", "format", "sampler", "thinking"):
         if settings.get(key):
             lines.append(f"- {key}: `{settings[key]}`")
     lines += [f"- saved: {datetime.fromisoformat(data['updated']):%Y-%m-%d %H:%M}", ""]

@@ -17,7 +17,8 @@ from pathlib import Path
 from ..errors import StoreError
 
 # A chat's settings: columns of ``chats``, in this order (ChatStore.chat_settings, the export).
-SETTINGS = ("model", "format", "sampler", "system_prompt")
+# ``thinking``: the chat's thinking switch, "on", "off" or "" (the template's default).
+SETTINGS = ("model", "format", "sampler", "system_prompt", "thinking")
 # A new chat's title, until its first user message names it.
 DEFAULT_TITLE = "New chat"
 
@@ -65,6 +66,8 @@ MIGRATIONS: list[str] = [
     "ALTER TABLE versions ADD COLUMN tokens BLOB;",
     # v3: a reply's reasoning, apart from its answer (ezchat.chat.reasoning).
     "ALTER TABLE versions ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';",
+    # v4: the chat's thinking switch (ezchat.chat.reasoning.thinking_setting).
+    "ALTER TABLE chats ADD COLUMN thinking TEXT NOT NULL DEFAULT '';",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

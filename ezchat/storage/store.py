@@ -75,13 +75,14 @@ class ChatStore(SavedStates, ChatExchange):
         sampler: Any = "",
         system_prompt: str = "",
         created: float | None = None,
+        thinking: str = "",
     ) -> int:
         """A new empty chat; returns its id. ``sampler`` is a preset name or SamplerSettings."""
         now = time.time()
         with self._writing() as conn:
             cursor = conn.execute(
                 "INSERT INTO chats (title, created, updated, model, format, sampler, "
-                "system_prompt) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "system_prompt, thinking) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     title,
                     created if created is not None else now,
@@ -90,6 +91,7 @@ class ChatStore(SavedStates, ChatExchange):
                     str(format),
                     _sampler_text(sampler),
                     system_prompt,
+                    thinking,
                 ),
             )
             return int(cursor.lastrowid)
@@ -126,10 +128,11 @@ class ChatStore(SavedStates, ChatExchange):
             )
 
     def chat_settings(self, chat_id: int) -> dict[str, str]:
-        """``model``, ``format``, ``sampler`` and ``system_prompt`` as saved ('' when unset)."""
+        """``model``, ``format``, ``sampler``, ``system_prompt`` and ``thinking`` as saved ('' when
+        unset)."""
         with self._reading() as conn:
             row = self._require_chat(conn, chat_id)
-            return dict(zip(SETTINGS, row[4:8], strict=True))
+            return dict(zip(SETTINGS, row[4 : 4 + len(SETTINGS)], strict=True))
 
     def rename_chat(self, chat_id: int, title: str) -> None:
         with self._writing() as conn:
@@ -138,8 +141,8 @@ class ChatStore(SavedStates, ChatExchange):
             self._touch(conn, chat_id)
 
     def update_chat(self, chat_id: int, **settings: Any) -> None:
-        """Change any of ``model``, ``format``, ``sampler`` (a preset name or SamplerSettings)
-        and ``system_prompt``."""
+        """Change any of ``model``, ``format``, ``sampler`` (a preset name or SamplerSettings),
+        ``system_prompt`` and ``thinking``."""
         unknown = settings.keys() - set(SETTINGS)
         if unknown:
             raise ValueError(

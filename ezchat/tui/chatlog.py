@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..chat.reasoning import thinking_setting
 from ..chat.samplers import sampler_setting
 from ..errors import EzChatError, StoreError
 from ..storage.chats import save_thread_state
@@ -145,6 +146,7 @@ class ChatLog:
                 format=self.format_name,
                 sampler=sampler_setting(thread.sampler),
                 system_prompt=system,
+                thinking=thinking_setting(thread.thinking),
             )
             if chat_id is None:
                 return None
@@ -180,14 +182,23 @@ class ChatLog:
         return entry
 
     def save_settings(self) -> None:
-        """Remember the chat's sampler and format (called when the user changes them)."""
+        """Remember the chat's sampler, format and thinking switch (called when the user
+        changes them)."""
         if self.chat_id is not None:
             self._save(
                 self.store.update_chat,
                 self.chat_id,
                 sampler=sampler_setting(self.thread.sampler),
                 format=self.format_name,
+                thinking=thinking_setting(self.thread.thinking),
             )
+
+    def set_thinking(self, enabled: bool | None) -> str:
+        """Flip the chat's thinking switch and save it; returns the line to show. A format
+        without a switch raises its one-line EzChatError and nothing changes."""
+        shown = self.thread.switch_thinking(enabled)
+        self.save_settings()
+        return shown
 
     def save_state(self) -> None:
         """Keep the model's cache for this chat so reopening it evaluates nothing."""
@@ -358,6 +369,7 @@ class ChatLog:
                 "format": self.format_name,
                 "sampler": sampler_setting(self.thread.sampler),
                 "system_prompt": system,
+                "thinking": thinking_setting(self.thread.thinking),
             },
             "messages": messages,
         }
