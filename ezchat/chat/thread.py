@@ -25,7 +25,8 @@ from .samplers import SamplerSettings
 if TYPE_CHECKING:
     # Types only: the conversation layer talks to any Backend and never loads llama.cpp itself.
     from ..backends.base import Backend
-    from ..engine.generation import Generation, GenerationResult, TokenEvent
+    from ..engine.generation import Generation
+    from ..engine.results import GenerationResult, TokenEvent
     from .formats import Format
 
 ROLES = ("system", "user", "bot")

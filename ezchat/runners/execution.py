@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from ..chat.thread import Thread
 from ..engine.batched import Request, run_batched
-from ..engine.generation import GenerationResult
 from ..engine.model import Model
+from ..engine.results import GenerationResult
 from ..errors import PromptTooLongError
 from .cache import ResponseCache, cache_key
 from .responses import Response, Responses
