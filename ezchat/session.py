@@ -105,7 +105,7 @@ def flash_attention_for(options: ChatOptions) -> bool:
 
 
 def load_sampler(options: ChatOptions) -> SamplerSettings:
-    sampler = samplers.load(options.sampler or "DefaultSampling")
+    sampler = samplers.load(options.sampler or samplers.DEFAULT_PRESET)
     if options.seed is not None:
         sampler.seed = options.seed
     return sampler

@@ -69,7 +69,7 @@ _CONTEXT_IN_ERROR = re.compile(r"context (?:window|size|length)[^0-9]{0,20}(\d{3
 def _default_sampler() -> SamplerSettings:
     from ..chat import samplers
 
-    return samplers.load("DefaultSampling")
+    return samplers.load_default()
 
 
 class RemoteModel(ServerCacheCalls, GenerationCalls):

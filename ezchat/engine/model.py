@@ -62,7 +62,7 @@ def kv_cache_type_name(number: int) -> str:
 def _default_sampler() -> SamplerSettings:
     from ..chat import samplers
 
-    return samplers.load("DefaultSampling")
+    return samplers.load_default()
 
 
 def _kv_type(value: int | str | None, name: str) -> int:

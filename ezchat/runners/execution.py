@@ -39,7 +39,7 @@ def runner_sampler(sampler: SamplerSettings | None) -> SamplerSettings:
     if sampler is None:
         from ..chat import samplers
 
-        sampler = samplers.load("DefaultSampling")
+        sampler = samplers.load_default()
     if sampler.max_len_tokens < 1:
         sampler = sampler.replace(max_len_tokens=DEFAULT_MAX_TOKENS)
     return sampler
