@@ -20,6 +20,7 @@ from . import auto_format
 from . import formats as formats_module
 from . import reasoning as reasoning_module
 from .context_stats import ContextStats, context_stats
+from .reply_kind import ReplyKind
 from .samplers import SamplerSettings
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ class Thread:
         if sampler is None:
             from . import samplers
 
-            sampler = samplers.load("DefaultSampling")
+            sampler = samplers.load_default()
         self.sampler = sampler
         if messages is None:
             system_prompt = self.format.system_prompt
@@ -444,7 +445,7 @@ class Thread:
         ``prefix``; by default with the prefix the user wrote for the one it replaces. The
         removed message is returned in ``Reply.replaced`` for callers that keep earlier
         versions."""
-        replaced = self._last_bot_message("reroll")
+        replaced = self._last_bot_message(ReplyKind.REROLL)
         if prefix is None:
             prefix = replaced.reply_prefix if isinstance(replaced, Message) else ""
         self.messages.pop()
@@ -486,7 +487,7 @@ class Thread:
         """Rewrite the last bot reply from token ``position`` on: keep its first ``position``
         tokens, put ``token`` in place of the one the model chose, and generate the rest. The
         replaced message is returned in ``Reply.replaced``."""
-        message = self._last_bot_message("branch")
+        message = self._last_bot_message(ReplyKind.BRANCH)
         kept = self.reply_tokens(message)[:position] + [token]
         replaced = Message(**message)
         text = self.model.detokenize(kept)
