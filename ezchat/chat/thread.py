@@ -21,6 +21,7 @@ from . import formats as formats_module
 from . import reasoning as reasoning_module
 from .context_stats import ContextStats, context_stats
 from .reply_kind import ReplyKind
+from .roles import normalize_role, template_name
 from .samplers import SamplerSettings
 
 if TYPE_CHECKING:
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from ..engine.results import GenerationResult, TokenEvent
     from .formats import Format
 
-ROLES = ("system", "user", "bot")
-_ROLE_ALIASES = {"assistant": "bot", "model": "bot"}
 # The terminal chat is an interface (ezchat.repl), a layer above this one: the package registers
 # it (register_terminal_chat) so that the conversation never imports an interface.
 _terminal_chat: Callable[..., None] | None = None
@@ -55,14 +54,6 @@ class Message(dict):
 
     def __repr__(self) -> str:
         return f"Message({self['role']!r}, {self['content']!r})"
-
-
-def normalize_role(role: str) -> str:
-    lowered = role.strip().lower()
-    lowered = _ROLE_ALIASES.get(lowered, lowered)
-    if lowered not in ROLES:
-        raise ValueError(f"unknown role {role!r}: use 'system', 'user' or 'bot'")
-    return lowered
 
 
 @dataclass(slots=True)
@@ -162,7 +153,7 @@ class Thread:
 
     def create_message(self, role: str, content: str) -> Message:
         role = normalize_role(role)
-        prefix, postfix = self.format.message_parts(_format_role(role))
+        prefix, postfix = self.format.message_parts(template_name(role))
         return Message(role, content, prefix, postfix)
 
     def add_message(self, role: str, content: str) -> None:
@@ -203,7 +194,7 @@ class Thread:
         self._text_tokens.clear()
         for message in self.messages:
             message["prefix"], message["postfix"] = self.format.message_parts(
-                _format_role(message["role"])
+                template_name(message["role"])
             )
 
     def as_string(self) -> str:
@@ -266,7 +257,7 @@ class Thread:
 
     def _render_messages(self, messages: list[Message]) -> list[dict[str, str]]:
         return [
-            {"role": _format_role(m["role"]), "content": self._prompt_content(m)} for m in messages
+            {"role": template_name(m["role"]), "content": self._prompt_content(m)} for m in messages
         ]
 
     # --- tokens --------------------------------------------------------------------------------
@@ -534,10 +525,6 @@ class _HeldBackEvent:
 
 
 _HELD_BACK_TEXT = _HeldBackEvent()
-
-
-def _format_role(role: str) -> str:
-    return "assistant" if role == "bot" else role
 
 
 def register_terminal_chat(run: Callable[..., None]) -> None:

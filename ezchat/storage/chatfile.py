@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import utf8
-from ..chat.thread import normalize_role
+from ..chat.roles import normalize_role
 from ..errors import UserFileError
 
 if TYPE_CHECKING:

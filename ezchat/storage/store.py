@@ -27,8 +27,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..chat.roles import ROLE_TABLE, ROLES, normalize_role
 from ..chat.samplers import SamplerSettings, sampler_setting
-from ..chat.thread import ROLES, normalize_role
 from ..errors import EzChatError
 from ..settings import paths
 from .chatlocks import ChatLocks
@@ -42,7 +42,6 @@ SETTINGS = ("model", "format", "sampler", "system_prompt")
 MAX_SAVED_STATES = 5
 EXPORT_KIND = "ezchat-chat"
 EXPORT_VERSION = 1
-_ROLE_LABELS = {"system": "System", "user": "User", "bot": "Bot"}
 
 # Each entry moves the schema one version up; the file records how many have run. Never edit a
 # shipped entry: add a new one.
@@ -797,7 +796,7 @@ def markdown_from_export(data: dict[str, Any]) -> str:
     lines += [f"- saved: {datetime.fromisoformat(data['updated']):%Y-%m-%d %H:%M}", ""]
     for message in data["messages"]:
         versions, current = message["versions"], message["current"]
-        heading = _ROLE_LABELS[message["role"]]
+        heading = ROLE_TABLE[message["role"]].label
         if len(versions) > 1:
             heading += f" (version {current + 1} of {len(versions)})"
         lines += [f"## {heading}", ""]
