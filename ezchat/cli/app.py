@@ -32,7 +32,7 @@ from ..crashguard import guard_terminal
 from ..engine import cpu
 from ..engine.gguf import GGUFInfo, read_gguf
 from ..engine.memory import human_bytes
-from ..errors import EzChatError, UserFileError
+from ..errors import EzChatError
 from ..interrupt import CancelOnSigint
 from ..safetext import VisibleStream, json_text, visible
 from ..session import ChatOptions, load_sampler, make_thread
@@ -651,10 +651,7 @@ def _list_files(
 
 def _show_file(kind: str, name: str, what: str) -> None:
     path = userfiles.find(kind, name, what).path
-    try:
-        sys.stdout.write(visible(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserFileError(f"{path}: cannot read the file ({exc})") from None
+    sys.stdout.write(visible(userfiles.read_user_text(path, f"a {what} file")))
 
 
 @formats_app.callback(invoke_without_command=True)
