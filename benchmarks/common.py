@@ -20,7 +20,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
 import llama_cpp  # noqa: E402
 
 import ezchat as ez  # noqa: E402
-from ezchat.engine.generation import TokenEvent  # noqa: E402
+from ezchat.engine.results import TokenEvent  # noqa: E402
 
 THREADS = int(os.environ.get("EZCHAT_BENCH_THREADS", os.cpu_count() or 2))
 

@@ -8,13 +8,14 @@ thread.send("Hello!")
 
 from __future__ import annotations
 
-# the old public module paths (ezchat.model, ...), as attributes of the package too
-from . import model, runners, thread  # noqa: F401
+from typing import TYPE_CHECKING, Any
+
+# the old public module paths (ezchat.thread, ...), as attributes of the package too
+from . import thread  # noqa: F401
 from .backends import Backend, RemoteError, RemoteModel
 from .chat import formats, samplers
 from .chat.samplers import SamplerSettings
 from .chat.thread import Message, Thread, register_terminal_chat
-from .engine.model import Model
 from .errors import (
     EzChatError,
     GenerationError,
@@ -31,7 +32,37 @@ from .errors import (
 from .settings.modelpath import default_model_path, resolve_model_path
 from .storage.store import ChatStore
 
+if TYPE_CHECKING:
+    from . import model, runners  # noqa: F401
+    from .engine.model import Model
+
 __version__ = "0.1.0"
+
+# The names whose modules load llama_cpp are imported on first use, so that importing any part
+# of ezchat (a RemoteModel, a Thread, the store, the session) does not load the native library.
+# Written as plain imports so that the layer contract (tests/test_layers.py) sees these arrows.
+_LOADED_ON_USE = ("Model", "model", "runners")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Model":
+        from .engine.model import Model
+
+        globals()[name] = Model  # later lookups find it without this function
+        return Model
+    # ``from . import model`` would ask this function again (it tests the attribute first);
+    # importing a submodule by its full name sets the package's attribute instead.
+    if name == "model":
+        import ezchat.model  # the old path of ezchat.engine.model
+    elif name == "runners":
+        import ezchat.runners  # noqa: F401
+    else:
+        raise AttributeError(f"module 'ezchat' has no attribute {name!r}")
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LOADED_ON_USE))
 
 
 def _terminal_chat(chat: Thread, **options: object) -> None:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .backends import RemoteModel
 from .chat import formats, samplers
 from .chat.samplers import SamplerSettings
 from .chat.thread import Thread
-from .engine.load_progress import ProgressReport
-from .engine.model import Model
+from .engine.results import ProgressReport
 from .settings.config import Config, load_config
 from .settings.modelpath import resolve_model_path
+
+if TYPE_CHECKING:
+    from .engine.model import Model
 
 
 @dataclass(slots=True)
@@ -81,6 +84,8 @@ def load_model(options: ChatOptions, progress: ProgressReport | None = None) -> 
             max_read_mb=options.max_read_mb,
             progress=progress,  # asked while connecting: the app's Quit stops it
         )
+    from .engine.model import Model  # llama_cpp loads only when a local model does
+
     return Model(
         resolve_model_path(options.model),
         context_length=options.context_length,
@@ -102,13 +107,13 @@ def flash_attention_for(options: ChatOptions) -> bool:
 
 
 def load_sampler(options: ChatOptions) -> SamplerSettings:
-    sampler = samplers.load(options.sampler or "DefaultSampling")
+    sampler = samplers.load(options.sampler or samplers.DEFAULT_PRESET)
     if options.seed is not None:
         sampler.seed = options.seed
     return sampler
 
 
-def make_thread(model: Model, options: ChatOptions) -> Thread:
+def make_thread(model: Model | RemoteModel, options: ChatOptions) -> Thread:
     """A Thread in the chosen format (default: the GGUF's own template) and preset, with the
     chosen system prompt replacing the format's default and the chosen thinking switch."""
     format_name = options.format or "auto"

@@ -24,6 +24,9 @@ never run); imports inside functions are, and are reported apart from module-lev
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -323,3 +326,72 @@ def test_arrows_point_down(in_function: bool) -> None:
         "imports that point up the layers (or across to a peer); see this file's docstring:\n"
         + describe(wrong)
     )
+
+
+# The engine's plain data (results.py) and the calls written over the Backend protocol
+# (calls.py) are what the remote backends, the Thread and storage name: they must not load
+# the native library, or a RemoteModel would need llama.cpp.
+ENGINE_MODULES_WITHOUT_NATIVE = ("ezchat.engine.results", "ezchat.engine.calls")
+# Importing these (and everything they import) leaves llama_cpp unloaded: a chat with a
+# server, a saved chat, a session's choices need no native library until a local model loads.
+IMPORTS_WITHOUT_NATIVE = (
+    "ezchat",
+    "ezchat.backends.remote",
+    "ezchat.chat.thread",
+    "ezchat.storage.store",
+    "ezchat.session",
+    *ENGINE_MODULES_WITHOUT_NATIVE,
+)
+
+
+@pytest.mark.parametrize("module", ENGINE_MODULES_WITHOUT_NATIVE)
+def test_the_engines_plain_modules_load_no_llama_cpp(module: str) -> None:
+    path = module_level_closure(module).get(NATIVE)
+    assert path is None, f"{module} loads llama_cpp: {' -> '.join(path or [])}"
+
+
+@pytest.mark.parametrize("module", IMPORTS_WITHOUT_NATIVE)
+def test_importing_leaves_llama_cpp_unloaded(module: str) -> None:
+    # A real import in a fresh interpreter, so that the package's __init__ and anything the
+    # ast walk cannot see (an import by a computed name) count too.
+    probe = (
+        f"import sys, {module}\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'llama_cpp')\n"
+        "print(','.join(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"importing {module} loaded {result.stdout.strip()}"
+
+
+def test_the_package_still_offers_the_names_it_loads_on_use() -> None:
+    # ez.Model, ez.model (the old path) and ez.runners load llama_cpp, so they come on first
+    # use; they must still be there, as the same objects as their modules'.
+    probe = (
+        "import sys, ezchat as ez\n"
+        "assert 'llama_cpp' not in sys.modules\n"
+        "from ezchat import Model\n"
+        "import ezchat.engine.model, ezchat.runners\n"
+        "assert Model is ezchat.engine.model.Model is ez.Model\n"
+        "assert ez.model is ezchat.engine.model\n"
+        "assert ez.model.ModelUnloadedException is ez.ModelUnloadedException\n"
+        "assert ez.runners is ezchat.runners\n"
+        "assert {'Model', 'model', 'runners'} <= set(dir(ez))\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

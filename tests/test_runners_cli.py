@@ -118,7 +118,7 @@ def test_typed_output_and_user_errors(tmp_path: Path, isolated_home: Path) -> No
         "fields"
     ]
     missing = _batch(isolated_home, str(tmp_path / "nope.jsonl"), "-o", str(output))
-    assert missing.returncode == 2 and "nope.jsonl: cannot read the file" in missing.stderr
+    assert missing.returncode == 2 and "nope.jsonl: no such file; check the path" in missing.stderr
     bad_template = _batch(isolated_home, str(source), "-o", str(output), "--template", "nope")
     assert bad_template.returncode == 2 and "unknown template 'nope'" in bad_template.stderr
 

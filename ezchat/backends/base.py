@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from ..chat.samplers import SamplerSettings
-    from ..engine.decoder import EvalReport
-    from ..engine.generation import Candidate, GenerationResult, TokenEvent
+    from ..engine.results import Candidate, EvalReport, GenerationResult, TokenEvent
 
 
 @runtime_checkable

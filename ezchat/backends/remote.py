@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from ..chat.samplers import SamplerSettings
 from ..engine.calls import GenerationCalls
-from ..engine.decoder import EvalReport
-from ..engine.generation import Candidate
+from ..engine.results import Candidate, EvalReport, ProgressReport
 from ..errors import GenerationError, LoadCancelled, ModelUnloadedException, PromptTooLongError
 from .capabilities import ServerCacheCalls, grammar_fields
 from .http import (
@@ -64,15 +63,13 @@ from .tokens import (
 from .transport import ReadStopped
 
 API_KEY_ENV = "EZCHAT_API_KEY"
-# as ezchat.engine.load_progress.ProgressReport, which imports llama_cpp: a remote model needs none
-ProgressReport = Callable[[float], "bool | None"]
 _CONTEXT_IN_ERROR = re.compile(r"context (?:window|size|length)[^0-9]{0,20}(\d{3,7})", re.I)
 
 
 def _default_sampler() -> SamplerSettings:
     from ..chat import samplers
 
-    return samplers.load("DefaultSampling")
+    return samplers.load_default()
 
 
 class RemoteModel(ServerCacheCalls, GenerationCalls):

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ..engine.decoder import EvalReport
-from ..engine.generation import GenerationResult, TokenEvent
+from ..engine.results import EvalReport, GenerationResult, TokenEvent
 from .http import RemoteError, StreamEnded, _Retryable, backoff_delay
 from .servers import Chunk, TokenInfo, parse_chunk
 from .transport import ReadStopped, WaitExpired

@@ -26,6 +26,7 @@ from ..settings import paths, userfiles
 from ..settings.userfiles import UserFile
 from . import jinja_render
 from .jinja_render import ChatTemplateError  # noqa: F401  (its old home; still importable)
+from .roles import TEMPLATE_NAME_OF
 
 KIND = "formats"
 
@@ -67,7 +68,6 @@ _TEMPLATE_KEYS = {
     *_REASONING_KEYS,
 }
 
-_ROLES = {"system": "system", "user": "user", "assistant": "assistant", "bot": "assistant"}
 _SENTINEL = re.compile("(\ue000EZ\\d+r?\ue001)")  # one group: re.split keeps the sentinels
 _SENTINEL_PARTS = re.compile("\ue000EZ(\\d+)(r?)\ue001")
 # End-of-turn markers of the common families; a template that mentions one stops on it.
@@ -213,7 +213,7 @@ class Format(dict):
                 f"{self._what}: the chat template failed ({error}); using chatml instead",
                 stacklevel=3,
             )
-        plain = [m for m in messages if m["role"] in _ROLES]
+        plain = [m for m in messages if m["role"] in TEMPLATE_NAME_OF]
         return _fallback().segments(plain, add_generation_prompt)
 
     def _split_template(
@@ -286,7 +286,7 @@ def _cut_at_sentinels(
 
 def _role(role: str) -> str:
     try:
-        return _ROLES[role.lower()]
+        return TEMPLATE_NAME_OF[role.lower()]
     except KeyError:
         raise ValueError(f"unknown role {role!r}: use system, user or assistant") from None
 
@@ -310,7 +310,9 @@ def _jinja_messages(messages: Iterable[Message]) -> list[dict[str, Any]]:
         if not isinstance(content, str):
             raise TypeError(f"message content must be str, not {type(content).__name__}")
         role = str(message["role"])
-        prepared.append({**message, "role": _ROLES.get(role.lower(), role), "content": content})
+        prepared.append(
+            {**message, "role": TEMPLATE_NAME_OF.get(role.lower(), role), "content": content}
+        )
     return prepared
 
 

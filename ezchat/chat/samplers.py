@@ -12,6 +12,8 @@ from ..errors import EzChatError, UserFileError
 from ..settings import userfiles
 
 KIND = "samplers"
+# The preset a chat, a runner or a server model uses when none is chosen: named here only.
+DEFAULT_PRESET = "DefaultSampling"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +209,11 @@ def _load_file(file: userfiles.UserFile) -> tuple[SamplerSettings, str]:
 def load(name: str) -> SamplerSettings:
     """A fresh copy of the preset ``name`` (a user file overrides a shipped one)."""
     return _load_file(userfiles.find(KIND, name, "sampler preset"))[0]
+
+
+def load_default() -> SamplerSettings:
+    """A fresh copy of the default preset (``DEFAULT_PRESET``)."""
+    return load(DEFAULT_PRESET)
 
 
 def description(name: str) -> str:

@@ -20,16 +20,17 @@ from . import auto_format
 from . import formats as formats_module
 from . import reasoning as reasoning_module
 from .context_stats import ContextStats, context_stats
+from .reply_kind import ReplyKind
+from .roles import normalize_role, template_name
 from .samplers import SamplerSettings
 
 if TYPE_CHECKING:
     # Types only: the conversation layer talks to any Backend and never loads llama.cpp itself.
     from ..backends.base import Backend
-    from ..engine.generation import Generation, GenerationResult, TokenEvent
+    from ..engine.generation import Generation
+    from ..engine.results import GenerationResult, TokenEvent
     from .formats import Format
 
-ROLES = ("system", "user", "bot")
-_ROLE_ALIASES = {"assistant": "bot", "model": "bot"}
 # The terminal chat is an interface (ezchat.repl), a layer above this one: the package registers
 # it (register_terminal_chat) so that the conversation never imports an interface.
 _terminal_chat: Callable[..., None] | None = None
@@ -53,14 +54,6 @@ class Message(dict):
 
     def __repr__(self) -> str:
         return f"Message({self['role']!r}, {self['content']!r})"
-
-
-def normalize_role(role: str) -> str:
-    lowered = role.strip().lower()
-    lowered = _ROLE_ALIASES.get(lowered, lowered)
-    if lowered not in ROLES:
-        raise ValueError(f"unknown role {role!r}: use 'system', 'user' or 'bot'")
-    return lowered
 
 
 @dataclass(slots=True)
@@ -140,7 +133,7 @@ class Thread:
         if sampler is None:
             from . import samplers
 
-            sampler = samplers.load("DefaultSampling")
+            sampler = samplers.load_default()
         self.sampler = sampler
         if messages is None:
             system_prompt = self.format.system_prompt
@@ -160,7 +153,7 @@ class Thread:
 
     def create_message(self, role: str, content: str) -> Message:
         role = normalize_role(role)
-        prefix, postfix = self.format.message_parts(_format_role(role))
+        prefix, postfix = self.format.message_parts(template_name(role))
         return Message(role, content, prefix, postfix)
 
     def add_message(self, role: str, content: str) -> None:
@@ -201,7 +194,7 @@ class Thread:
         self._text_tokens.clear()
         for message in self.messages:
             message["prefix"], message["postfix"] = self.format.message_parts(
-                _format_role(message["role"])
+                template_name(message["role"])
             )
 
     def as_string(self) -> str:
@@ -281,7 +274,10 @@ class Thread:
     def _render_messages(self, messages: list[Message]) -> list[dict[str, str]]:
         rendered = []
         for message in messages:
-            item = {"role": _format_role(message["role"]), "content": self._prompt_content(message)}
+            item = {
+                "role": template_name(message["role"]),
+                "content": self._prompt_content(message),
+            }
             thought = reasoning_module.message_reasoning(message)
             if thought and self.format.is_jinja and not self.format.keep_reasoning:
                 # as llama-server hands a reply's reasoning to a template: the template decides
@@ -466,7 +462,7 @@ class Thread:
         ``prefix``; by default with the prefix the user wrote for the one it replaces. The
         removed message is returned in ``Reply.replaced`` for callers that keep earlier
         versions."""
-        replaced = self._last_bot_message("reroll")
+        replaced = self._last_bot_message(ReplyKind.REROLL)
         if prefix is None:
             prefix = replaced.reply_prefix if isinstance(replaced, Message) else ""
         self.messages.pop()
@@ -508,7 +504,7 @@ class Thread:
         """Rewrite the last bot reply from token ``position`` on: keep its first ``position``
         tokens, put ``token`` in place of the one the model chose, and generate the rest. The
         replaced message is returned in ``Reply.replaced``."""
-        message = self._last_bot_message("branch")
+        message = self._last_bot_message(ReplyKind.BRANCH)
         kept = self.reply_tokens(message)[:position] + [token]
         replaced = Message(**message)
         text = self.model.detokenize(kept)
@@ -555,10 +551,6 @@ class _HeldBackEvent:
 
 
 _HELD_BACK_TEXT = _HeldBackEvent()
-
-
-def _format_role(role: str) -> str:
-    return "assistant" if role == "bot" else role
 
 
 def register_terminal_chat(run: Callable[..., None]) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ..chat import formats, samplers
-from ..errors import EzChatError, UserFileError
+from ..errors import EzChatError
 from ..safetext import json_text, visible
 from ..settings import userfiles
 from .options import JsonOption
@@ -54,10 +54,7 @@ def _list_files(
 
 def _show_file(kind: str, name: str, what: str) -> None:
     path = userfiles.find(kind, name, what).path
-    try:
-        sys.stdout.write(visible(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserFileError(f"{path}: cannot read the file ({exc})") from None
+    sys.stdout.write(visible(userfiles.read_user_text(path, f"a {what} file")))
 
 
 @formats_app.callback(invoke_without_command=True)

@@ -29,8 +29,7 @@ import llama_cpp
 
 from ..chat.samplers import SamplerSettings
 from ..errors import GenerationError, ModelUnloadedException
-from .decoder import EvalReport
-from .generation import GenerationResult
+from .results import EvalReport, GenerationResult
 from .sampling import SamplerChain, build_chain
 from .textstream import TextAssembler
 

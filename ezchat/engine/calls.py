@@ -11,7 +11,7 @@ from ..safetext import VisibleStream
 
 if TYPE_CHECKING:
     from ..chat.samplers import SamplerSettings
-    from .generation import GenerationResult
+    from .results import GenerationResult
 
 
 class _SupportsWriteAndFlush(Protocol):

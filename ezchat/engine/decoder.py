@@ -10,28 +10,17 @@ from __future__ import annotations
 
 import ctypes
 import time
-from dataclasses import dataclass
 
 import llama_cpp
 import numpy as np
 
 from ..errors import GenerationError
+from .results import EvalReport
 
 SEQ = 0  # one conversation per context: everything lives in sequence 0
 # A shifted tail is the rest of a conversation (at least the newest turn): a shorter match is
 # more likely chance than a dropped message.
 MIN_SHIFTED_TAIL = 16
-
-
-@dataclass(slots=True)
-class EvalReport:
-    """What one ``prepare`` call cost: how much was reused, shifted and evaluated."""
-
-    prompt_tokens: int = 0
-    reused: int = 0
-    shifted: int = 0
-    evaluated: int = 0
-    seconds: float = 0.0
 
 
 class Decoder:

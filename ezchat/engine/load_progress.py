@@ -11,16 +11,14 @@ plain defaults, and loads that report progress take turns.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import llama_cpp.llama_cpp as llama_cpp_lib
 
 from ..errors import LoadCancelled
-
-ProgressReport = Callable[[float], "bool | None"]
-"""Called with the fraction loaded, 0.0 to 1.0; returning ``False`` abandons the load."""
+from .results import ProgressReport
 
 _one_load_at_a_time = threading.Lock()
 

@@ -17,11 +17,12 @@ from ..chat.samplers import SamplerSettings
 from ..errors import GenerationError, ModelLoadError, ModelUnloadedException, PromptTooLongError
 from .calls import GenerationCalls
 from .cpu import ThreadCount, default_thread_count
-from .decoder import Decoder, EvalReport
-from .generation import Candidate, Generation, GenerationResult, TokenEvent, top_candidates
+from .decoder import Decoder
+from .generation import Generation, top_candidates
 from .gguf import GGUFInfo, read_gguf, special_tokens
-from .load_progress import ProgressReport, reporting_progress
+from .load_progress import reporting_progress
 from .memory import available_memory, human_bytes, kv_cache_size, physical_memory
+from .results import Candidate, EvalReport, GenerationResult, ProgressReport, TokenEvent
 from .sampling import build_chain
 
 __all__ = [
@@ -61,7 +62,7 @@ def kv_cache_type_name(number: int) -> str:
 def _default_sampler() -> SamplerSettings:
     from ..chat import samplers
 
-    return samplers.load("DefaultSampling")
+    return samplers.load_default()
 
 
 def _kv_type(value: int | str | None, name: str) -> int:

@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..engine.decoder import EvalReport
-from ..engine.generation import GenerationResult
+from ..engine.results import EvalReport, GenerationResult
 from ..settings import paths
 
 if TYPE_CHECKING:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 
 from .. import utf8
 from ..errors import InvalidTextError, UserFileError
+from ..settings.userfiles import read_user_bytes, read_user_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +28,7 @@ def read_jsonl(path: str | Path) -> tuple[list[tuple[int, dict[str, Any]]], list
     is not a JSON object of text (blank lines are ignored). Each line is decoded alone, so a
     line that is not UTF-8 is one bad record, not a bad file."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UserFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    data = read_user_bytes(path, "a .jsonl file")
     records: list[tuple[int, dict[str, Any]]] = []
     problems: list[str] = []
     # Lines end at \n only: str.splitlines() would also split a JSON string holding U+2028.
@@ -113,17 +112,14 @@ def examples_from_jsonl(path: str | Path, keys: Sequence[str] | None = None) -> 
 def examples_from_csv(path: str | Path, columns: Sequence[str] | None = None) -> list[Example]:
     path = Path(path)
     input_key, output_key = _pair_keys(columns)
-    try:
-        with path.open(newline="", encoding="utf-8") as file:
-            reader = csv.DictReader(file)
-            if reader.fieldnames is None or input_key not in reader.fieldnames:
-                raise UserFileError(
-                    f"{path}: no {input_key!r} column; the header is "
-                    f"{', '.join(reader.fieldnames or []) or '(empty)'}"
-                )
-            rows = list(reader)
-    except OSError as exc:
-        raise UserFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    text = read_user_text(path, "a .csv file", keep_newlines=True)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames is None or input_key not in reader.fieldnames:
+        raise UserFileError(
+            f"{path}: no {input_key!r} column; the header is "
+            f"{', '.join(reader.fieldnames or []) or '(empty)'}"
+        )
+    rows = list(reader)
     return [
         examples_from(row, (input_key, output_key), f"{path}:{i + 2}")[0]
         for i, row in enumerate(rows)

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from ..chat.thread import Thread
 from ..engine.batched import Request, run_batched
-from ..engine.generation import GenerationResult
 from ..engine.model import Model
+from ..engine.results import GenerationResult
 from ..errors import PromptTooLongError
 from .cache import ResponseCache, cache_key
 from .responses import Response, Responses
@@ -39,7 +39,7 @@ def runner_sampler(sampler: SamplerSettings | None) -> SamplerSettings:
     if sampler is None:
         from ..chat import samplers
 
-        sampler = samplers.load("DefaultSampling")
+        sampler = samplers.load_default()
     if sampler.max_len_tokens < 1:
         sampler = sampler.replace(max_len_tokens=DEFAULT_MAX_TOKENS)
     return sampler

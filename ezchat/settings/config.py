@@ -47,7 +47,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
 class Config:
     model: str | None = None
     format: str | None = None  # None: "auto", the model's own template
-    sampler: str | None = None  # None: DefaultSampling
+    sampler: str | None = None  # None: the default preset (chat/samplers.py)
     system_prompt: str | None = None
     theme: str | None = None
     context_length: int | None = None

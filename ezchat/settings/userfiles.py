@@ -49,13 +49,35 @@ def find(kind: str, name: str, what: str) -> UserFile:
     )
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_user_bytes(path: Path, what: str = "a file") -> bytes:
+    """The bytes of a file the user named; a ``UserFileError`` of one line (naming the file
+    and the fix) when it cannot be read. ``what`` is the kind of file the path should name."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UserFileError(f"{path}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise UserFileError(f"{path}: is a folder; give the path of {what}") from None
     except OSError as exc:
         raise UserFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+
+
+def read_user_text(
+    path: Path, what: str = "a file", save_as: str = "UTF-8", keep_newlines: bool = False
+) -> str:
+    """The text of a file the user named, as ``read_user_bytes`` reads it, decoded as UTF-8.
+    Line ends become ``\n`` as ``Path.read_text`` makes them, unless ``keep_newlines`` (the
+    csv module reads them itself)."""
+    data = read_user_bytes(path, what)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UserFileError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+        raise UserFileError(f"{path}: not UTF-8 text; save it as {save_as}") from None
+    return text if keep_newlines else text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    text = read_user_text(path, "a .toml file")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..chat.reasoning import thinking_setting
 from ..errors import UserFileError
+from ..settings.userfiles import read_user_text
 from .exchange import check_message, check_thinking
 
 if TYPE_CHECKING:
@@ -67,16 +68,7 @@ def write_chat_file(path: str | Path, thread: Thread) -> Path:
 
 def read_chat_file(path: str | Path) -> ChatFile:
     path = Path(path).expanduser()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserFileError(f"{path}: no such file; check the path") from None
-    except IsADirectoryError:
-        raise UserFileError(f"{path}: is a folder; give the path of a .json chat file") from None
-    except UnicodeDecodeError:
-        raise UserFileError(f"{path}: not UTF-8 text; save it as UTF-8 JSON") from None
-    except OSError as exc:
-        raise UserFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    text = read_user_text(path, "a .json chat file", "UTF-8 JSON")
     return parse_chat_text(text, str(path))
 
 

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from ..chat.formats import Format
     from ..engine.model import Model
 
-DEFAULT_SAMPLER = "DefaultSampling"
 _SAMPLER_FIELDS = {f.name for f in fields(SamplerSettings)}
 
 
@@ -35,7 +34,7 @@ def sampler_from_setting(text: str) -> SamplerSettings:
     An unknown or broken preset raises its EzChatError; bad JSON values raise StoreError."""
     text = text.strip()
     if not text:
-        return samplers.load(DEFAULT_SAMPLER)
+        return samplers.load_default()
     if not text.startswith("{"):
         return samplers.load(text)
     try:
@@ -178,8 +177,8 @@ def _saved_sampler(setting: str, notes: list[str] | None) -> SamplerSettings:
     try:
         return sampler_from_setting(setting)
     except EzChatError as exc:
-        _note(notes, f"{exc}; using the {DEFAULT_SAMPLER} preset")
-        return samplers.load(DEFAULT_SAMPLER)
+        _note(notes, f"{exc}; using the {samplers.DEFAULT_PRESET} preset")
+        return samplers.load_default()
 
 
 def _note(notes: list[str] | None, text: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import utf8
 from ..chat.reasoning import parse_thinking, thinking_setting
-from ..chat.thread import normalize_role
+from ..chat.roles import normalize_role
 from ..errors import EzChatError, StoreError
 from .markdown import markdown_from_export
 from .messages import MessageRows, StoredMessage

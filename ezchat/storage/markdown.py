@@ -9,9 +9,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from ..chat.roles import ROLE_TABLE
 from ..chat.samplers import SamplerSettings
-
-_ROLE_LABELS = {"system": "System", "user": "User", "bot": "Bot"}
 
 
 def markdown_from_export(data: dict[str, Any]) -> str:
@@ -25,7 +24,7 @@ def markdown_from_export(data: dict[str, Any]) -> str:
     lines += [f"- saved: {datetime.fromisoformat(data['updated']):%Y-%m-%d %H:%M}", ""]
     for message in data["messages"]:
         versions, current = message["versions"], message["current"]
-        heading = _ROLE_LABELS[message["role"]]
+        heading = ROLE_TABLE[message["role"]].label
         if len(versions) > 1:
             heading += f" (version {current + 1} of {len(versions)})"
         lines += [f"## {heading}", ""]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from ..chat.thread import normalize_role
+from ..chat.roles import normalize_role
 from ..errors import StoreError
 from .connection import StoreFile
 from .schema import DEFAULT_TITLE, packed_or_none, unpack_tokens

@@ -29,6 +29,7 @@ from textual.widgets import Footer, Header
 from textual.worker import get_current_worker
 
 from ..chat import formats, samplers
+from ..chat.reply_kind import ReplyKind
 from ..chat.samplers import SamplerSettings
 from ..chat.thread import Thread
 from ..errors import EzChatError
@@ -370,7 +371,7 @@ class EzChatApp(App):
         if event.as_prefix:
             input_box.clear()
             input_box.set_prefix_mode(False)
-            self.start_generation("reply", prefix=text)
+            self.start_generation(ReplyKind.REPLY, prefix=text)
             return
         if not text.strip():
             return
@@ -382,7 +383,7 @@ class EzChatApp(App):
             self.report(error)
             return
         await self.conversation.add(self._make_view(len(self.thread.messages) - 1))
-        self.start_generation("reply")
+        self.start_generation(ReplyKind.REPLY)
 
     def start_generation(self, kind: str, **arguments: Any) -> None:
         """Begin a reply in a worker. ``kind``: reply (``prefix=``), reroll, continue, branch
@@ -405,15 +406,15 @@ class EzChatApp(App):
         feed = self._feed
         with self._model_lock:
             try:
-                if kind == "reroll":
+                if kind == ReplyKind.REROLL:
                     reply = thread.start_reroll(
                         candidates=CANDIDATES_K, sampler=self._reroll_sampler()
                     )
-                elif kind == "branch":
+                elif kind == ReplyKind.BRANCH:
                     reply = thread.start_branch(
                         arguments["position"], arguments["token"], candidates=CANDIDATES_K
                     )
-                elif kind == "continue":
+                elif kind == ReplyKind.CONTINUE:
                     reply = thread.start_reply(continue_last=True, candidates=CANDIDATES_K)
                 else:
                     reply = thread.start_reply(arguments.get("prefix", ""), candidates=CANDIDATES_K)
@@ -466,7 +467,7 @@ class EzChatApp(App):
 
     async def on_reply_started(self, message: ReplyStarted) -> None:
         assert self.thread is not None and self.chat is not None
-        if message.kind == "reply":
+        if message.kind == ReplyKind.REPLY:
             view = MessageView(len(self.thread.messages), "bot", message.head)
             await self.conversation.add(view)
         else:
@@ -543,12 +544,12 @@ class EzChatApp(App):
     def action_reroll(self) -> None:
         """A new reply to the same prompt; the earlier one stays as a version."""
         if self._can("reroll") and self._last_is_bot("reroll"):
-            self.start_generation("reroll")
+            self.start_generation(ReplyKind.REROLL)
 
     def action_continue_reply(self) -> None:
         """The bot goes on with its last reply."""
         if self._can("continue") and self._last_is_bot("continue"):
-            self.start_generation("continue")
+            self.start_generation(ReplyKind.CONTINUE)
 
     def action_toggle_prefix(self) -> None:
         """The input's text becomes the start of the bot's next reply."""
@@ -635,7 +636,7 @@ class EzChatApp(App):
         if index != len(self.thread.messages) - 1:
             self.notify("Only the last reply can be regenerated from a token; pick one there.")
             return
-        self.start_generation("branch", position=position, token=message.token_id)
+        self.start_generation(ReplyKind.BRANCH, position=position, token=message.token_id)
 
     # --- message actions -----------------------------------------------------------------------
 

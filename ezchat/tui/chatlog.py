@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..chat.reasoning import thinking_setting
+from ..chat.reply_kind import ReplyKind
 from ..chat.samplers import sampler_setting
 from ..errors import EzChatError, StoreError
 from ..storage.chats import save_thread_state
@@ -224,16 +225,16 @@ class ChatLog:
         one), "continue" (the current version grew)."""
         message = self.thread.messages[-1]
         text, thought = message["content"], _reasoning(message)
-        if kind == "reply":
+        if kind == ReplyKind.REPLY:
             entry = Entry([text], message_id=saver.message_id, reasonings=[thought])
             self.entries.append(entry)
             return entry
         entry = self.entries[-1]
-        if kind in ("reroll", "branch"):
+        if ReplyKind(kind).adds_version:
             entry.versions.append(text)
             entry.reasonings.append(thought)
             entry.current = len(entry.versions) - 1
-        elif kind == "continue":
+        elif kind == ReplyKind.CONTINUE:
             entry.versions[entry.current] = text
             entry.reasonings[entry.current] = thought
         else:

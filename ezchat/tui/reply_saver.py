@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from ..chat.reply_kind import ReplyKind
+
 if TYPE_CHECKING:
     from ..chat.thread import Message
     from .chatlog import ChatLog
@@ -28,7 +30,7 @@ class ReplySaver:
         chat_id = log._ensure_chat()
         if chat_id is None:
             return
-        if kind == "reply":
+        if kind == ReplyKind.REPLY:
             self.message_id = log._save(
                 log.store.add_message, chat_id, "bot", head, reasoning=reasoning_head
             )
@@ -38,7 +40,7 @@ class ReplySaver:
         self.message_id = entry.message_id
         if self.message_id is None:
             return
-        if kind in ("reroll", "branch"):
+        if ReplyKind(kind).adds_version:
             self.version = log._save(
                 log.store.add_version, self.message_id, head, reasoning=reasoning_head
             )
