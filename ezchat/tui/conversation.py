@@ -44,6 +44,7 @@ ROLE_NAMES = {"user": "You", "bot": "Bot", "system": "System"}
 # on a slow CPU (its Markdown blocks are widgets), so a chat opens with one screenful.
 FIRST_SCREENS = 1
 FILL_PAUSE_SECONDS = 0.1
+WHOLE_CHAT_AT_ONCE = 4  # messages
 SCREENS_AHEAD = 2
 BATCH_MESSAGES = 20
 
@@ -260,7 +261,10 @@ class ConversationView(VerticalScroll, can_focus=False):
         self._make_view = make_view
         self._shown += 1
         await self.remove_children()
-        views = self._batch_before(count, 0)  # the newest message only
+        # the newest message only, or a whole chat that small (it costs little, and the chat
+        # is complete on screen as soon as show returns)
+        views = self._batch_before(count, 0) if count > WHOLE_CHAT_AT_ONCE else []
+        views = views or [make_view(index) for index in range(count)]
         self._first_mounted = count - len(views)
         await self.mount_all(views)
         self.anchor()
