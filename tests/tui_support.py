@@ -30,7 +30,7 @@ async def wait_until(pilot: Pilot, condition, what: str) -> None:
 async def wait_loaded(pilot: Pilot, max_len_tokens: int = 24) -> EzChatApp:
     app = pilot.app
     await wait_until(pilot, lambda: app.ready, "the model to load")
-    await pilot.pause()
+    await wait_counted(pilot)
     app.thread.sampler.max_len_tokens = max_len_tokens
     return app
 
@@ -38,6 +38,17 @@ async def wait_loaded(pilot: Pilot, max_len_tokens: int = 24) -> EzChatApp:
 async def wait_idle(pilot: Pilot) -> None:
     app = pilot.app
     await wait_until(pilot, lambda: not app.generating, "the reply to finish")
+    await wait_counted(pilot)
+
+
+async def wait_counted(pilot: Pilot) -> None:
+    """Wait for the context pane's count (it runs in a worker) to be shown, and the screen
+    above the newest message to be filled (one message a frame)."""
+    pane = pilot.app.query_one("#context")
+    conversation = pilot.app.query_one("#conversation")
+    await pilot.pause()
+    await wait_until(pilot, lambda: not pane.counting, "the context pane's count")
+    await wait_until(pilot, lambda: not conversation.filling, "the screen to fill")
     await pilot.pause()
 
 

@@ -268,7 +268,7 @@ class EzChatApp(App):
 
     def _warn_about_format(self) -> None:
         """A format whose markers the model does not know as tokens (the pane says it too)."""
-        warning = self.thread.format_choice.warning if self.thread else None
+        warning = self.thread.format_choice.warning if self.thread is not None else None
         if warning:
             self.notify(warning, title="Prompt format", severity="warning", timeout=12)
 
@@ -350,16 +350,14 @@ class EzChatApp(App):
         self._refresh_context()
 
     def _refresh_context(self, already_said: str | None = None) -> None:
-        """Count the context again. Counting asks a server to tokenize, so it fails when the
-        server has gone: the pane keeps its last numbers and the error is shown, unless it is
-        ``already_said`` (the reply that just failed said the same)."""
+        """Count the context again, in the pane's worker. Counting asks a server to tokenize,
+        so it fails when the server has gone: the pane keeps its last numbers and the error is
+        shown, unless it is ``already_said`` (the reply that just failed said the same)."""
         if self.thread is None:
             return
-        try:
-            self.query_one(ContextPane).refresh_from(self.thread, self.show_timings)
-        except EzChatError as error:
-            if str(error) != already_said:
-                self.report(error)
+        self.query_one(ContextPane).refresh_from(
+            self.thread, self.show_timings, lock=self._model_lock, already_said=already_said
+        )
 
     # --- sending and generating ----------------------------------------------------------------
 

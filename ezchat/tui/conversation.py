@@ -10,7 +10,8 @@ through ``visible`` (terminal controls as pictures, see ezchat.safetext), while 
 keeps the raw text. Markdown does not read Textual markup, so ``[@click=...]`` stays text.
 
 Both widgets draw only what the screen shows. A message longer than the app's
-``max_markdown_chars`` is shown as plain text by ``PlainBody`` (Textual's Markdown builds
+``max_markdown_chars``, or holding a table longer than ``MAX_MARKDOWN_TABLE_ROWS`` (see
+markdown_limits), is shown as plain text by ``PlainBody`` (Textual's Markdown builds
 widgets for the whole text at once, minutes for a 10,000-row table), also when a streamed reply
 grows past the limit. The column mounts only the newest messages that fill a few screens, and
 earlier ones, a batch at a time, as the user scrolls up to them.
@@ -19,6 +20,7 @@ earlier ones, a batch at a time, as the user scrolls up to them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -30,14 +32,21 @@ from textual.widgets.markdown import MarkdownStream
 
 from ..safetext import VisibleStream, visible
 from ..settings.config import MAX_MARKDOWN_CHARS
+from .markdown_limits import plain_reason
 from .plainbody import PlainBody
 from .reasoning_block import ReasoningBlock
 
 ROLE_NAMES = {"user": "You", "bot": "Bot", "system": "System"}
-# The column mounts the newest messages until they fill this many screens (at most
-# BATCH_MESSAGES of them), and as many again when the user scrolls near the first one.
-SCREENS_AHEAD = 3
-BATCH_MESSAGES = 40
+# On open the column mounts the newest message, then earlier ones until they fill
+# FIRST_SCREENS screens (one a frame, see ConversationView.show), and
+# SCREENS_AHEAD more when the user scrolls up near the first one mounted (at most
+# BATCH_MESSAGES each time). Each message costs Textual about 0.1-0.2 s of styling and layout
+# on a slow CPU (its Markdown blocks are widgets), so a chat opens with one screenful.
+FIRST_SCREENS = 1
+FILL_PAUSE_SECONDS = 0.1
+WHOLE_CHAT_AT_ONCE = 4  # messages
+SCREENS_AHEAD = 2
+BATCH_MESSAGES = 20
 
 
 class MessageView(Vertical, can_focus=True):
@@ -85,7 +94,7 @@ class MessageView(Vertical, can_focus=True):
         return getattr(self.app, "max_markdown_chars", MAX_MARKDOWN_CHARS)
 
     def _fits_markdown(self, text: str) -> bool:
-        return len(text) <= self.markdown_limit
+        return not plain_reason(text, self.markdown_limit)
 
     def compose(self):
         yield Static(self._role_line(), classes="role")
@@ -118,11 +127,9 @@ class MessageView(Vertical, can_focus=True):
         # an imported chat's role is outside text too; Content is never read as markup
         name = visible(ROLE_NAMES.get(self.role, self.role))
         line = f"{name}  ◀ {self.version_label} ▶" if self.version_label else name
-        if not self._fits_markdown(self.content):
-            line += (
-                f"  · plain text ({len(self.content):,} characters > max_markdown_chars "
-                f"{self.markdown_limit:,})"
-            )
+        reason = plain_reason(self.content, self.markdown_limit)
+        if reason:
+            line += f"  · plain text ({reason})"
         return Content(line)
 
     def _update_role_line(self) -> None:
@@ -245,21 +252,58 @@ class ConversationView(VerticalScroll, can_focus=False):
         self._make_view: Callable[[int], MessageView] | None = None
         self._first_mounted = 0  # the index of the earliest message mounted
         self._loading_earlier = False
+        self._shown = 0  # counts calls to show: a fill from an earlier one stops
+        self.filling = False  # the screen is being filled after the first paint
 
     async def show(self, count: int, make_view: Callable[[int], MessageView]) -> None:
-        """Show a chat of ``count`` messages, ``make_view(i)`` making message i's view."""
+        """Show a chat of ``count`` messages, ``make_view(i)`` making message i's view: the
+        newest at once, then, one message a frame, earlier ones until the screen is full."""
         self._make_view = make_view
+        self._shown += 1
         await self.remove_children()
-        views = self._batch_before(count, count)
+        # the newest message only, or a whole chat that small (it costs little, and the chat
+        # is complete on screen as soon as show returns)
+        views = self._batch_before(count, 0) if count > WHOLE_CHAT_AT_ONCE else []
+        views = views or [make_view(index) for index in range(count)]
         self._first_mounted = count - len(views)
         await self.mount_all(views)
         self.anchor()
+        self.filling = self._first_mounted > 0
+        if self.filling:
+            self.call_after_refresh(self._fill_screen, self._shown)
 
-    def _batch_before(self, end: int, count: int) -> list[MessageView]:
+    async def _fill_screen(self, shown: int) -> None:
+        """Mount the message before the first mounted one, and come back after the next paint,
+        until FIRST_SCREENS screens are full. A screenful of Markdown is about 100 widgets,
+        a second or more of Textual's time on a slow CPU: one message a frame lets the chat
+        appear at once and keys echo between messages."""
+        if shown != self._shown:
+            return  # shown again since; that show fills its own screen
+        if self._loading_earlier:  # the user scrolled up meanwhile: after that batch
+            self.call_after_refresh(self._fill_screen, shown)
+            return
+        # over a screen, so that it can be scrolled up (which mounts more)
+        full = self.virtual_size.height > FIRST_SCREENS * max(self.size.height, 1)
+        if self._first_mounted == 0 or self._make_view is None or full:
+            self.filling = False
+            return
+        self._loading_earlier = True
+        try:
+            view = self._make_view(self._first_mounted - 1)
+            await self.mount(view, before=0)
+            self._first_mounted -= 1
+        finally:
+            self._loading_earlier = False
+        # a pause after each message's paint leaves the UI free for keys in between
+        self.call_after_refresh(
+            self.set_timer, FILL_PAUSE_SECONDS, partial(self._fill_screen, shown)
+        )
+
+    def _batch_before(self, end: int, screens: int) -> list[MessageView]:
         """Views for the messages just before ``end``, newest first made, enough to fill
-        SCREENS_AHEAD screens (at least one message, at most BATCH_MESSAGES)."""
+        ``screens`` screens (at least one message, at most BATCH_MESSAGES)."""
         assert self._make_view is not None
-        budget = SCREENS_AHEAD * max(self.size.height or self.app.size.height, 1)
+        budget = screens * max(self.size.height or self.app.size.height, 1)
         width = self.size.width or self.app.size.width
         views: list[MessageView] = []
         rows = 0
@@ -279,7 +323,9 @@ class ConversationView(VerticalScroll, can_focus=False):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if new_value < self.size.height and self._first_mounted > 0:
+        # only a move up loads: the column anchoring itself at the bottom on open is not one
+        moved_up = new_value < old_value
+        if moved_up and new_value < self.size.height and self._first_mounted > 0:
             self._request_earlier()
 
     def on_resize(self) -> None:
@@ -298,7 +344,7 @@ class ConversationView(VerticalScroll, can_focus=False):
         try:
             if self._first_mounted == 0 or self._make_view is None:
                 return
-            views = self._batch_before(self._first_mounted, self._first_mounted)
+            views = self._batch_before(self._first_mounted, SCREENS_AHEAD)
             height_before = self.virtual_size.height
             await self.mount_all(views, before=0)
             self._first_mounted -= len(views)
