@@ -53,26 +53,32 @@ def app_class():
     from textual.widgets import TextArea
 
     from ezchat.tui import EzChatApp
+    from ezchat.tui.chat_screen import ChatScreen
     from ezchat.tui.events import ReplyFinished
+
+    class TimedScreen(ChatScreen):
+        """Records when the UI handles reply text."""
+
+        async def _flush_feed(self) -> None:
+            shown = self._stream_view.content if self._stream_view else ""
+            await super()._flush_feed()
+            if self._stream_view is not None and self._stream_view.content != shown:
+                self.app.stamps.append(time.perf_counter())
+
+        async def on_reply_finished(self, message: ReplyFinished) -> None:
+            await super().on_reply_finished(message)
+            self.app.finished_at = time.perf_counter()
 
     class TimedApp(EzChatApp):
         """Records when the UI handles reply text and typed keys."""
+
+        CHAT_SCREEN = TimedScreen
 
         def setup_timing(self) -> None:
             self.stamps: list[float] = []
             self.finished_at = 0.0
             self.keys_sent: list[float] = []  # when key number i was posted
             self.latencies: list[float] = []
-
-        async def _flush_feed(self) -> None:
-            shown = self._stream_view.content if self._stream_view else ""
-            await super()._flush_feed()
-            if self._stream_view is not None and self._stream_view.content != shown:
-                self.stamps.append(time.perf_counter())
-
-        async def on_reply_finished(self, message: ReplyFinished) -> None:
-            await super().on_reply_finished(message)
-            self.finished_at = time.perf_counter()
 
         def on_text_area_changed(self, event: TextArea.Changed) -> None:
             now = time.perf_counter()
@@ -105,20 +111,22 @@ async def app_run(tokens: int, measure_keys: bool) -> tuple[float, float, list[f
     app.setup_timing()
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.ready)
-        app.thread.sampler.max_len_tokens = tokens
-        app.thread.add_message("user", PROMPT)
-        prompt = app.thread.inference_str_from_messages()
-        app.thread.messages.pop()
+        app.chat_screen.thread.sampler.max_len_tokens = tokens
+        app.chat_screen.thread.add_message("user", PROMPT)
+        prompt = app.chat_screen.thread.inference_str_from_messages()
+        app.chat_screen.thread.messages.pop()
         box = app.query_one(PromptInput)
         box.insert(PROMPT)
         # posted like a key from the terminal; pilot.press would wait for the reply to end
-        box.post_message(events.Key("enter", None))
-        await wait_until(pilot, lambda: app._reply is not None)
+        app.post_message(
+            events.Key("enter", None)
+        )  # as the terminal sends it: through the bindings
+        await wait_until(pilot, lambda: app.chat_screen._reply is not None)
 
         def press_keys() -> None:
             # like Textual's driver: keys arrive from another thread while the bot writes
             for i in range(300):
-                if not app.generating:
+                if not app.chat_screen.generating:
                     return
                 char = "abcdefghijklmnopqrstuvwxyz"[i % 26]
                 app.keys_sent.append(time.perf_counter())
@@ -128,12 +136,12 @@ async def app_run(tokens: int, measure_keys: bool) -> tuple[float, float, list[f
         presser = threading.Thread(target=press_keys)
         if measure_keys:
             presser.start()
-        while app.generating:
+        while app.chat_screen.generating:
             await asyncio.sleep(0.05)
         if measure_keys:
             presser.join()
         await pilot.pause()
-        result = app.thread.last_result
+        result = app.chat_screen.thread.last_result
         # tokens reaching the screen per second, from the first shown to the end
         seconds = app.finished_at - app.stamps[0] if app.stamps else 0.0
         ui_rate = (result.n_generated - 1) / seconds if seconds > 0 else 0.0

@@ -28,8 +28,10 @@ from prompt_toolkit.styles import Style
 from . import utf8
 from .chat import formats, samplers
 from .chat.reasoning import parse_thinking, thinking_label
+from .chat.reply import Reply
+from .chat.reply_kind import ReplyKind
 from .chat.samplers import FIELD_INFO, SamplerSettings
-from .chat.thread import Reply, Thread
+from .chat.thread import Thread
 from .errors import EzChatError, InvalidTextError, PromptTooLongError, UserFileError
 from .interrupt import CancelOnSigint
 from .safetext import VisibleStream, visible
@@ -290,7 +292,7 @@ class Repl:
     def on_empty_enter(self) -> None:
         last = self.thread.messages[-1]["role"] if self.thread.messages else None
         if last == "bot" and self.stopped:
-            self.generate(self.thread.start_reroll)
+            self.generate(lambda: self.thread.start(ReplyKind.REROLL))
         elif last == "user":  # a message still waiting for its reply
             self.reply()
 
@@ -305,7 +307,7 @@ class Repl:
 
     def reply(self) -> Reply | None:
         prefix, self.prefix = self.prefix, ""
-        reply = self.generate(lambda: self.thread.start_reply(prefix=prefix))
+        reply = self.generate(lambda: self.thread.start(ReplyKind.REPLY, prefix=prefix))
         if reply is None:
             self.prefix = prefix
         return reply
@@ -408,10 +410,10 @@ class Repl:
         self.out.line(f"  {'':<{width}}  ({', '.join(FIELD_INFO)})")
 
     def cmd_reroll(self, arg: str) -> None:
-        self.generate(self.thread.start_reroll)
+        self.generate(lambda: self.thread.start(ReplyKind.REROLL))
 
     def cmd_continue(self, arg: str) -> None:
-        self.generate(lambda: self.thread.start_reply(continue_last=True))
+        self.generate(lambda: self.thread.start(ReplyKind.CONTINUE))
 
     def cmd_undo(self, arg: str) -> None:
         if not self.thread.messages:

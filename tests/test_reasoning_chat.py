@@ -187,11 +187,11 @@ async def test_app_shows_the_reasoning_collapsed_and_expands_it(
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.ready, "the model to load")
         await pilot.pause()
-        app.thread.sampler.max_len_tokens = 24
+        app.chat_screen.thread.sampler.max_len_tokens = 24
         app.query_one("#input").insert(QUESTION)
         await pilot.press("enter")
         await wait_idle(pilot)
-        message = app.thread.messages[-1]
+        message = app.chat_screen.thread.messages[-1]
         thought = message["reasoning"].strip()
         assert thought and message["content"].strip()
         view = app.query(MessageView).last()
@@ -207,7 +207,7 @@ async def test_app_shows_the_reasoning_collapsed_and_expands_it(
         await pilot.press("r")
         assert str(block.render()) == collapsed
         # the saved chat keeps the reasoning apart too
-        stored = app.chat.store.messages(app.chat.chat_id)[-1]
+        stored = app.chat_screen.chat.store.messages(app.chat_screen.chat.chat_id)[-1]
         assert (stored.content, stored.reasoning) == (message["content"], message["reasoning"])
 
 

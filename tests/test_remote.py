@@ -393,10 +393,12 @@ async def test_the_app_on_a_server(server_url: str, tmp_path: Path) -> None:
     app = EzChatApp(options, store_path=tmp_path / "chats.db")
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=12)
-        assert isinstance(app.thread.model, ez.RemoteModel)
+        assert isinstance(app.chat_screen.thread.model, ez.RemoteModel)
         await send(pilot, "What is the capital of France?")
-        assert "Paris" in app.thread.messages[-1]["content"]
-        assert len(app.candidates_pane.candidates) == 10  # from the server's log-probabilities
+        assert "Paris" in app.chat_screen.thread.messages[-1]["content"]
+        assert (
+            len(app.chat_screen.candidates_pane.candidates) == 10
+        )  # from the server's log-probabilities
 
 
 def test_cli_chat_on_a_server(server_url: str, remote: ez.RemoteModel) -> None:
@@ -429,9 +431,9 @@ async def test_the_app_when_its_server_goes_away(own_server, tmp_path: Path) -> 
     app = EzChatApp(options, store_path=tmp_path / "chats.db")
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=8)
-        app.thread.model._client.retries = 0  # the server is not coming back
+        app.chat_screen.thread.model._client.retries = 0  # the server is not coming back
         await send(pilot, "Say hi.")
-        assert app.thread.messages[-1]["role"] == "bot"
+        assert app.chat_screen.thread.messages[-1]["role"] == "bot"
         stop_server(process)
         await send(pilot, "Say hi again.")
         await wait_until(
@@ -440,9 +442,9 @@ async def test_the_app_when_its_server_goes_away(own_server, tmp_path: Path) -> 
             "the notification",
         )
         assert app.is_running and app.return_code is None
-        assert [m["role"] for m in app.thread.messages] == ["user", "bot", "user"]
-        assert app.thread.messages[-1]["content"] == "Say hi again."
-        shown = [view.content for view in app.conversation.query("MessageView")]
+        assert [m["role"] for m in app.chat_screen.thread.messages] == ["user", "bot", "user"]
+        assert app.chat_screen.thread.messages[-1]["content"] == "Say hi again."
+        shown = [view.content for view in app.chat_screen.conversation.query("MessageView")]
         assert shown[-1] == "Say hi again."
         reasons = [n.message for n in app._notifications if "cannot reach" in n.message]
         assert len(reasons) == 1, reasons  # the failed reply and the context count say it once

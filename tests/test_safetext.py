@@ -264,21 +264,21 @@ async def test_app_shows_a_stored_chat_and_the_models_metadata_visibly(
     app = make_app(evil_gguf, store_path, resume=True)
     async with app.run_test(size=BIG) as pilot:
         await wait_loaded(pilot)
-        assert app.chat.chat_id == chat_id
+        assert app.chat_screen.chat.chat_id == chat_id
         # the header: general.name went into the title
         assert_nothing_obeyed(app.title + app.sub_title, "the title")
         assert EVIL_NAME_SHOWN in app.title
         shown = assert_screen_safe(app, "the conversation")
         assert EVIL_NAME_SHOWN in shown  # the header
         assert visible(EVIL_FILE) in shown  # the context pane's file name
-        user_view = app.conversation.views[0]
+        user_view = app.chat_screen.conversation.views[0]
         assert "[@click=app.quit]quit[/]" in shown and "␛]0;title␇" in shown
         assert_all_shown(shown, "the user message")
         # the older version: every family in a bot reply
-        app.conversation.views[1].focus()
+        app.chat_screen.conversation.views[1].focus()
         await pilot.press("left")
         await pilot.pause()
-        assert app.thread.messages[1]["content"] == HOSTILE_TEXT  # raw, in the thread
+        assert app.chat_screen.thread.messages[1]["content"] == HOSTILE_TEXT  # raw, in the thread
         assert_all_shown(assert_screen_safe(app, "the older version"), "the bot reply")
         await pilot.press("right")
         await pilot.pause()
@@ -296,9 +296,9 @@ async def test_app_shows_a_stored_chat_and_the_models_metadata_visibly(
 
         # the candidates pane inspects the reply's last token, an escape character
         await pilot.press("f8")
-        header = app.candidates_pane.query_one(".candidates-header")
+        header = app.chat_screen.candidates_pane.query_one(".candidates-header")
         await wait_until(pilot, lambda: "Token" in str(header.render()), "the token inspector")
-        last = app.thread.reply_tokens(app.thread.messages[1])[-1]
+        last = app.chat_screen.thread.reply_tokens(app.chat_screen.thread.messages[1])[-1]
         token_text = app.model.token_text(last)
         assert OBEYED.search(token_text), token_text
         shown = assert_screen_safe(app, "the candidates pane")
@@ -328,18 +328,18 @@ async def test_app_shows_smollm2s_own_escape_visibly_while_it_streams(tmp_path: 
     app = make_app(None, store_path, resume=True)
     async with app.run_test(size=BIG) as pilot:
         await wait_loaded(pilot, max_len_tokens=150)
-        view = app.conversation.views[-1]
+        view = app.chat_screen.conversation.views[-1]
         await pilot.press("ctrl+g")
         await wait_until(
             pilot,
-            lambda: "\x1b" in view.content[len(OSC_REPLY) :] or not app.generating,
+            lambda: "\x1b" in view.content[len(OSC_REPLY) :] or not app.chat_screen.generating,
             "the model's ESC",
         )
-        streaming = app.generating
+        streaming = app.chat_screen.generating
         shown = assert_screen_safe(app, "the reply as it streams")
         await pilot.press("escape")
         await wait_idle(pilot)
-        written = app.thread.messages[-1]["content"][len(OSC_REPLY) :]
+        written = app.chat_screen.thread.messages[-1]["content"][len(OSC_REPLY) :]
         assert "\x1b" in written, written  # the model's own ESC, kept raw in the thread
         shown = assert_screen_safe(app, "the finished reply")
         first_line = next(line for line in visible(written).split("\n") if line)
@@ -410,7 +410,7 @@ async def test_app_shows_preset_names_descriptions_and_errors_visibly(tmp_path: 
         picker = app.screen.query_one("OptionList")
         picker.highlighted = [o.id for o in picker.options].index(name)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: app.thread.sampler.name == name, "the preset")
+        await wait_until(pilot, lambda: app.chat_screen.thread.sampler.name == name, "the preset")
         assert "Evil␛]0;P␇[b]" in app.sub_title
         assert "Evil␛]0;P␇[b]" in assert_screen_safe(app, "the header and context pane")
         await pilot.press("f2")

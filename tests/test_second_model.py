@@ -137,11 +137,11 @@ async def test_the_app_on_the_second_model(tmp_path: Path, second_model_path: Pa
     app = EzChatApp(options, store_path=tmp_path / "chats.db")
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=16)
-        assert app.thread.format.name == "gemma3"
+        assert app.chat_screen.thread.format.name == "gemma3"
         await send(pilot, "Hello there!")
-        reply = app.thread.messages[-1]
+        reply = app.chat_screen.thread.messages[-1]
         assert reply["role"] == "bot" and reply["content"]
-        assert app.conversation.views[-1].content == reply["content"]
+        assert app.chat_screen.conversation.views[-1].content == reply["content"]
         pane = app.query_one("#context")
         text = str(pane.render())
         assert GEMMA3_AUTO in " ".join(text.split())  # the pane wraps long lines
@@ -149,8 +149,8 @@ async def test_the_app_on_the_second_model(tmp_path: Path, second_model_path: Pa
         # gemma3's markers are Gemma's own tokens: no warning
         assert not [n for n in app._notifications if n.title == "Prompt format"]
         # chatml's are not: the app says so in one line, the pane too
-        app.thread.set_format("chatml")
-        app._warn_about_format()
+        app.chat_screen.thread.set_format("chatml")
+        app.chat_screen._warn_about_format()
         await pilot.pause()
         warnings = [n.message for n in app._notifications if n.title == "Prompt format"]
         assert len(warnings) == 1 and "\n" not in warnings[0]

@@ -234,18 +234,22 @@ async def test_the_app_starts_with_the_switch_and_saves_a_flip(tmp_path: Path, q
     app = EzChatApp(options, store_path=store_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.ready, "the model to load")
-        assert app.thread.thinking is False
-        app.thread.sampler.max_len_tokens = 8
+        assert app.chat_screen.thread.thinking is False
+        app.chat_screen.thread.sampler.max_len_tokens = 8
         app.query_one("#input").insert("Hi")
         await pilot.press("enter")
         await wait_idle(pilot)
-        chat_id = app.chat.chat_id
-        assert app.chat.store.chat_settings(chat_id)["thinking"] == "off"
-        assert app.chat.set_thinking(True) == "thinking on"
-        assert app.chat.export_data()["settings"]["thinking"] == "on"
+        chat_id = app.chat_screen.chat.chat_id
+        assert app.chat_screen.chat.store.chat_settings(chat_id)["thinking"] == "off"
+        assert app.chat_screen.chat.set_thinking(True) == "thinking on"
+        assert app.chat_screen.chat.export_data()["settings"]["thinking"] == "on"
     with ChatStore(store_path) as store:
         assert store.chat_settings(chat_id)["thinking"] == "on"
     app = EzChatApp(options, store_path=store_path, chat_id=chat_id)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.ready and app.chat.chat_id == chat_id, "the chat")
-        assert app.thread.thinking is True  # the chat's own switch, over the start option
+        await wait_until(
+            pilot, lambda: app.ready and app.chat_screen.chat.chat_id == chat_id, "the chat"
+        )
+        assert (
+            app.chat_screen.thread.thinking is True
+        )  # the chat's own switch, over the start option

@@ -52,7 +52,7 @@ async def test_a_10000_row_table_opens_drawing_only_the_screen(tmp_path):
     app = make_app(store_path, chat_id=chat)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
-        conversation = app.conversation
+        conversation = app.chat_screen.conversation
         last = conversation.views[-1]
         assert last.index == 1 and last.content == reply
         body = last.body
@@ -89,7 +89,7 @@ async def test_2000_messages_mount_only_the_newest_and_earlier_ones_on_scroll(tm
     app = make_app(store_path, chat_id=chat)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
-        conversation = app.conversation
+        conversation = app.chat_screen.conversation
         views = conversation.views
         assert 0 < len(views) <= BATCH_MESSAGES
         assert views[-1].index == MESSAGES - 1 and views[-1].content == messages[-1][1]
@@ -121,7 +121,7 @@ async def test_scrolling_up_reaches_the_first_message(tmp_path):
     app = make_app(store_path, chat_id=chat)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
-        conversation = app.conversation
+        conversation = app.chat_screen.conversation
         assert conversation.unmounted_before > 0
         for _ in range(10):
             if conversation.unmounted_before == 0:
@@ -141,14 +141,14 @@ async def test_a_reply_streaming_past_the_limit_goes_on_as_plain_text(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=64)
         await send(pilot, "Count from 1 to 30, separated by commas.")
-        reply = app.thread.messages[-1]["content"]
+        reply = app.chat_screen.thread.messages[-1]["content"]
         assert len(reply) > 45, "the reply must outgrow the limit for this test"
-        view = app.conversation.views[-1]
+        view = app.chat_screen.conversation.views[-1]
         assert view.content == reply
         assert isinstance(view.body, PlainBody) and view.body.text == visible(reply)
         assert "plain text" in str(view.query_one(".role", Static).content)
         # the user's message is short: still Markdown
-        assert not app.conversation.views[-2].is_plain
+        assert not app.chat_screen.conversation.views[-2].is_plain
 
 
 async def test_the_limit_comes_from_the_config_file_and_the_argument(tmp_path):

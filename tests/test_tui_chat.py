@@ -16,20 +16,22 @@ async def test_reply_streams_in_and_matches_the_library(tmp_path, model):
         seen: list[str] = []
 
         def partial_seen() -> bool:
-            view = app.conversation.views[-1]
+            view = app.chat_screen.conversation.views[-1]
             if view.role == "bot" and view.streaming and view.content:
                 seen.append(view.content)
-            return not app.generating
+            return not app.chat_screen.generating
 
         await wait_until(pilot, partial_seen, "the reply")
         await wait_idle(pilot)
-        reply = app.thread.messages[-1]
+        reply = app.chat_screen.thread.messages[-1]
         assert reply["role"] == "bot" and reply["content"]
         # it streamed: the view showed a part of the reply before the end
         assert seen and all(reply["content"].startswith(part) for part in seen)
         assert any(len(part) < len(reply["content"]) for part in seen)
-        assert app.conversation.views[-1].content == reply["content"]
-        assert [v.role for v in app.conversation.views] == [m["role"] for m in app.thread.messages]
+        assert app.chat_screen.conversation.views[-1].content == reply["content"]
+        assert [v.role for v in app.chat_screen.conversation.views] == [
+            m["role"] for m in app.chat_screen.thread.messages
+        ]
 
     # the same greedy reply the library gives for the same conversation
     sampler = ez.samplers.load("GreedyDecoding")
@@ -46,23 +48,23 @@ async def test_stop_keeps_the_partial_reply(tmp_path):
         await wait_until(
             pilot,
             lambda: (
-                len(app.conversation.views[-1].content) > 10
-                and app.conversation.views[-1].role == "bot"
+                len(app.chat_screen.conversation.views[-1].content) > 10
+                and app.chat_screen.conversation.views[-1].role == "bot"
             ),
             "some reply text",
         )
         await pilot.press("escape")
         await wait_idle(pilot)
-        result = app.thread.last_result
+        result = app.chat_screen.thread.last_result
         assert result.stop_reason == "cancelled"
         assert 0 < result.n_generated < 400
-        reply = app.thread.messages[-1]
+        reply = app.chat_screen.thread.messages[-1]
         assert reply["role"] == "bot" and reply["content"].strip()
-        assert app.conversation.views[-1].content == reply["content"]
+        assert app.chat_screen.conversation.views[-1].content == reply["content"]
         # the app goes on: the next message gets a reply
-        app.thread.sampler.max_len_tokens = 8
+        app.chat_screen.thread.sampler.max_len_tokens = 8
         await send(pilot, "Thanks.")
-        assert [m["role"] for m in app.thread.messages][-2:] == ["user", "bot"]
+        assert [m["role"] for m in app.chat_screen.thread.messages][-2:] == ["user", "bot"]
 
 
 async def test_prefix_starts_the_reply_and_continue_extends_it(tmp_path):
@@ -72,24 +74,26 @@ async def test_prefix_starts_the_reply_and_continue_extends_it(tmp_path):
         await send(pilot, "What is the capital of France?")
         await pilot.press("ctrl+b")
         assert app.query_one("#input").prefix_mode
-        app.thread.sampler.max_len_tokens = 2  # cut short, so there is something to continue
+        app.chat_screen.thread.sampler.max_len_tokens = (
+            2  # cut short, so there is something to continue
+        )
         await send(pilot, "The answer, in one word, is")
-        assert app.thread.last_result.stop_reason == "length"
-        reply = app.thread.messages[-1]
+        assert app.chat_screen.thread.last_result.stop_reason == "length"
+        reply = app.chat_screen.thread.messages[-1]
         assert reply["role"] == "bot"
         assert reply["content"].startswith("The answer, in one word, is")
         assert len(reply["content"]) > len("The answer, in one word, is")
         assert not app.query_one("#input").prefix_mode
 
         before = reply["content"]
-        app.thread.sampler.max_len_tokens = 12
-        count = len(app.thread.messages)
+        app.chat_screen.thread.sampler.max_len_tokens = 12
+        count = len(app.chat_screen.thread.messages)
         await pilot.press("ctrl+g")
         await wait_idle(pilot)
-        assert len(app.thread.messages) == count
-        after = app.thread.messages[-1]["content"]
+        assert len(app.chat_screen.thread.messages) == count
+        after = app.chat_screen.thread.messages[-1]["content"]
         assert after.startswith(before) and len(after) > len(before)
-        assert app.conversation.views[-1].content == after
+        assert app.chat_screen.conversation.views[-1].content == after
 
 
 async def test_input_history_and_newline(tmp_path):

@@ -14,7 +14,7 @@ from ezchat.storage.store import ChatStore
 
 
 def _some_reply_text(app) -> bool:
-    views = app.conversation.views
+    views = app.chat_screen.conversation.views
     return bool(views) and views[-1].role == "bot" and len(views[-1].content) > 10
 
 
@@ -25,10 +25,10 @@ async def test_ctrl_q_mid_reply_keeps_the_partial_reply(tmp_path):
         await wait_loaded(pilot, max_len_tokens=400)
         await send(pilot, "Tell me a long story about a lighthouse.", wait=False)
         await wait_until(pilot, lambda: _some_reply_text(app), "some reply text")
-        assert app.generating
+        assert app.chat_screen.generating
         await pilot.press("ctrl+q")
     # the app is gone: what it had of the reply is in the Thread, and the same is on disk
-    shown = app.thread.messages[-1]
+    shown = app.chat_screen.thread.messages[-1]
     assert shown["role"] == "bot" and len(shown["content"]) > 10
     with ChatStore(store_path) as store:
         (summary,) = store.chats()
@@ -38,7 +38,7 @@ async def test_ctrl_q_mid_reply_keeps_the_partial_reply(tmp_path):
         ("bot", shown["content"]),
     ]
     # with the token ids it was generated as, so reopening matches the saved cache
-    assert stored[-1].tokens == app.thread.reply_tokens(shown)
+    assert stored[-1].tokens == app.chat_screen.thread.reply_tokens(shown)
 
 
 async def test_ctrl_q_mid_reroll_keeps_the_partial_version(tmp_path):
@@ -46,15 +46,18 @@ async def test_ctrl_q_mid_reroll_keeps_the_partial_version(tmp_path):
     app = make_app(store_path, sampler="HighTempSampling")
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=8)
-        app.thread.sampler.seed = 3
+        app.chat_screen.thread.sampler.seed = 3
         await send(pilot, "Tell me a long story about a lighthouse.")
-        first = app.thread.messages[-1]["content"]
-        app.thread.sampler.max_len_tokens = 400
+        first = app.chat_screen.thread.messages[-1]["content"]
+        app.chat_screen.thread.sampler.max_len_tokens = 400
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: app.generating, "the reroll to start")
+        await wait_until(pilot, lambda: app.chat_screen.generating, "the reroll to start")
         await wait_until(
             pilot,
-            lambda: app._stream_view is not None and len(app._stream_view.content) > 10,
+            lambda: (
+                app.chat_screen._stream_view is not None
+                and len(app.chat_screen._stream_view.content) > 10
+            ),
             "some rerolled text",
         )
         await pilot.press("ctrl+q")
@@ -63,7 +66,7 @@ async def test_ctrl_q_mid_reroll_keeps_the_partial_version(tmp_path):
         bot = store.messages(summary.id)[-1]
     assert bot.versions[0] == first
     assert len(bot.versions) == 2 and bot.current == 1
-    assert bot.content == app.thread.messages[-1]["content"] and len(bot.content) > 10
+    assert bot.content == app.chat_screen.thread.messages[-1]["content"] and len(bot.content) > 10
 
 
 def damage_messages_table(store_path) -> None:
@@ -97,24 +100,24 @@ async def test_a_damaged_page_is_said_once_and_the_chat_goes_on(tmp_path):
         await send(pilot, "Say more.")
         await send(pilot, "And more.")
         # every message and reply is in the chat and on screen
-        roles = [m["role"] for m in app.thread.messages]
+        roles = [m["role"] for m in app.chat_screen.thread.messages]
         assert roles == ["user", "bot"] * 3
-        assert [v.content for v in app.conversation.views] == [
-            m["content"] for m in app.thread.messages
+        assert [v.content for v in app.chat_screen.conversation.views] == [
+            m["content"] for m in app.chat_screen.thread.messages
         ]
-        assert all(m["content"] for m in app.thread.messages)
+        assert all(m["content"] for m in app.chat_screen.thread.messages)
         # said once, naming the file and what to do
         said = [n.message for n in app._notifications if "no longer being saved" in n.message]
         assert len(said) == 1, [n.message for n in app._notifications]
         assert str(store_path) in said[0] and "malformed" in said[0]
         assert "Export this chat" in said[0]
         # and the export writes the chat held in memory
-        app.action_export_chat()
+        app.chat_screen.action_export_chat()
         exports = paths.data_dir() / "exports"
         (written,) = exports.glob("*.json")
         data = json.loads(written.read_text(encoding="utf-8"))
         assert [m["versions"][m["current"]] for m in data["messages"]] == [
-            m["content"] for m in app.thread.messages
+            m["content"] for m in app.chat_screen.thread.messages
         ]
         (markdown,) = exports.glob("*.md")
         assert "And more." in markdown.read_text(encoding="utf-8")
@@ -126,17 +129,19 @@ async def test_a_chat_open_in_another_app_goes_on_in_a_copy(tmp_path):
     async with first.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=6)
         await send(pilot, "Hello!")
-        chat_id = first.chat.chat_id
+        chat_id = first.chat_screen.chat.chat_id
         before = [(m.role, m.content) for m in first.store.messages(chat_id)]
 
         # a second app resumes the same chat while the first still has it open
         second = make_app(store_path, resume=True)
         async with second.run_test(size=SIZE) as other:
             await wait_loaded(other, max_len_tokens=6)
-            assert [m["content"] for m in second.thread.messages] == [c for _, c in before]
+            assert [m["content"] for m in second.chat_screen.thread.messages] == [
+                c for _, c in before
+            ]
             assert any("open in another ezchat" in n.message for n in second._notifications)
             await send(other, "Second app here.")
-            copy_id = second.chat.chat_id
+            copy_id = second.chat_screen.chat.chat_id
         assert copy_id is not None and copy_id != chat_id
 
         await send(pilot, "First app again.")
@@ -164,7 +169,7 @@ async def test_the_copy_of_a_held_chat_keeps_each_replys_reasoning(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await wait_loaded(pilot, max_len_tokens=6)
             await send(pilot, "And another?")
-            copy_id = app.chat.chat_id
+            copy_id = app.chat_screen.chat.chat_id
     finally:
         holder.release_all()
     assert copy_id is not None and copy_id != chat_id

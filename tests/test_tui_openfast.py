@@ -31,7 +31,7 @@ async def test_a_table_at_the_character_limit_opens_as_plain_text(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.ready, "the chat to open")
         await wait_counted(pilot)
-        last = app.conversation.views[-1]
+        last = app.chat_screen.conversation.views[-1]
         assert last.is_plain and last.body.text == visible(reply)
         role_line = str(last.query_one(".role").render())
         assert (
@@ -50,7 +50,7 @@ async def test_a_table_at_the_row_limit_stays_markdown(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.ready, "the chat to open")
         await wait_counted(pilot)
-        assert not app.conversation.views[-1].is_plain
+        assert not app.chat_screen.conversation.views[-1].is_plain
 
 
 async def test_2000_messages_show_the_newest_first_and_count_as_before(tmp_path):
@@ -60,7 +60,7 @@ async def test_2000_messages_show_the_newest_first_and_count_as_before(tmp_path)
     app = make_app(store_path, chat_id=chat)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.ready, "the chat to open")
-        conversation = app.conversation
+        conversation = app.chat_screen.conversation
         pane = app.query_one("#context")
         # at once: the newest message (the fill may have added one or two), and the pane still
         # counting (2,000 messages take it 0.3 s or more, started after the first paint)
@@ -74,7 +74,7 @@ async def test_2000_messages_show_the_newest_first_and_count_as_before(tmp_path)
         indexes = [v.index for v in conversation.views]
         assert indexes == list(range(conversation.unmounted_before, 2000))
         # the figures equal a direct count (what the pane showed before it counted in a worker)
-        stats = app.thread.context_stats()
+        stats = app.chat_screen.thread.context_stats()
         assert pane.stats == stats and pane.used == stats.in_context
         assert f"{stats.in_context} / 2048 tokens" in str(pane.render())
         assert f"History 2000 messages · {stats.history_tokens} tokens" in str(pane.render())
@@ -90,7 +90,7 @@ async def test_every_message_is_reachable_by_scrolling_up_with_its_text(tmp_path
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.ready, "the chat to open")
         await wait_counted(pilot)
-        conversation = app.conversation
+        conversation = app.chat_screen.conversation
         for _ in range(40):
             if conversation.unmounted_before == 0:
                 break

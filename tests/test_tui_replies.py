@@ -16,32 +16,34 @@ async def test_reroll_keeps_versions_browsable(tmp_path):
     app = make_app(tmp_path / "chats.db", sampler="HighTempSampling")
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=16)
-        app.thread.sampler.seed = 77
+        app.chat_screen.thread.sampler.seed = 77
         await send(pilot, "Tell me something about cats.")
-        first = app.thread.messages[-1]["content"]
-        prompt_tokens = app.thread.last_result.prompt.prompt_tokens
+        first = app.chat_screen.thread.messages[-1]["content"]
+        prompt_tokens = app.chat_screen.thread.last_result.prompt.prompt_tokens
 
         await pilot.press("ctrl+r")
         await wait_idle(pilot)
-        second = app.thread.messages[-1]["content"]
+        second = app.chat_screen.thread.messages[-1]["content"]
         assert second != first
         # the history was in the cache: at most the last prompt token is evaluated again
-        report = app.thread.last_result.prompt
+        report = app.chat_screen.thread.last_result.prompt
         assert report.evaluated <= 1 and report.reused >= prompt_tokens - 1
-        entry = app.chat.entries[-1]
+        entry = app.chat_screen.chat.entries[-1]
         assert entry.versions == [first, second] and entry.label == "2/2"
-        view = app.conversation.views[-1]
+        view = app.chat_screen.conversation.views[-1]
         assert view.version_label == "2/2" and view.content == second
-        assert len(app.thread.messages) == 2
+        assert len(app.chat_screen.thread.messages) == 2
 
         view.focus()
         await pilot.press("left")
-        assert app.thread.messages[-1]["content"] == first
+        assert app.chat_screen.thread.messages[-1]["content"] == first
         assert view.content == first and view.version_label == "1/2"
         await pilot.press("left")  # already the first: stays
         assert view.version_label == "1/2"
         await pilot.press("right")
-        assert app.thread.messages[-1]["content"] == second and view.version_label == "2/2"
+        assert (
+            app.chat_screen.thread.messages[-1]["content"] == second and view.version_label == "2/2"
+        )
 
 
 async def test_candidates_pane_shows_k_rows_most_likely_first(tmp_path):
@@ -49,12 +51,12 @@ async def test_candidates_pane_shows_k_rows_most_likely_first(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=12)
         await send(pilot, "What is the capital of France?")
-        pane = app.candidates_pane
+        pane = app.chat_screen.candidates_pane
         # followed the reply while it was written
         assert len(pane.candidates) == 10
 
         await pilot.press("f8")
-        tokens = app.thread.reply_tokens(app.thread.messages[-1])
+        tokens = app.chat_screen.thread.reply_tokens(app.chat_screen.thread.messages[-1])
         await wait_until(pilot, lambda: pane.chosen == tokens[-1] and pane.candidates, "candidates")
         probabilities = [c.probability for c in pane.candidates]
         assert len(probabilities) == 10
@@ -64,7 +66,7 @@ async def test_candidates_pane_shows_k_rows_most_likely_first(tmp_path):
         assert pane.candidates[0].id == tokens[-1]
         assert pane.query_one(OptionList).option_count == 10
         # the same numbers the library gives
-        expected = app.thread.candidates_at(1, len(tokens) - 1, 10)
+        expected = app.chat_screen.thread.candidates_at(1, len(tokens) - 1, 10)
         assert [c.id for c in pane.candidates] == [c.id for c in expected]
 
 
@@ -73,32 +75,34 @@ async def test_picking_a_candidate_regenerates_from_that_token(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=16)
         await send(pilot, "Describe the sea in one sentence.")
-        old_text = app.thread.messages[-1]["content"]
-        old_tokens = app.thread.reply_tokens(app.thread.messages[-1])
+        old_text = app.chat_screen.thread.messages[-1]["content"]
+        old_tokens = app.chat_screen.thread.reply_tokens(app.chat_screen.thread.messages[-1])
         assert len(old_tokens) >= 6
-        pane = app.candidates_pane
+        pane = app.chat_screen.candidates_pane
 
         await pilot.press("f8")
         await pilot.press("left", "left", "left")
         position = len(old_tokens) - 4
         await wait_until(
             pilot,
-            lambda: app._inspecting == (1, position) and pane.chosen == old_tokens[position],
+            lambda: (
+                app.chat_screen._inspecting == (1, position) and pane.chosen == old_tokens[position]
+            ),
             "candidates at the chosen position",
         )
         picked = pane.candidates[1]
         await pilot.press("down", "enter")
         await wait_idle(pilot)
 
-        message = app.thread.messages[-1]
-        new_tokens = app.thread.reply_tokens(message)
+        message = app.chat_screen.thread.messages[-1]
+        new_tokens = app.chat_screen.thread.reply_tokens(message)
         assert new_tokens[: position + 1] == old_tokens[:position] + [picked.id]
         assert message["content"].startswith(
-            app.thread.model.detokenize(new_tokens[: position + 1])
+            app.chat_screen.thread.model.detokenize(new_tokens[: position + 1])
         )
-        entry = app.chat.entries[-1]
+        entry = app.chat_screen.chat.entries[-1]
         assert entry.versions == [old_text, message["content"]]
-        assert app.conversation.views[-1].content == message["content"]
+        assert app.chat_screen.conversation.views[-1].content == message["content"]
 
 
 async def test_context_pane_shows_the_thread_numbers(tmp_path):
@@ -106,21 +110,22 @@ async def test_context_pane_shows_the_thread_numbers(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=12)
         pane = app.query_one("#context")
-        assert pane.used == app.thread.context_stats().in_context
+        assert pane.used == app.chat_screen.thread.context_stats().in_context
         await send(pilot, "Hello there!")
         await send(pilot, "How are you?")
-        stats = app.thread.context_stats()
+        stats = app.chat_screen.thread.context_stats()
         # nothing left out yet: the context holds the whole history
-        assert stats.left_out == 0 and stats.in_context == app.thread.len_messages()
+        assert stats.left_out == 0 and stats.in_context == app.chat_screen.thread.len_messages()
         assert pane.used == stats.in_context and pane.limit == stats.context_length == 2048
         text = str(pane.render())
         assert f"{stats.in_context} / 2048 tokens" in text
         assert (
-            f"History {len(app.thread.messages)} messages · {stats.history_tokens} tokens" in text
+            f"History {len(app.chat_screen.thread.messages)} messages · {stats.history_tokens} tokens"
+            in text
         )
         assert "Left out" not in text
         assert "auto, the model's own chat template" in text
-        assert f"Last reply {app.thread.last_result.n_generated} tokens" in text
+        assert f"Last reply {app.chat_screen.thread.last_result.n_generated} tokens" in text
         assert "Q4_1" in text and "Native context 8192" in text
 
 
@@ -131,21 +136,24 @@ async def test_a_full_context_drops_old_messages_and_says_so(tmp_path):
         await wait_loaded(pilot, max_len_tokens=12)
         for turn in range(12):
             await send(pilot, f"Turn {turn}: name a fruit and its colour.")
-            if app.thread.last_plan.dropped:
+            if app.chat_screen.thread.last_plan.dropped:
                 break
-        plan, report = app.thread.last_plan, app.thread.last_result.prompt
+        plan, report = app.chat_screen.thread.last_plan, app.chat_screen.thread.last_result.prompt
         assert plan.dropped > 0, "the chat never outgrew the context"
         assert report.shifted > 0  # the cached tail slid into place instead of being re-read
         pane = app.query_one("#context")
         text = str(pane.render())
         stats = pane.stats
         assert stats.left_out > 0 and stats.in_context <= 256 and stats.fraction <= 1.0
-        assert stats.history_tokens == app.thread.len_messages() > stats.in_context
+        assert stats.history_tokens == app.chat_screen.thread.len_messages() > stats.in_context
         assert f"Left out: the {stats.left_out} oldest of {stats.messages} messages" in text
         assert f"{stats.in_context} / 256 tokens" in text
         assert f"({report.shifted} shifted)" in text
         assert "cannot shift" not in text
         # the chat itself keeps every message, and the conversation goes on
-        assert len(app.thread.messages) == 2 * (turn + 1)
+        assert len(app.chat_screen.thread.messages) == 2 * (turn + 1)
         await send(pilot, "One more fruit?")
-        assert app.thread.messages[-1]["role"] == "bot" and app.thread.messages[-1]["content"]
+        assert (
+            app.chat_screen.thread.messages[-1]["role"] == "bot"
+            and app.chat_screen.thread.messages[-1]["content"]
+        )

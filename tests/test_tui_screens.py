@@ -43,8 +43,10 @@ async def test_sampler_form_names_a_bad_value_and_saves_good_ones(tmp_path):
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert screen_name(app) != "SamplerFormScreen"
-        assert app.thread.sampler.temp == 0.5 and app.thread.sampler.top_k == 5
-        assert app.thread.sampler.name == "custom"
+        assert (
+            app.chat_screen.thread.sampler.temp == 0.5 and app.chat_screen.thread.sampler.top_k == 5
+        )
+        assert app.chat_screen.thread.sampler.name == "custom"
         assert "sampler custom" in app.sub_title
 
 
@@ -52,7 +54,7 @@ async def test_sampler_form_refuses_nan_and_values_that_would_wrap(tmp_path):
     app = make_app(tmp_path / "chats.db")
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
-        before = app.thread.sampler
+        before = app.chat_screen.thread.sampler
         await pilot.press("f2")
         await wait_until(pilot, lambda: screen_name(app) == "SamplerFormScreen", "the form")
         form = app.screen
@@ -71,7 +73,7 @@ async def test_sampler_form_refuses_nan_and_values_that_would_wrap(tmp_path):
             field.value = str(getattr(before, name))
         await pilot.press("escape")
         await pilot.pause()
-        assert app.thread.sampler is before
+        assert app.chat_screen.thread.sampler is before
 
 
 async def test_preset_and_format_pickers(tmp_path):
@@ -85,7 +87,7 @@ async def test_preset_and_format_pickers(tmp_path):
         picker.highlighted = names.index("MinPSampling")
         await pilot.press("enter")
         await pilot.pause()
-        assert app.thread.sampler.name == "MinPSampling"
+        assert app.chat_screen.thread.sampler.name == "MinPSampling"
         assert "sampler MinPSampling" in app.sub_title
 
         await pilot.press("f4")
@@ -95,12 +97,12 @@ async def test_preset_and_format_pickers(tmp_path):
         app.screen.query_one("OptionList").highlighted = names.index("chatml")
         await pilot.press("enter")
         await pilot.pause()
-        assert app.thread.format.name == "chatml"
+        assert app.chat_screen.thread.format.name == "chatml"
         assert "format chatml" in app.sub_title
-        app.thread.sampler.max_len_tokens = 6
+        app.chat_screen.thread.sampler.max_len_tokens = 6
         await send(pilot, "Hi")
-        assert app.thread.messages[-1]["role"] == "bot"
-        assert app.store.chat_settings(app.chat.chat_id)["format"] == "chatml"
+        assert app.chat_screen.thread.messages[-1]["role"] == "bot"
+        assert app.store.chat_settings(app.chat_screen.chat.chat_id)["format"] == "chatml"
 
 
 async def test_a_broken_preset_file_is_reported_and_the_app_goes_on(tmp_path):
@@ -118,9 +120,9 @@ async def test_a_broken_preset_file_is_reported_and_the_app_goes_on(tmp_path):
         await pilot.press("enter")
         await pilot.pause()
         assert any("Broken.toml" in n.message for n in app._notifications)
-        assert app.thread.sampler.name == "GreedyDecoding"
+        assert app.chat_screen.thread.sampler.name == "GreedyDecoding"
         await send(pilot, "Still here?")
-        assert app.thread.messages[-1]["role"] == "bot"
+        assert app.chat_screen.thread.messages[-1]["role"] == "bot"
 
 
 async def test_message_actions_edit_delete_insert_copy(tmp_path):
@@ -128,38 +130,38 @@ async def test_message_actions_edit_delete_insert_copy(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=6)
         await send(pilot, "Hello")
-        views = app.conversation.views
+        views = app.chat_screen.conversation.views
         views[0].focus()
         await pilot.press("e")
         await wait_until(pilot, lambda: screen_name(app) == "TextEditScreen", "the editor")
         app.screen.query_one("TextArea").load_text("Hello, edited")
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert app.thread.messages[0]["content"] == "Hello, edited"
-        assert app.store.messages(app.chat.chat_id)[0].content == "Hello, edited"
+        assert app.chat_screen.thread.messages[0]["content"] == "Hello, edited"
+        assert app.store.messages(app.chat_screen.chat.chat_id)[0].content == "Hello, edited"
 
-        app.conversation.views[0].focus()
+        app.chat_screen.conversation.views[0].focus()
         await pilot.press("y")
         assert app.clipboard == "Hello, edited"
 
-        app.conversation.views[0].focus()
+        app.chat_screen.conversation.views[0].focus()
         await pilot.press("s")
         await wait_until(pilot, lambda: screen_name(app) == "TextEditScreen", "the editor")
         app.screen.query_one("TextArea").load_text("Be brief.")
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert [m["role"] for m in app.thread.messages] == ["system", "user", "bot"]
-        assert [v.role for v in app.conversation.views] == ["system", "user", "bot"]
-        stored = app.store.messages(app.chat.chat_id)
+        assert [m["role"] for m in app.chat_screen.thread.messages] == ["system", "user", "bot"]
+        assert [v.role for v in app.chat_screen.conversation.views] == ["system", "user", "bot"]
+        stored = app.store.messages(app.chat_screen.chat.chat_id)
         assert [m.role for m in stored] == ["system", "user", "bot"]
 
-        app.conversation.views[2].focus()
+        app.chat_screen.conversation.views[2].focus()
         await pilot.press("delete")
         await wait_until(pilot, lambda: screen_name(app) == "ConfirmScreen", "the question")
         await pilot.press("y")
         await pilot.pause()
-        assert [m["role"] for m in app.thread.messages] == ["system", "user"]
-        assert len(app.store.messages(app.chat.chat_id)) == 2
+        assert [m["role"] for m in app.chat_screen.thread.messages] == ["system", "user"]
+        assert len(app.store.messages(app.chat_screen.chat.chat_id)) == 2
 
 
 async def test_palette_commands_system_prompt_and_clear(tmp_path):
@@ -176,15 +178,20 @@ async def test_palette_commands_system_prompt_and_clear(tmp_path):
         app.screen.query_one("TextArea").load_text("You are a pirate.")
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert app.thread.messages[0] == {**app.thread.messages[0], "role": "system"}
-        assert app.thread.messages[0]["content"] == "You are a pirate."
+        assert app.chat_screen.thread.messages[0] == {
+            **app.chat_screen.thread.messages[0],
+            "role": "system",
+        }
+        assert app.chat_screen.thread.messages[0]["content"] == "You are a pirate."
 
-        app.action_clear_chat()
+        app.chat_screen.action_clear_chat()
         await wait_until(pilot, lambda: screen_name(app) == "ConfirmScreen", "the question")
         await pilot.press("y")
         await pilot.pause()
-        assert [m["content"] for m in app.thread.messages] == ["You are a pirate."]
-        assert [m.content for m in app.store.messages(app.chat.chat_id)] == ["You are a pirate."]
+        assert [m["content"] for m in app.chat_screen.thread.messages] == ["You are a pirate."]
+        assert [m.content for m in app.store.messages(app.chat_screen.chat.chat_id)] == [
+            "You are a pirate."
+        ]
 
 
 async def test_keymap_from_the_config_remaps_an_action(tmp_path):
@@ -196,7 +203,7 @@ async def test_keymap_from_the_config_remaps_an_action(tmp_path):
         await pilot.press("ctrl+t")
         await pilot.pause()
         await wait_idle(pilot)
-        assert len(app.chat.entries[-1].versions) == 2
+        assert len(app.chat_screen.chat.entries[-1].versions) == 2
 
 
 async def test_config_entries_the_app_cannot_use_are_named(tmp_path):
@@ -233,7 +240,7 @@ async def test_config_entries_the_app_cannot_use_are_named(tmp_path):
         await pilot.press("ctrl+t")  # the good entry applies
         await pilot.pause()
         await wait_idle(pilot)
-        assert len(app.chat.entries[-1].versions) == 2
+        assert len(app.chat_screen.chat.entries[-1].versions) == 2
 
 
 async def test_a_keymap_value_of_the_wrong_type_is_named(tmp_path):
@@ -283,32 +290,32 @@ async def test_keys_work_while_the_bot_writes(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=1500)
         await send(pilot, "Count from 1 to 1000, separated by commas.", wait=False)
-        await wait_until(pilot, lambda: app._reply is not None, "the reply")
+        await wait_until(pilot, lambda: app.chat_screen._reply is not None, "the reply")
         box = app.query_one("#input")
         await pilot.press("h", "i")
         assert box.text == "hi"
         # sending now keeps the text and says why
-        assert app.generating
+        assert app.chat_screen.generating
         await pilot.press("enter")
         assert box.text == "hi"
         assert any("press Escape" in n.message for n in app._notifications)
         await pilot.press("escape")
         await wait_idle(pilot)
-        assert app.thread.last_result.stop_reason == "cancelled"
+        assert app.chat_screen.thread.last_result.stop_reason == "cancelled"
 
 
 async def test_the_loading_screen_fills_as_llama_cpp_reads_the_model(tmp_path):
     from ezchat.tui.loading import LoadingScreen
 
     app = make_app(tmp_path / "chats.db")
-    app._model_lock.acquire()  # hold the load back so the loading screen is surely up
+    app.model_lock.acquire()  # hold the load back so the loading screen is surely up
     async with app.run_test(size=SIZE) as pilot:
         loading = app.screen
         assert isinstance(loading, LoadingScreen) and loading.loaded == 0.0
         # the footer offers only what works while loading
         shown = {active.binding.action for active in loading.active_bindings.values()}
         assert "app.quit" in shown and not shown & {"reroll", "stop", "edit_sampler"}
-        app._model_lock.release()
+        app.model_lock.release()
         await wait_loaded(pilot)
         assert loading.loaded == 1.0
         assert not isinstance(app.screen, LoadingScreen)
@@ -320,12 +327,12 @@ async def test_quitting_mid_load_stops_llama_cpp_reading(tmp_path):
     from textual.worker import WorkerState
 
     app = make_app(tmp_path / "chats.db")
-    app._model_lock.acquire()
+    app.model_lock.acquire()
     async with app.run_test(size=SIZE) as pilot:
         (load_worker,) = [w for w in app.workers if w.group == "model"]
         await wait_until(pilot, lambda: load_worker.state == WorkerState.RUNNING, "the load")
         await pilot.press("q")  # the worker is cancelled as the app closes
         await pilot.pause()
-        app._model_lock.release()
+        app.model_lock.release()
         await wait_until(pilot, lambda: load_worker.is_finished, "the load to stop")
     assert app.model is None  # llama.cpp was told to stop: no model was built

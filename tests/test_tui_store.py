@@ -16,32 +16,36 @@ async def test_saved_chat_survives_a_restart_with_every_version(tmp_path):
     app = make_app(store_path, sampler="HighTempSampling")
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=10)
-        app.thread.sampler.seed = 5
+        app.chat_screen.thread.sampler.seed = 5
         await send(pilot, "Say something nice.")
         # saved as it happens: another connection sees the finished reply already
         with ChatStore(store_path) as other:
             (summary,) = other.chats()
             stored = other.messages(summary.id)
-            assert [m.content for m in stored] == [m["content"] for m in app.thread.messages]
+            assert [m.content for m in stored] == [
+                m["content"] for m in app.chat_screen.thread.messages
+            ]
             assert summary.title == "Say something nice."
         await pilot.press("ctrl+r")
         await wait_idle(pilot)
-        messages = [dict(m) for m in app.thread.messages]
-        versions = list(app.chat.entries[-1].versions)
+        messages = [dict(m) for m in app.chat_screen.thread.messages]
+        versions = list(app.chat_screen.chat.entries[-1].versions)
         assert len(versions) == 2
-        chat_id = app.chat.chat_id
+        chat_id = app.chat_screen.chat.chat_id
 
     again = make_app(store_path, resume=True)
     async with again.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
-        assert again.chat.chat_id == chat_id
-        assert [m["content"] for m in again.thread.messages] == [m["content"] for m in messages]
-        assert again.chat.entries[-1].versions == versions
-        view = again.conversation.views[-1]
+        assert again.chat_screen.chat.chat_id == chat_id
+        assert [m["content"] for m in again.chat_screen.thread.messages] == [
+            m["content"] for m in messages
+        ]
+        assert again.chat_screen.chat.entries[-1].versions == versions
+        view = again.chat_screen.conversation.views[-1]
         assert view.version_label == "2/2" and view.content == versions[1]
         view.focus()
         await pilot.press("left")
-        assert again.thread.messages[-1]["content"] == versions[0]
+        assert again.chat_screen.thread.messages[-1]["content"] == versions[0]
         # the input's history holds the chat's messages
         again.query_one("#input").focus()
         await pilot.press("up")
@@ -57,12 +61,15 @@ async def test_chat_list_opens_renames_and_deletes(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=6)
         await send(pilot, "First chat here.")
-        first_id = app.chat.chat_id
+        first_id = app.chat_screen.chat.chat_id
         await pilot.press("ctrl+n")
         await pilot.pause()
-        assert app.thread.messages == [] or app.thread.messages[0]["role"] == "system"
+        assert (
+            app.chat_screen.thread.messages == []
+            or app.chat_screen.thread.messages[0]["role"] == "system"
+        )
         await send(pilot, "Second chat here.")
-        second_id = app.chat.chat_id
+        second_id = app.chat_screen.chat.chat_id
         assert first_id != second_id
 
         await pilot.press("f5")
@@ -72,9 +79,9 @@ async def test_chat_list_opens_renames_and_deletes(tmp_path):
         # newest first: the second chat is on top; open the first one
         await pilot.press("down", "enter")
         await pilot.pause()
-        assert app.chat.chat_id == first_id
-        assert app.thread.messages[0]["content"] == "First chat here."
-        assert app.conversation.views[0].content == "First chat here."
+        assert app.chat_screen.chat.chat_id == first_id
+        assert app.chat_screen.thread.messages[0]["content"] == "First chat here."
+        assert app.chat_screen.conversation.views[0].content == "First chat here."
 
         await pilot.press("f5")
         await pilot.pause()
@@ -105,19 +112,19 @@ async def test_chat_list_opens_renames_and_deletes(tmp_path):
         assert app.screen.__class__.__name__ != "ChatListScreen"
         # the open chat was deleted: the app goes on in a new, unsaved one
         if doomed == first_id:
-            assert app.chat.chat_id is None
+            assert app.chat_screen.chat.chat_id is None
         else:
-            assert app.chat.chat_id == first_id
+            assert app.chat_screen.chat.chat_id == first_id
 
 
 async def test_resume_without_saved_chats_starts_a_new_one(tmp_path):
     app = make_app(tmp_path / "chats.db", resume=True)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=4)
-        assert app.chat.chat_id is None
+        assert app.chat_screen.chat.chat_id is None
         assert any("No saved chat" in n.message for n in app._notifications)
         await send(pilot, "Hi")
-        assert app.chat.chat_id is not None
+        assert app.chat_screen.chat.chat_id is not None
 
 
 async def test_unreadable_store_is_reported_and_the_chat_still_works(tmp_path):
@@ -129,7 +136,7 @@ async def test_unreadable_store_is_reported_and_the_chat_still_works(tmp_path):
         assert app.store is None
         assert any("will not be saved" in n.message for n in app._notifications)
         await send(pilot, "Hello")
-        assert app.thread.messages[-1]["role"] == "bot"
+        assert app.chat_screen.thread.messages[-1]["role"] == "bot"
 
 
 async def test_mid_reply_everything_finished_is_already_on_disk(tmp_path):
@@ -140,33 +147,36 @@ async def test_mid_reply_everything_finished_is_already_on_disk(tmp_path):
     app = make_app(store_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=200)
-        app.thread.sampler.max_len_tokens = 12
+        app.chat_screen.thread.sampler.max_len_tokens = 12
         await send(pilot, "Hello!")
-        app.thread.sampler.max_len_tokens = 200
+        app.chat_screen.thread.sampler.max_len_tokens = 200
         await send(pilot, "Tell me a long story about a lighthouse.", wait=False)
         await wait_until(
             pilot,
             lambda: (
-                app.conversation.views[-1].role == "bot"
-                and len(app.conversation.views[-1].content) > 10
+                app.chat_screen.conversation.views[-1].role == "bot"
+                and len(app.chat_screen.conversation.views[-1].content) > 10
             ),
             "some reply text",
         )
         # a flush comes at most FLUSH_SECONDS apart while the reply streams
         await pilot.pause(ReplySaver.FLUSH_SECONDS * 2)
-        assert app.generating
+        assert app.chat_screen.generating
         with ChatStore(store_path) as other:
             (summary,) = other.chats()
             stored = [(m.role, m.content) for m in other.messages(summary.id)]
         assert stored[:3] == [
             ("user", "Hello!"),
-            ("bot", app.thread.messages[1]["content"]),
+            ("bot", app.chat_screen.thread.messages[1]["content"]),
             ("user", "Tell me a long story about a lighthouse."),
         ]
         role, partial = stored[3]
         assert role == "bot" and partial.strip()
         await pilot.press("escape")
         await wait_idle(pilot)
-        assert app.thread.messages[-1]["content"].startswith(partial)
+        assert app.chat_screen.thread.messages[-1]["content"].startswith(partial)
         with ChatStore(store_path) as other:
-            assert other.messages(summary.id)[-1].content == app.thread.messages[-1]["content"]
+            assert (
+                other.messages(summary.id)[-1].content
+                == app.chat_screen.thread.messages[-1]["content"]
+            )

@@ -31,13 +31,13 @@ async def wait_loaded(pilot: Pilot, max_len_tokens: int = 24) -> EzChatApp:
     app = pilot.app
     await wait_until(pilot, lambda: app.ready, "the model to load")
     await wait_counted(pilot)
-    app.thread.sampler.max_len_tokens = max_len_tokens
+    app.chat_screen.thread.sampler.max_len_tokens = max_len_tokens
     return app
 
 
 async def wait_idle(pilot: Pilot) -> None:
     app = pilot.app
-    await wait_until(pilot, lambda: not app.generating, "the reply to finish")
+    await wait_until(pilot, lambda: not app.chat_screen.generating, "the reply to finish")
     await wait_counted(pilot)
 
 
@@ -63,5 +63,7 @@ async def send(pilot: Pilot, text: str, wait: bool = True) -> None:
         await pilot.press("enter")
         await wait_idle(pilot)
     else:
-        box.post_message(events.Key("enter", None))
-        await wait_until(pilot, lambda: app.generating, "the reply to start")
+        app.post_message(
+            events.Key("enter", None)
+        )  # as the terminal sends it: through the bindings
+        await wait_until(pilot, lambda: app.chat_screen.generating, "the reply to start")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from . import auto_format
 from . import formats as formats_module
 from . import reasoning as reasoning_module
 from .context_stats import ContextStats, context_stats
+from .reply import Reply, reroll_sampler
 from .reply_kind import ReplyKind
 from .roles import normalize_role, template_name
 from .samplers import SamplerSettings
@@ -27,8 +28,7 @@ from .samplers import SamplerSettings
 if TYPE_CHECKING:
     # Types only: the conversation layer talks to any Backend and never loads llama.cpp itself.
     from ..backends.base import Backend
-    from ..engine.generation import Generation
-    from ..engine.results import GenerationResult, TokenEvent
+    from ..engine.results import GenerationResult
     from .formats import Format
 
 # The terminal chat is an interface (ezchat.repl), a layer above this one: the package registers
@@ -65,59 +65,6 @@ class PromptPlan:
     dropped: int
 
 
-class Reply:
-    """A bot reply being generated. Iterate it for ``TokenEvent``s; when iteration ends
-    (finished, stopped with ``cancel()``, or closed early) the reply is recorded in the Thread,
-    partial text included."""
-
-    def __init__(
-        self, thread: Thread, generation: Generation, prefix: str, continues: Message | None
-    ):
-        self.thread = thread
-        self.generation = generation
-        self.prefix = prefix
-        self.continues = continues
-        self.message: Message | None = None
-        # Set by reroll and branch: the version of the reply this one replaces.
-        self.replaced: Message | None = None
-        self.branch_text = ""
-        # The reply told apart into reasoning and answer as it streams: ``parts`` is what the
-        # latest token added to each, ``head_parts`` what the reply holds before its first
-        # (the reply continued and the prefix), ``prefix_parts`` the prefix's share of it.
-        self.splitter = splitter = thread.reasoning_splitter()
-        before = thread.reply_text(continues) if continues is not None else ""
-        kept = splitter.push(before) if before else ("", "")
-        self.prefix_parts: tuple[str, str] = splitter.push(prefix) if prefix else ("", "")
-        self.head_parts = (kept[0] + self.prefix_parts[0], kept[1] + self.prefix_parts[1])
-        self.parts: tuple[str, str] = ("", "")
-
-    @property
-    def result(self) -> GenerationResult:
-        return self.generation.result
-
-    def cancel(self) -> None:
-        self.generation.cancel()
-
-    def __iter__(self) -> Iterator[TokenEvent]:
-        splitter = self.splitter
-        try:
-            for event in self.generation:
-                self.parts = splitter.push(event.text) if event.text else ("", "")
-                yield event
-            # what was held back in case it began a marker is text after all
-            self.parts = splitter.finish()
-            if any(self.parts):
-                yield _HELD_BACK_TEXT
-        finally:
-            self.message = self.thread._record_reply(self)
-
-    def run(self) -> str:
-        for _ in self:
-            pass
-        assert self.message is not None
-        return self.message["content"]
-
-
 class Thread:
     def __init__(
         self,
@@ -148,6 +95,8 @@ class Thread:
         # default); see set_thinking.
         self.thinking: bool | None = None
         self._setup_reasoning()
+        # how many times start(REROLL) wrote the last reply again: the next reroll's seed
+        self._rerolls = 0
 
     # --- messages ------------------------------------------------------------------------------
 
@@ -396,6 +345,39 @@ class Thread:
 
     # --- replies -------------------------------------------------------------------------------
 
+    def start(
+        self,
+        kind: ReplyKind | str = ReplyKind.REPLY,
+        *,
+        prefix: str = "",
+        position: int = 0,
+        token: int | None = None,
+        version: int | None = None,
+        candidates: int = 0,
+        sampler: SamplerSettings | None = None,
+    ) -> Reply:
+        """Begin a reply of any ``kind`` (see ReplyKind): the one entry point the app and the
+        REPL use. ``prefix`` starts a new reply; ``position`` and ``token`` say where a branch
+        takes another token; ``version`` numbers a reroll among the versions of its reply (by
+        default, the rerolls this Thread made of it) and picks its seed (reroll_sampler)."""
+        kind = ReplyKind(kind)
+        sampler = sampler or self.sampler
+        if kind is ReplyKind.REROLL:
+            if version is None:
+                version = self._rerolls + 1
+            reply = self.start_reroll(
+                candidates=candidates, sampler=reroll_sampler(sampler, version)
+            )
+            self._rerolls = version
+            return reply
+        if kind is ReplyKind.BRANCH:
+            if token is None:
+                raise EzChatError("a branch needs the token to put at its position")
+            return self.start_branch(position, token, candidates=candidates, sampler=sampler)
+        if kind is ReplyKind.CONTINUE:
+            return self.start_reply(continue_last=True, candidates=candidates, sampler=sampler)
+        return self.start_reply(prefix, candidates=candidates, sampler=sampler)
+
     def start_reply(
         self,
         prefix: str = "",
@@ -416,6 +398,8 @@ class Thread:
         generation = self.model.start(
             plan.tokens, stops, sampler or self.sampler, candidates, allow_shift=plan.dropped > 0
         )
+        if continues is None:
+            self._rerolls = 0  # a new reply has had no rerolls yet
         return Reply(self, generation, prefix, continues)
 
     def _record_reply(self, reply: Reply) -> Message:
@@ -472,6 +456,7 @@ class Thread:
             self.messages.append(replaced)
             raise
         reply.replaced = replaced
+        reply.kind = ReplyKind.REROLL
         return reply
 
     def reply_tokens(self, message: Message) -> list[int]:
@@ -518,6 +503,7 @@ class Thread:
             raise
         reply.replaced = replaced
         reply.branch_text = text
+        reply.kind = ReplyKind.BRANCH
         return reply
 
     def interact(self, color: bool = True, header: str | None = None, stream: bool = True) -> None:
@@ -537,20 +523,6 @@ class Thread:
         for line in self.context_stats().lines():
             print(line, file=file)
         file.flush()
-
-
-@dataclass(frozen=True, slots=True)
-class _HeldBackEvent:
-    """A ``TokenEvent`` with no token: the text the reasoning splitter held back (in case it
-    began a marker) is released into ``parts``. Its own class keeps the engine's out of the
-    conversation layer at run time."""
-
-    id: int = -1
-    text: str = ""
-    candidates: None = None
-
-
-_HELD_BACK_TEXT = _HeldBackEvent()
 
 
 def register_terminal_chat(run: Callable[..., None]) -> None:

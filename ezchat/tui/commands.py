@@ -1,4 +1,4 @@
-"""The app's commands in the command palette (ctrl+p)."""
+"""The chat's commands in the command palette (ctrl+p), made from the actions table."""
 
 from __future__ import annotations
 
@@ -6,38 +6,31 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-# (title, action, help): every action the app has, bound to a key or not.
-COMMANDS: list[tuple[str, str, str]] = [
-    ("Stop the reply", "stop", "End the reply now; the text so far stays in the chat"),
-    ("Reroll", "reroll", "A new reply to the same prompt; earlier versions stay browsable"),
-    ("Continue the reply", "continue_reply", "The bot goes on with its last reply"),
-    ("Prefix the next reply", "toggle_prefix", "What you type starts the bot's next reply"),
-    ("Inspect tokens", "inspect_tokens", "Candidates at each token of the last reply"),
-    ("Edit sampler values", "edit_sampler", "A form with every sampler setting, range-checked"),
-    ("Switch sampler preset", "pick_preset", "Choose one of the available presets"),
-    ("Switch prompt format", "pick_format", "Choose one of the available formats"),
-    ("Change the system prompt", "system_prompt", "Replace or remove the system message"),
-    ("Clear the chat", "clear_chat", "Delete every message but the system prompt"),
-    ("New chat", "new_chat", "Start a new chat; this one stays saved"),
-    ("Chats", "chat_list", "Open, rename, delete or export saved chats"),
-    ("Export this chat", "export_chat", "Write the chat as Markdown and JSON files"),
-]
+from .actions import palette_entries
 
 
 class EzChatCommands(Provider):
+    """Every palette entry of ezchat/tui/actions.py, run on the chat screen it was opened on."""
+
     async def discover(self) -> Hits:
-        for title, action, help_text in COMMANDS:
-            yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
+        for entry in palette_entries():
+            yield DiscoveryHit(
+                entry.title, partial(self.screen.run_action, entry.action), help=_help(entry.help)
+            )
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, action, help_text in COMMANDS:
-            score = matcher.match(title)
+        for entry in palette_entries():
+            score = matcher.match(entry.title)
             if score > 0:
                 yield Hit(
                     score,
-                    matcher.highlight(title),
-                    partial(self.app.run_action, action),
-                    text=title,
-                    help=help_text,
+                    matcher.highlight(entry.title),
+                    partial(self.screen.run_action, entry.action),
+                    text=entry.title,
+                    help=_help(entry.help),
                 )
+
+
+def _help(text: str) -> str:
+    return text[:1].upper() + text[1:]

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from ..chat.thread import Reply, Thread
+    from ..chat.reply import Reply
+    from ..chat.thread import Thread
+    from .chatlog import ChatLog
     from .reply_saver import ReplySaver
 
 
@@ -110,3 +112,20 @@ class CandidatesReady(Message):
         self.position = position
         self.candidates = candidates
         self.chosen = chosen
+
+
+class ChatOpened(Message):
+    """The open-chat worker read a saved chat and restored its cache: ``chat`` (a ChatLog) is
+    ready to show, with ``notes`` to tell the user (a changed model, a chat held elsewhere)."""
+
+    def __init__(self, thread: Thread, chat: ChatLog, notes: list[str]) -> None:
+        super().__init__()
+        self.thread = thread
+        self.chat = chat
+        self.notes = notes
+
+
+class ChatOpenFailed(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error

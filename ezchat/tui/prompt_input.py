@@ -3,18 +3,17 @@ new line, and up/down on the first/last line walk through what was sent before."
 
 from __future__ import annotations
 
-from textual import events
 from textual.message import Message
 
+from .actions import INPUT, bindings, current_keys
 from .textarea import VisibleTextArea
-
-NEWLINE_KEYS = ("ctrl+j", "shift+enter")
-MESSAGE_TITLE = "Message  (Enter send · ctrl+j new line · ↑ history)"
-PREFIX_TITLE = "The bot's reply starts with…  (Enter to let it continue · ctrl+b back)"
 
 
 class PromptInput(VisibleTextArea):
     """A multi-line input with history. ``prefix_mode``: the text starts the bot's reply."""
+
+    # priority: a text area would take Enter and the arrows for itself otherwise
+    BINDINGS = bindings(INPUT)
 
     class Submitted(Message):
         def __init__(self, text: str, as_prefix: bool) -> None:
@@ -31,11 +30,22 @@ class PromptInput(VisibleTextArea):
         self.prefix_mode = False
 
     def on_mount(self) -> None:
-        self.border_title = MESSAGE_TITLE
+        self.border_title = self._title()
+
+    def _title(self) -> str:
+        """The box's title names the keys as the user's [keymap] has them."""
+        keymap = getattr(self.app, "keymap", {})
+        send = current_keys("input.send", keymap)
+        if self.prefix_mode:
+            back = current_keys("prefix", keymap)
+            return f"The bot's reply starts with…  ({send} to let it continue · {back} back)"
+        newline = current_keys("input.newline", keymap, first_only=True)
+        history = current_keys("input.history_previous", keymap)
+        return f"Message  ({send} send · {newline} new line · {history} history)"
 
     def set_prefix_mode(self, on: bool) -> None:
         self.prefix_mode = on
-        self.border_title = PREFIX_TITLE if on else MESSAGE_TITLE
+        self.border_title = self._title()
         self.set_class(on, "-prefix")
 
     def load_history(self, texts: list[str]) -> None:
@@ -50,30 +60,31 @@ class PromptInput(VisibleTextArea):
         self._history_index = len(self.sent)
         self._draft = ""
 
-    async def _on_key(self, event: events.Key) -> None:
-        if event.key == "enter":
-            event.stop()
-            event.prevent_default()
-            self.post_message(self.Submitted(self.text, self.prefix_mode))
+    # The bindings run in the app's task as soon as the key arrives, while the keys typed
+    # before it still wait in this widget's queue (a paste, or typing ahead while the model
+    # loads). So each action queues itself behind them: Enter sends all of the text typed
+    # before it, and a new line goes where the cursor will be.
+
+    def action_send(self) -> None:
+        self.call_later(lambda: self.post_message(self.Submitted(self.text, self.prefix_mode)))
+
+    def action_newline(self) -> None:
+        self.call_later(self.insert, "\n")
+
+    def action_history(self, step: int) -> None:
+        self.call_later(self._walk_history, step)
+
+    def _walk_history(self, step: int) -> None:
+        """Walk the history on the first line (up) or the last line (down); elsewhere the key
+        moves the cursor as it does in any text area."""
+        row = self.cursor_location[0]
+        edge = 0 if step < 0 else self.document.line_count - 1
+        if row == edge and self._browse(step):
             return
-        if event.key in NEWLINE_KEYS:
-            event.stop()
-            event.prevent_default()
-            self.insert("\n")
-            return
-        if event.key == "up" and self.cursor_location[0] == 0 and self._browse(-1):
-            event.stop()
-            event.prevent_default()
-            return
-        if (
-            event.key == "down"
-            and self.cursor_location[0] == self.document.line_count - 1
-            and self._browse(1)
-        ):
-            event.stop()
-            event.prevent_default()
-            return
-        await super()._on_key(event)
+        if step < 0:
+            self.action_cursor_up()
+        else:
+            self.action_cursor_down()
 
     def _browse(self, step: int) -> bool:
         target = self._history_index + step

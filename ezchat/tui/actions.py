@@ -1,0 +1,336 @@
+"""Every action of the chat, once: its binding id, its keys, what the footer calls it and what
+the command palette says about it. The widgets' BINDINGS, the palette, the footer and the
+README's key tables are all made from ACTIONS, so a new action or a changed key is one line
+here; ``python -m ezchat.tui.actions`` prints the README tables (a test keeps them equal).
+
+The id is what a ``[keymap]`` entry in the config file names, so ids never change once
+released; keys may.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+# Where an action's keys work: the chat screen (always), the focused message, the input box,
+# or the candidates pane. The README has one table per place.
+SCREEN, MESSAGE, INPUT, CANDIDATES = "screen", "message", "input", "candidates"
+PLACES = {
+    SCREEN: "Anywhere in the chat",
+    MESSAGE: "On a focused message (Tab or click)",
+    INPUT: "In the input box",
+    CANDIDATES: "In the candidates pane",
+}
+
+
+@dataclass(frozen=True)
+class Action:
+    id: str  # the [keymap] name
+    keys: str  # Textual key names, comma-separated; "" for a palette-only action
+    action: str  # the Textual action string the keys run
+    label: str  # the footer's word for it
+    help: str  # what it does, for the palette and the README
+    place: str = SCREEN
+    title: str = ""  # the palette's entry; "" keeps it out of the palette
+    show: bool = True  # shown in the footer
+    # a priority binding runs before the focused widget sees the key (the input box would
+    # otherwise take Enter and the arrows for itself)
+    priority: bool = False
+
+    def binding(self) -> Binding:
+        return Binding(
+            self.keys,
+            self.action,
+            self.label,
+            show=self.show,
+            id=self.id,
+            priority=self.priority,
+        )
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action(
+        "stop",
+        "escape",
+        "stop",
+        "Stop",
+        "stop the reply within one token; the partial reply stays",
+        title="Stop the reply",
+    ),  # fmt: skip
+    Action(
+        "reroll",
+        "ctrl+r",
+        "reroll",
+        "Reroll",
+        "a new reply to the same prompt; earlier versions stay browsable",
+        title="Reroll",
+    ),  # fmt: skip
+    Action(
+        "continue",
+        "ctrl+g",
+        "continue_reply",
+        "Continue",
+        "the bot goes on with its last reply",
+        title="Continue the reply",
+    ),  # fmt: skip
+    Action(
+        "prefix",
+        "ctrl+b",
+        "toggle_prefix",
+        "Prefix",
+        "what you type next starts the bot's reply",
+        title="Prefix the next reply",
+    ),  # fmt: skip
+    Action(
+        "sampler_form",
+        "f2",
+        "edit_sampler",
+        "Sampler",
+        "edit the sampler's values in a form that checks them",
+        title="Edit sampler values",
+    ),  # fmt: skip
+    Action(
+        "preset",
+        "f3",
+        "pick_preset",
+        "Preset",
+        "switch to another sampler preset",
+        title="Switch sampler preset",
+    ),  # fmt: skip
+    Action(
+        "format",
+        "f4",
+        "pick_format",
+        "Format",
+        "switch the prompt format",
+        title="Switch prompt format",
+    ),  # fmt: skip
+    Action(
+        "chats",
+        "f5",
+        "chat_list",
+        "Chats",
+        "saved chats: open, rename (r), delete (d), export (x)",
+        title="Chats",
+    ),  # fmt: skip
+    Action(
+        "tokens",
+        "f8",
+        "inspect_tokens",
+        "Tokens",
+        "the candidates at each token of the last reply",
+        title="Inspect tokens",
+    ),  # fmt: skip
+    Action(
+        "thinking",
+        "ctrl+t",
+        "toggle_thinking",
+        "Thinking",
+        "thinking off, or on again, for a template that has the switch; saved with the chat",
+        title="Switch thinking",
+        show=False,
+    ),  # fmt: skip
+    Action(
+        "new_chat",
+        "ctrl+n",
+        "new_chat",
+        "New chat",
+        "start a new chat; the current one stays saved",
+        title="New chat",
+        show=False,
+    ),  # fmt: skip
+    Action(
+        "system_prompt",
+        "",
+        "system_prompt",
+        "System",
+        "replace or remove the system message",
+        title="Change the system prompt",
+    ),  # fmt: skip
+    Action(
+        "clear_chat",
+        "",
+        "clear_chat",
+        "Clear",
+        "delete every message but the system prompt",
+        title="Clear the chat",
+    ),  # fmt: skip
+    Action(
+        "export_chat",
+        "",
+        "export_chat",
+        "Export",
+        "write the chat as shown to Markdown and JSON files in exports/ of the data directory (works when the chats file no longer takes writes)",
+        title="Export this chat",
+    ),  # fmt: skip
+    Action(
+        "message.version_previous",
+        "left",
+        "version(-1)",
+        "Older version",
+        'the message\'s previous version ("2/3" in its title)',
+        MESSAGE,
+    ),  # fmt: skip
+    Action(
+        "message.version_next",
+        "right",
+        "version(1)",
+        "Newer version",
+        "the message's next version",
+        MESSAGE,
+    ),  # fmt: skip
+    Action(
+        "message.edit", "e", "request('edit')", "Edit", "edit the message", MESSAGE
+    ),  # fmt: skip
+    Action(
+        "message.delete",
+        "delete,d",
+        "request('delete')",
+        "Delete",
+        "delete the message, after a confirmation",
+        MESSAGE,
+    ),  # fmt: skip
+    Action(
+        "message.copy",
+        "y",
+        "request('copy')",
+        "Copy",
+        "copy the message (OSC 52, plus the system clipboard tool where there is one)",
+        MESSAGE,
+    ),  # fmt: skip
+    Action(
+        "message.insert_system",
+        "s",
+        "request('insert_system')",
+        "Insert system",
+        "insert a system message before this one",
+        MESSAGE,
+    ),  # fmt: skip
+    Action(
+        "message.tokens", "t", "request('tokens')", "Tokens", "inspect this reply's tokens", MESSAGE
+    ),  # fmt: skip
+    Action(
+        "message.reasoning",
+        "r",
+        "toggle_reasoning",
+        "Reasoning",
+        "expand or collapse the reply's reasoning (a dim block above the answer)",
+        MESSAGE,
+    ),  # fmt: skip
+    Action(
+        "input.send",
+        "enter",
+        "send",
+        "Send",
+        "send the message (in prefix mode: let the bot continue it)",
+        INPUT,
+        show=False,
+        priority=True,
+    ),  # fmt: skip
+    Action(
+        "input.newline",
+        "ctrl+j,shift+enter",
+        "newline",
+        "New line",
+        "start a new line (shift+enter where the terminal reports it)",
+        INPUT,
+        show=False,
+        priority=True,
+    ),  # fmt: skip
+    Action(
+        "input.history_previous",
+        "up",
+        "history(-1)",
+        "History",
+        "on the first line: the message sent before",
+        INPUT,
+        show=False,
+        priority=True,
+    ),  # fmt: skip
+    Action(
+        "input.history_next",
+        "down",
+        "history(1)",
+        "History",
+        "on the last line: the message sent after",
+        INPUT,
+        show=False,
+        priority=True,
+    ),  # fmt: skip
+    Action(
+        "candidates.previous",
+        "left",
+        "move(-1)",
+        "Previous token",
+        "the candidates at the previous token",
+        CANDIDATES,
+    ),  # fmt: skip
+    Action(
+        "candidates.next",
+        "right",
+        "move(1)",
+        "Next token",
+        "the candidates at the next token",
+        CANDIDATES,
+    ),  # fmt: skip
+)
+
+
+def bindings(place: str) -> list[Binding]:
+    """The BINDINGS of the widget or screen where ``place``'s keys work."""
+    return [action.binding() for action in ACTIONS if action.place == place and action.keys]
+
+
+def palette_entries() -> list[Action]:
+    """The actions the command palette lists, in the table's order."""
+    return [action for action in ACTIONS if action.title]
+
+
+def action_by_id(action_id: str) -> Action:
+    return next(action for action in ACTIONS if action.id == action_id)
+
+
+def current_keys(action_id: str, keymap: dict[str, str], *, first_only: bool = False) -> str:
+    """The keys of ``action_id`` as the user sees them: from their [keymap], else the table."""
+    keys = keymap.get(action_id) or action_by_id(action_id).keys
+    if first_only:
+        keys = keys.split(",")[0]
+    return keys_text(keys)
+
+
+def keys_text(keys: str) -> str:
+    """Keys as the README writes them: "ctrl+r", "F2", "Escape", "ctrl+j / shift+enter"."""
+    names = []
+    for key in keys.split(","):
+        key = key.strip()
+        if key.startswith("f") and key[1:].isdigit():
+            key = key.upper()
+        elif key in {"escape", "enter", "delete", "left", "right", "up", "down"}:
+            key = {"left": "←", "right": "→", "up": "↑", "down": "↓"}.get(key, key.capitalize())
+        names.append(key)
+    return " / ".join(names)
+
+
+def readme_tables() -> str:
+    """The key tables of README.md, one per place, made from ACTIONS."""
+    parts = []
+    for place, heading in PLACES.items():
+        parts += [
+            f"{heading}:",
+            "",
+            "| key | action | id (for `[keymap]`) |",
+            "| --- | --- | --- |",
+        ]
+        for action in ACTIONS:
+            if action.place != place:
+                continue
+            keys = keys_text(action.keys) if action.keys else "palette (ctrl+p)"
+            parts.append(f"| {keys} | {action.help} | `{action.id}` |")
+        parts.append("")
+    return "\n".join(parts).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(readme_tables())

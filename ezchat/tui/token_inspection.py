@@ -1,0 +1,108 @@
+"""The chat screen's token inspection: the candidates pane shows what else the model could have
+written at any token of a reply, and picking one regenerates the last reply from there.
+
+Computing candidates evaluates the prompt up to that token, so it runs in a worker under the
+app's model lock; only the newest request counts (``exclusive``), and a stale answer is dropped.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.worker import get_current_worker
+
+from ..chat.reply_kind import ReplyKind
+from ..errors import EzChatError
+from .candidates import CandidatesPane, visible_token
+from .events import CandidatesReady
+from .reply_flow import CANDIDATES_K
+
+if TYPE_CHECKING:
+    from .chat_screen import ChatScreen
+
+
+class TokenInspection:
+    """Mixed into ChatScreen."""
+
+    # (message index, token position) the candidates pane inspects, when it does
+    _inspecting: tuple[int, int] | None = None
+
+    def action_inspect_tokens(self: ChatScreen, index: int | None = None) -> None:
+        """Show the candidates at the last token of a reply (the last one by default)."""
+        if not self._can("inspect tokens"):
+            return
+        messages = self.thread.messages
+        if index is None:
+            bots = [i for i, m in enumerate(messages) if m["role"] == "bot"]
+            if not bots:
+                self.notify("There is no bot reply to inspect yet.")
+                return
+            index = bots[-1]
+        if not self._inspect_reply_end(index):
+            self.notify("This reply is empty; there are no tokens to inspect.")
+            return
+        self.candidates_pane.query_one("OptionList").focus()
+
+    def _inspect_reply_end(self: ChatScreen, index: int) -> bool:
+        """Show the candidates at the last token of reply ``index``; False when it is empty."""
+        tokens = self.thread.reply_tokens(self.thread.messages[index])
+        if tokens:
+            self._inspect(index, len(tokens) - 1)
+        return bool(tokens)
+
+    def _inspect(self: ChatScreen, index: int, position: int) -> None:
+        self._inspecting = (index, position)
+        self._candidates_at(index, position)
+
+    @work(thread=True, group="candidates", exclusive=True, exit_on_error=False)
+    def _candidates_at(self: ChatScreen, index: int, position: int) -> None:
+        thread = self.thread
+        with self.app.model_lock:
+            if get_current_worker().is_cancelled:
+                return
+            try:
+                candidates = thread.candidates_at(index, position, CANDIDATES_K)
+                chosen = thread.reply_tokens(thread.messages[index])[position]
+            except EzChatError as error:
+                self.app.call_from_thread(self.report, error)
+                return
+        self.post_message(CandidatesReady(index, position, candidates, chosen))
+
+    def on_candidates_ready(self: ChatScreen, message: CandidatesReady) -> None:
+        if self._inspecting != (message.index, message.position) or self.generating:
+            return
+        tokens = self.thread.reply_tokens(self.thread.messages[message.index])
+        try:
+            chosen_text = self.thread.model.token_text(message.chosen)
+        except EzChatError as error:  # a server that has gone cannot spell the token
+            self.report(error)
+            return
+        is_last = message.index == len(self.thread.messages) - 1
+        hint = "Enter: regenerate from here" if is_last else "only the last reply can branch"
+        header = (
+            f"Token {message.position + 1}/{len(tokens)}: {visible_token(chosen_text)}\n"
+            f"←/→ move · {hint}"
+        )
+        self.candidates_pane.show(message.candidates, message.chosen, header)
+
+    def on_candidates_pane_move(self: ChatScreen, message: CandidatesPane.Move) -> None:
+        if self._inspecting is None:
+            self.action_inspect_tokens()
+            return
+        if self.generating:
+            return
+        index, position = self._inspecting
+        count = len(self.thread.reply_tokens(self.thread.messages[index]))
+        target = max(0, min(count - 1, position + message.step))
+        if target != position:
+            self._inspect(index, target)
+
+    def on_candidates_pane_picked(self: ChatScreen, message: CandidatesPane.Picked) -> None:
+        if self._inspecting is None or not self._can("branch"):
+            return
+        index, position = self._inspecting
+        if index != len(self.thread.messages) - 1:
+            self.notify("Only the last reply can be regenerated from a token; pick one there.")
+            return
+        self.start_generation(ReplyKind.BRANCH, position=position, token=message.token_id)
