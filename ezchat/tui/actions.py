@@ -58,7 +58,7 @@ ACTIONS: tuple[Action, ...] = (
         "Stop",
         "stop the reply within one token; the partial reply stays",
         title="Stop the reply",
-    ),  # fmt: skip
+    ),
     Action(
         "reroll",
         "ctrl+r",
@@ -66,7 +66,7 @@ ACTIONS: tuple[Action, ...] = (
         "Reroll",
         "a new reply to the same prompt; earlier versions stay browsable",
         title="Reroll",
-    ),  # fmt: skip
+    ),
     Action(
         "continue",
         "ctrl+g",
@@ -74,7 +74,7 @@ ACTIONS: tuple[Action, ...] = (
         "Continue",
         "the bot goes on with its last reply",
         title="Continue the reply",
-    ),  # fmt: skip
+    ),
     Action(
         "prefix",
         "ctrl+b",
@@ -82,7 +82,7 @@ ACTIONS: tuple[Action, ...] = (
         "Prefix",
         "what you type next starts the bot's reply",
         title="Prefix the next reply",
-    ),  # fmt: skip
+    ),
     Action(
         "sampler_form",
         "f2",
@@ -90,7 +90,7 @@ ACTIONS: tuple[Action, ...] = (
         "Sampler",
         "edit the sampler's values in a form that checks them",
         title="Edit sampler values",
-    ),  # fmt: skip
+    ),
     Action(
         "preset",
         "f3",
@@ -98,7 +98,7 @@ ACTIONS: tuple[Action, ...] = (
         "Preset",
         "switch to another sampler preset",
         title="Switch sampler preset",
-    ),  # fmt: skip
+    ),
     Action(
         "format",
         "f4",
@@ -106,7 +106,7 @@ ACTIONS: tuple[Action, ...] = (
         "Format",
         "switch the prompt format",
         title="Switch prompt format",
-    ),  # fmt: skip
+    ),
     Action(
         "chats",
         "f5",
@@ -114,7 +114,7 @@ ACTIONS: tuple[Action, ...] = (
         "Chats",
         "saved chats: open, rename (r), delete (d), export (x)",
         title="Chats",
-    ),  # fmt: skip
+    ),
     Action(
         "tokens",
         "f8",
@@ -122,16 +122,16 @@ ACTIONS: tuple[Action, ...] = (
         "Tokens",
         "the candidates at each token of the last reply",
         title="Inspect tokens",
-    ),  # fmt: skip
+    ),
     Action(
         "thinking",
-        "ctrl+t",
+        "f6",
         "toggle_thinking",
         "Thinking",
         "thinking off, or on again, for a template that has the switch; saved with the chat",
         title="Switch thinking",
         show=False,
-    ),  # fmt: skip
+    ),
     Action(
         "new_chat",
         "ctrl+n",
@@ -140,7 +140,7 @@ ACTIONS: tuple[Action, ...] = (
         "start a new chat; the current one stays saved",
         title="New chat",
         show=False,
-    ),  # fmt: skip
+    ),
     Action(
         "system_prompt",
         "",
@@ -148,7 +148,7 @@ ACTIONS: tuple[Action, ...] = (
         "System",
         "replace or remove the system message",
         title="Change the system prompt",
-    ),  # fmt: skip
+    ),
     Action(
         "clear_chat",
         "",
@@ -156,7 +156,7 @@ ACTIONS: tuple[Action, ...] = (
         "Clear",
         "delete every message but the system prompt",
         title="Clear the chat",
-    ),  # fmt: skip
+    ),
     Action(
         "export_chat",
         "",
@@ -164,7 +164,7 @@ ACTIONS: tuple[Action, ...] = (
         "Export",
         "write the chat as shown to Markdown and JSON files in exports/ of the data directory (works when the chats file no longer takes writes)",
         title="Export this chat",
-    ),  # fmt: skip
+    ),
     Action(
         "message.version_previous",
         "left",
@@ -172,7 +172,7 @@ ACTIONS: tuple[Action, ...] = (
         "Older version",
         'the message\'s previous version ("2/3" in its title)',
         MESSAGE,
-    ),  # fmt: skip
+    ),
     Action(
         "message.version_next",
         "right",
@@ -180,10 +180,8 @@ ACTIONS: tuple[Action, ...] = (
         "Newer version",
         "the message's next version",
         MESSAGE,
-    ),  # fmt: skip
-    Action(
-        "message.edit", "e", "request('edit')", "Edit", "edit the message", MESSAGE
-    ),  # fmt: skip
+    ),
+    Action("message.edit", "e", "request('edit')", "Edit", "edit the message", MESSAGE),
     Action(
         "message.delete",
         "delete,d",
@@ -191,7 +189,7 @@ ACTIONS: tuple[Action, ...] = (
         "Delete",
         "delete the message, after a confirmation",
         MESSAGE,
-    ),  # fmt: skip
+    ),
     Action(
         "message.copy",
         "y",
@@ -199,7 +197,7 @@ ACTIONS: tuple[Action, ...] = (
         "Copy",
         "copy the message (OSC 52, plus the system clipboard tool where there is one)",
         MESSAGE,
-    ),  # fmt: skip
+    ),
     Action(
         "message.insert_system",
         "s",
@@ -207,10 +205,10 @@ ACTIONS: tuple[Action, ...] = (
         "Insert system",
         "insert a system message before this one",
         MESSAGE,
-    ),  # fmt: skip
+    ),
     Action(
         "message.tokens", "t", "request('tokens')", "Tokens", "inspect this reply's tokens", MESSAGE
-    ),  # fmt: skip
+    ),
     Action(
         "message.reasoning",
         "r",
@@ -218,7 +216,7 @@ ACTIONS: tuple[Action, ...] = (
         "Reasoning",
         "expand or collapse the reply's reasoning (a dim block above the answer)",
         MESSAGE,
-    ),  # fmt: skip
+    ),
     Action(
         "input.send",
         "enter",
@@ -228,7 +226,7 @@ ACTIONS: tuple[Action, ...] = (
         INPUT,
         show=False,
         priority=True,
-    ),  # fmt: skip
+    ),
     Action(
         "input.newline",
         "ctrl+j,shift+enter",
@@ -238,7 +236,7 @@ ACTIONS: tuple[Action, ...] = (
         INPUT,
         show=False,
         priority=True,
-    ),  # fmt: skip
+    ),
     Action(
         "input.history_previous",
         "up",
@@ -248,7 +246,7 @@ ACTIONS: tuple[Action, ...] = (
         INPUT,
         show=False,
         priority=True,
-    ),  # fmt: skip
+    ),
     Action(
         "input.history_next",
         "down",
@@ -258,7 +256,7 @@ ACTIONS: tuple[Action, ...] = (
         INPUT,
         show=False,
         priority=True,
-    ),  # fmt: skip
+    ),
     Action(
         "candidates.previous",
         "left",
@@ -266,7 +264,7 @@ ACTIONS: tuple[Action, ...] = (
         "Previous token",
         "the candidates at the previous token",
         CANDIDATES,
-    ),  # fmt: skip
+    ),
     Action(
         "candidates.next",
         "right",
@@ -274,7 +272,7 @@ ACTIONS: tuple[Action, ...] = (
         "Next token",
         "the candidates at the next token",
         CANDIDATES,
-    ),  # fmt: skip
+    ),
 )
 
 
