@@ -54,6 +54,19 @@ def start_llama_server(
     return _started(command, port, log, health="/health")
 
 
+def start_template_server(
+    model_path: Path, template: Path, log: Path
+) -> tuple[int, subprocess.Popen]:
+    """llama-server rendering with ``template`` (``--jinja``), for comparing prompts: its port
+    and the process."""
+    port = free_port()
+    server = start_llama_server(
+        model_path, port, log, "--jinja", "--chat-template-file", str(template),
+        "--no-warmup", "-np", "1", context=256,
+    )  # fmt: skip
+    return port, server
+
+
 def _started(
     command: list[str], port: int, log: Path, health: str = "/v1/models"
 ) -> subprocess.Popen:

@@ -359,14 +359,7 @@ def test_importing_leaves_llama_cpp_unloaded(module: str) -> None:
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'llama_cpp')\n"
         "print(','.join(loaded))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run_fresh(probe)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"importing {module} loaded {result.stdout.strip()}"
 
@@ -386,7 +379,13 @@ def test_the_package_still_offers_the_names_it_loads_on_use() -> None:
         "assert {'Model', 'model', 'runners'} <= set(dir(ez))\n"
         "print('ok')\n"
     )
-    result = subprocess.run(
+    result = _run_fresh(probe)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def _run_fresh(probe: str) -> subprocess.CompletedProcess:
+    """``probe`` in a fresh interpreter that imports this checkout."""
+    return subprocess.run(
         [sys.executable, "-c", probe],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -394,4 +393,3 @@ def test_the_package_still_offers_the_names_it_loads_on_use() -> None:
         text=True,
         timeout=120,
     )
-    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

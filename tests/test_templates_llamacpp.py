@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from llamacpp_cases import jinja_cases, templates_dir
-from servers import free_port, start_llama_server, stop_server
+from servers import start_template_server, stop_server
 
 from ezchat.chat import jinja_render
 
@@ -102,11 +102,7 @@ def test_llamacpp_jinja_case(case):
 
 def _reference(model_path: Path, template: Path, log: Path) -> dict:
     """llama-server's prompts for each conversation, with the caps it found and its tokens."""
-    port = free_port()
-    server = start_llama_server(
-        model_path, port, log, "--jinja", "--chat-template-file", str(template),
-        "--no-warmup", "-np", "1", context=256,
-    )  # fmt: skip
+    port, server = start_template_server(model_path, template, log)
     try:
         props = httpx.get(f"http://127.0.0.1:{port}/props", timeout=30).json()
         answers = {"props": props, "prompts": {}, "started": datetime.now()}

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from cli_support import one_error_line, run_ezchat
 from llamacpp_cases import templates_dir
-from servers import free_port, start_llama_server, stop_server
+from servers import start_template_server, stop_server
 from test_repl import chat
 from tui_support import wait_idle, wait_until
 
@@ -159,11 +159,7 @@ def test_chat_options_set_the_switch(model: ez.Model, qwen3) -> None:
 
 
 def _llama_server_prompt(model_path: Path, template: Path, messages: list, log: Path) -> str:
-    port = free_port()
-    server = start_llama_server(
-        model_path, port, log, "--jinja", "--chat-template-file", str(template),
-        "--no-warmup", "-np", "1", context=256,
-    )  # fmt: skip
+    port, server = start_template_server(model_path, template, log)
     try:
         body = {"messages": messages, "chat_template_kwargs": {"enable_thinking": True}}
         reply = httpx.post(f"http://127.0.0.1:{port}/apply-template", json=body, timeout=30)
