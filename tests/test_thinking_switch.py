@@ -218,7 +218,7 @@ def test_ezchat_chat_refuses_the_switch_where_the_format_has_none() -> None:
     one_error_line(refused, "format 'chatml' has no thinking switch")
 
 
-# --- the app: what its thinking key calls (ChatLog.set_thinking) ---------------------------------
+# --- the app: its thinking key (F9, id 'thinking') -------------------------------------------
 
 
 async def test_the_app_starts_with_the_switch_and_saves_a_flip(tmp_path: Path, qwen3) -> None:
@@ -237,7 +237,12 @@ async def test_the_app_starts_with_the_switch_and_saves_a_flip(tmp_path: Path, q
         await wait_idle(pilot)
         chat_id = app.chat_screen.chat.chat_id
         assert app.chat_screen.chat.store.chat_settings(chat_id)["thinking"] == "off"
-        assert app.chat_screen.chat.set_thinking(True) == "thinking on"
+        off_prompt = app.chat_screen.thread.inference_str_from_messages()
+        await pilot.press("f9")  # the thinking key: off becomes on, and is saved
+        await pilot.pause()
+        assert app.chat_screen.thread.thinking is True, [n.message for n in app._notifications]
+        assert any(n.message == "thinking on" for n in app._notifications)
+        assert app.chat_screen.thread.inference_str_from_messages() != off_prompt
         assert app.chat_screen.chat.export_data()["settings"]["thinking"] == "on"
     with ChatStore(store_path) as store:
         assert store.chat_settings(chat_id)["thinking"] == "on"

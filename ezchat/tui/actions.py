@@ -125,7 +125,7 @@ ACTIONS: tuple[Action, ...] = (
     ),
     Action(
         "thinking",
-        "f6",
+        "f9",
         "toggle_thinking",
         "Thinking",
         "thinking off, or on again, for a template that has the switch; saved with the chat",
