@@ -136,6 +136,11 @@ class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, Screen):
         self.app.title = visible(f"ezchat · {self.thread.model.name}")
         format_name = self.chat.format_name if self.chat else self.thread.format.name
         self.app.sub_title = visible(f"format {format_name} · sampler {self.thread.sampler.name}")
+
+    def _settings_changed(self) -> None:
+        """A new format or sampler: the header names it, and the context is counted again (a
+        format tokenizes differently, a sampler leaves another room for the reply)."""
+        self._update_header()
         self._refresh_context()
 
     def _can(self, action: str) -> bool:
@@ -279,7 +284,7 @@ class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, Screen):
                 self.report(error)
                 return
             self.chat.save_settings()
-            self._update_header()
+            self._settings_changed()
 
         self.app.push_screen(
             PickerScreen("Sampler preset", choices, self.thread.sampler.name), done
@@ -302,7 +307,7 @@ class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, Screen):
                 return
             self.chat.format_name = name
             self.chat.save_settings()
-            self._update_header()
+            self._settings_changed()
             self._warn_about_format()
 
         self.app.push_screen(PickerScreen("Prompt format", choices, self.chat.format_name), done)
@@ -317,6 +322,6 @@ class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, Screen):
             if sampler is not None:
                 self.thread.sampler = sampler
                 self.chat.save_settings()
-                self._update_header()
+                self._settings_changed()
 
         self.app.push_screen(SamplerFormScreen(self.thread.sampler), done)

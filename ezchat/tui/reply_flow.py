@@ -34,8 +34,6 @@ class ReplyFlow:
     _reply = None
 
     def _setup_replies(self: ChatScreen) -> None:
-        self.generating = False
-        self._reply = None
         self._stop_requested = False
         self._feed = ReplyFeed()
         self._stream_view: MessageView | None = None
