@@ -3,6 +3,9 @@
 
 On a GPU the decode itself takes ~1 ms for the default model, so this overhead decides how close
 a binding gets to llama.cpp's own speed; on this CPU it is the proxy the GPU figure depends on.
+
+``ezchat+info`` keeps every token's probability and top 10 (``token_info=True``, what a chat
+asks for); the three run in turns, so each round pairs them under the same load.
 """
 
 from __future__ import annotations
@@ -62,11 +65,12 @@ def measure(rounds: int = 3) -> list[list[object]]:
         prompt = thread.plan_prompt().tokens
         rows = []
         generated = TOKENS
-        for name in ["ezchat", "raw"] * rounds:
-            if name == "ezchat":
+        for name in ["ezchat", "ezchat+info", "raw"] * rounds:
+            if name.startswith("ezchat"):
                 model.ingest(prompt)  # the prompt is cached: what follows is decode only
                 timer.reset()
-                clock, items, _ = timed(partial(model.start, prompt, sampler=sampler))
+                start = partial(model.start, prompt, sampler=sampler, token_info=name != "ezchat")
+                clock, items, _ = timed(start)
             else:
                 list(raw_stream(raw, prompt, max_tokens=1))
                 timer.reset()
@@ -108,9 +112,28 @@ def main() -> dict[str, float]:
         rows,
     )
     ours = min(r[5] for r in rows if r[0] == "ezchat")
+    with_info = min(r[5] for r in rows if r[0] == "ezchat+info")
     theirs = min(r[5] for r in rows if r[0] == "raw")
-    print(f"\nbest overhead: ezchat {ours:.0f} us/token, llama-cpp-python {theirs:.0f} us/token")
-    return {"ezchat overhead us": ours, "raw overhead us": theirs}
+    print(
+        f"\nbest overhead: ezchat {ours:.0f} us/token, with token info {with_info:.0f} us/token, "
+        f"llama-cpp-python {theirs:.0f} us/token"
+    )
+    # each round's ezchat and ezchat+info ran back to back: the paired cost of token info
+    plain = [r for r in rows if r[0] == "ezchat"]
+    info = [r for r in rows if r[0] == "ezchat+info"]
+    costs = [b[5] - a[5] for a, b in zip(plain, info, strict=True)]
+    shares = [(b[5] - a[5]) / (a[4] * 1e3) for a, b in zip(plain, info, strict=True)]
+    cost, share = sorted(costs)[len(costs) // 2], sorted(shares)[len(shares) // 2]
+    print(
+        f"token info (probability + top 10 a token): {cost:.0f} us/token, "
+        f"{share:.1%} of a llama_decode here (median of {len(costs)} paired rounds)"
+    )
+    return {
+        "ezchat overhead us": ours,
+        "raw overhead us": theirs,
+        "token info us": cost,
+        "token info share of decode": share,
+    }
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """One generation: the per-token loop and the events it yields.
 
 The loop is the hot path of ezchat. Per token it does one sample, one stop check, one cached
-byte lookup, one incremental decode and one ``llama_decode``; everything else (candidates,
-stats) costs only when asked for.
+byte lookup, one incremental decode and one ``llama_decode``; everything else costs only when
+asked for: how the model weighed each token (``token_info``, one softmax per token that the
+candidates reuse), candidates, stats.
 """
 
 from __future__ import annotations
@@ -16,24 +17,27 @@ import numpy as np
 from .decoder import Decoder
 from .results import Candidate, EvalReport, GenerationResult, TokenEvent
 from .textstream import TextAssembler
+from .weighing import TOKEN_INFO_K, TokenWeigher, Weighing
 
 
 def top_candidates(logits: np.ndarray, k: int, piece: Callable[[int], str]) -> list[Candidate]:
     """The k most likely next tokens, with probabilities from the softmax over the whole
     vocabulary (so they sum to at most 1), most likely first."""
-    k = max(1, min(k, logits.shape[0]))
-    shifted = np.exp(logits - logits.max())
-    probs = shifted / shifted.sum()
-    top = np.argpartition(probs, -k)[-k:]
-    top = top[np.argsort(probs[top])[::-1]]
-    return [Candidate(piece(token), probs[token], token) for token in top.tolist()]
+    weighing = TokenWeigher(logits.shape[0], k).weigh(logits)
+    return candidates_of(weighing, k, piece)
+
+
+def candidates_of(weighing: Weighing, k: int, piece: Callable[[int], str]) -> list[Candidate]:
+    ids, probs = weighing.top_ids[:k].tolist(), weighing.top_probs[:k].tolist()
+    return [Candidate(piece(token), p, token) for token, p in zip(ids, probs, strict=True)]
 
 
 class Generation:
     """An iterator of ``TokenEvent``; ``result`` is complete once iteration ends.
 
     ``cancel()`` may be called from any thread: the loop checks it before every token, and
-    the partial reply stays in ``result``.
+    the partial reply stays in ``result``. With ``token_info``, ``result.token_info`` gets
+    one ``TokenInfo`` per generated token (aligned with ``result.tokens``).
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class Generation:
         candidates_k: int,
         prompt_report: EvalReport,
         on_finish: Callable[[], None] | None = None,
+        token_info: bool = False,
     ) -> None:
         self._decoder = decoder
         self._sample = sample
@@ -60,6 +65,10 @@ class Generation:
         self._on_finish = on_finish
         self._cancel = threading.Event()
         self.result = GenerationResult(prompt=prompt_report)
+        self._weigher: TokenWeigher | None = None
+        if token_info:
+            self.result.token_info = []
+            self._weigher = TokenWeigher(decoder.n_vocab, max(TOKEN_INFO_K, candidates_k))
         self._candidates_on_request = False
         self._candidates_requested = True  # the first token carries them either way
 
@@ -86,6 +95,7 @@ class Generation:
         cancelled = self._cancel.is_set
         candidates_k = self._candidates_k
         tokens = result.tokens
+        weigher, infos = self._weigher, result.token_info
         room = decoder.n_ctx
         limit = self._max_tokens if self._max_tokens > 0 else room
         started = time.perf_counter()
@@ -101,14 +111,22 @@ class Generation:
                     result.stop_reason = "context_full"
                     break
                 candidates = None
+                weighing = weigher.weigh(decoder.logits()) if weigher is not None else None
                 if candidates_k and (self._candidates_requested or not self._candidates_on_request):
                     self._candidates_requested = False
-                    candidates = top_candidates(decoder.logits(), candidates_k, self._piece_text)
+                    if weighing is not None:  # the softmax is done once a token
+                        candidates = candidates_of(weighing, candidates_k, self._piece_text)
+                    else:
+                        candidates = top_candidates(
+                            decoder.logits(), candidates_k, self._piece_text
+                        )
                 token = sample()
                 if is_stop(token):
                     result.stop_reason = "stop_token"
                     break
                 tokens.append(token)
+                if weighing is not None:
+                    infos.append(weighing.token_info(token))  # type: ignore[union-attr]
                 text = assembler.push(piece_bytes(token))
                 if assembler.stopped_by is not None:
                     result.stop_reason, result.stop_string = "stop_string", assembler.stopped_by
