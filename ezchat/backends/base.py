@@ -90,6 +90,7 @@ class Backend(Protocol):
         candidates: int = 0,
         *,
         allow_shift: bool = False,
+        token_info: bool = False,
     ) -> Running: ...
 
     def generate(

@@ -395,6 +395,7 @@ class RemoteModel(ServerCacheCalls, GenerationCalls):
         *,
         allow_shift: bool = False,  # the server manages its own cache
         grammar: str | None = None,
+        token_info: bool = False,  # not filled from servers yet: result.token_info stays None
     ) -> RemoteGeneration:
         """Send ``prompt`` and return a ``RemoteGeneration``: iterate it for ``TokenEvent``s,
         ``cancel()`` it from any thread (the stream is closed; the partial reply is kept), read

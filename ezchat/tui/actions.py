@@ -133,6 +133,14 @@ ACTIONS: tuple[Action, ...] = (
         show=False,
     ),
     Action(
+        "heatmap",
+        "f10",
+        "toggle_heatmap",
+        "Heatmap",
+        "colour every reply's tokens by their probability, low to high (a legend shows while on)",
+        title="Toggle the probability heatmap",
+    ),
+    Action(
         "new_chat",
         "ctrl+n",
         "new_chat",

@@ -29,6 +29,7 @@ from .context import ContextPane
 from .conversation import ConversationView, MessageView
 from .dialogs import ConfirmScreen, PickerScreen, TextEditScreen
 from .events import SaveFailed
+from .heat_view import HeatmapToggle
 from .prompt_input import PromptInput
 from .reply_flow import ReplyFlow
 from .token_inspection import TokenInspection
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from ..storage.store import ChatStore
 
 
-class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, Screen):
+class ChatScreen(ReplyFlow, TokenInspection, HeatmapToggle, ChatSwitching, Screen):
     """The chat: the conversation with the input below it, the candidates and the context
     beside it. Empty until ``begin`` gives it the Thread the app made."""
 
@@ -58,6 +59,7 @@ class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, Screen):
         with Horizontal(id="body"):
             with Vertical(id="chat"):
                 yield ConversationView(id="conversation")
+                yield self.heat_legend_widget()
                 yield PromptInput(id="input")
             with Vertical(id="side"):
                 yield CandidatesPane(id="candidates")
@@ -169,6 +171,7 @@ class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, Screen):
     async def _show_conversation(self) -> None:
         """Draw every message again (after a change that moves indexes)."""
         await self.conversation.show(len(self.thread.messages), self._make_view)
+        self.refresh_heat()
         self._refresh_context()
 
     def _refresh_context(self, already_said: str | None = None) -> None:
@@ -204,6 +207,7 @@ class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, Screen):
                 await event.view.set_content(
                     entry.versions[entry.current], entry.label, entry.reasoning
                 )
+                self._show_heat(event.view)
                 self._refresh_context()
         elif action == "edit":
             message = self.thread.messages[index]

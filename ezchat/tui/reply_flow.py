@@ -174,6 +174,8 @@ class ReplyFlow:
         finally:
             self.generating = False
             self._reply = None
+            if view is not None:
+                self._show_heat(view)
             self.candidates_pane.stop_following()
             self.refresh_bindings()
             self._refresh_context(already_said=message.error)

@@ -1,8 +1,12 @@
 """The chat screen's token inspection: the candidates pane shows what else the model could have
 written at any token of a reply, and picking one regenerates the last reply from there.
 
-Computing candidates evaluates the prompt up to that token, so it runs in a worker under the
-app's model lock; only the newest request counts (``exclusive``), and a stale answer is dropped.
+A reply's tokens keep how the model weighed them (``Node.token_info``, saved with the chat), so
+the candidates of any token of any reply are read from there, also after the chat is reopened,
+with no evaluation. Only where they are unknown (a reply written before ezchat kept them, or
+typed text) are they computed: that evaluates the prompt up to that token, so it runs in a
+worker under the app's model lock; only the newest request counts (``exclusive``), and a stale
+answer is dropped.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from textual import work
 from textual.worker import get_current_worker
 
 from ..chat.reply_kind import ReplyKind
+from ..engine.results import Candidate
 from ..errors import EzChatError
 from .candidates import CandidatesPane, visible_token
 from .events import CandidatesReady
@@ -53,6 +58,10 @@ class TokenInspection:
 
     def _inspect(self: ChatScreen, index: int, position: int) -> None:
         self._inspecting = (index, position)
+        stored = stored_candidates(self.thread, index, position, CANDIDATES_K)
+        if stored is not None:
+            self.post_message(CandidatesReady(index, position, *stored))
+            return
         self._candidates_at(index, position)
 
     @work(thread=True, group="candidates", exclusive=True, exit_on_error=False)
@@ -106,3 +115,22 @@ class TokenInspection:
             self.notify("Only the last reply can be regenerated from a token; pick one there.")
             return
         self.start_generation(ReplyKind.BRANCH, position=position, token=message.token_id)
+
+
+def stored_candidates(thread, index: int, position: int, k: int) -> tuple[list, int] | None:
+    """The candidates at token ``position`` of reply ``messages[index]`` and the token chosen
+    there, as the model weighed them when it wrote the reply; None where that is not known."""
+    node = thread.node_at(index)
+    infos = node.token_info
+    if not infos or position >= len(infos) or infos[position] is None:
+        return None
+    info = infos[position]
+    tokens = thread.reply_tokens(thread.messages[index])
+    if position >= len(tokens) or tokens[position] != info.id:
+        return None  # the text changed since (an edit): the stored weighing is not of it
+    try:
+        text = thread.model.token_text
+        candidates = [Candidate(text(token), p, token) for token, p in info.top[:k]]
+    except EzChatError:  # a server that has gone cannot spell the tokens: compute instead
+        return None
+    return candidates, info.id
