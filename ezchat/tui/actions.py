@@ -281,6 +281,14 @@ ACTIONS: tuple[Action, ...] = (
         "the candidates at the next token",
         CANDIDATES,
     ),
+    Action(
+        "candidates.type",
+        "i",
+        "type_own",
+        "Own text",
+        "branch the last reply at this token with text you type; the old reply stays",
+        CANDIDATES,
+    ),
 )
 
 

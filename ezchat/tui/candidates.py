@@ -44,6 +44,7 @@ class CandidatesPane(Vertical):
     BINDINGS = [
         Binding("left", "move(-1)", "Previous token", id="candidates.previous"),
         Binding("right", "move(1)", "Next token", id="candidates.next"),
+        Binding("i", "type_own", "Own text", id="candidates.type"),
     ]
 
     class Move(Message):
@@ -52,6 +53,9 @@ class CandidatesPane(Vertical):
         def __init__(self, step: int) -> None:
             super().__init__()
             self.step = step
+
+    class TypeOwn(Message):
+        """Branch the reply at the inspected position with text the user types."""
 
     class Picked(Message):
         """Regenerate the reply from the inspected position with this token."""
@@ -135,6 +139,9 @@ class CandidatesPane(Vertical):
 
     def action_move(self, step: int) -> None:
         self.post_message(self.Move(step))
+
+    def action_type_own(self) -> None:
+        self.post_message(self.TypeOwn())
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

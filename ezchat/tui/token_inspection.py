@@ -20,6 +20,7 @@ from ..chat.reply_kind import ReplyKind
 from ..engine.results import Candidate
 from ..errors import EzChatError
 from .candidates import CandidatesPane, visible_token
+from .dialogs import TextEditScreen
 from .events import CandidatesReady
 from .reply_flow import CANDIDATES_K
 
@@ -88,7 +89,11 @@ class TokenInspection:
             self.report(error)
             return
         is_last = message.index == len(self.thread.messages) - 1
-        hint = "Enter: regenerate from here" if is_last else "only the last reply can branch"
+        hint = (
+            "Enter: regenerate from here · i: your own text"
+            if is_last
+            else "only the last reply can branch"
+        )
         header = (
             f"Token {message.position + 1}/{len(tokens)}: {visible_token(chosen_text)}\n"
             f"←/→ move · {hint}"
@@ -106,6 +111,29 @@ class TokenInspection:
         target = max(0, min(count - 1, position + message.step))
         if target != position:
             self._inspect(index, target)
+
+    def on_candidates_pane_type_own(self: ChatScreen, message: CandidatesPane.TypeOwn) -> None:
+        """Branch at the inspected token with typed text: the reply keeps its tokens before
+        it, the text takes the token's place, and the model goes on from there."""
+        if self._inspecting is None or not self._can("branch"):
+            return
+        index, position = self._inspecting
+        if index != len(self.thread.messages) - 1:
+            self.notify("Only the last reply can be branched with your own text; pick one there.")
+            return
+
+        def done(text: str | None) -> None:
+            if text and self._can("branch"):
+                self.start_generation(ReplyKind.BRANCH, position=position, text=text)
+
+        self.app.push_screen(
+            TextEditScreen(
+                f"Branch at token {position + 1}: your text replaces it, then the bot goes on",
+                "",
+                hint="ctrl+s branches · escape cancels (the reply stays as it is)",
+            ),
+            done,
+        )
 
     def on_candidates_pane_picked(self: ChatScreen, message: CandidatesPane.Picked) -> None:
         if self._inspecting is None or not self._can("branch"):
