@@ -26,6 +26,7 @@ from typing import Any
 from ..chat.samplers import SamplerSettings
 from ..engine.calls import GenerationCalls
 from ..engine.results import Candidate, EvalReport, ProgressReport
+from ..engine.weighing import TOKEN_INFO_K
 from ..errors import GenerationError, LoadCancelled, ModelUnloadedException, PromptTooLongError
 from .capabilities import ServerCacheCalls, grammar_fields
 from .http import (
@@ -395,13 +396,14 @@ class RemoteModel(ServerCacheCalls, GenerationCalls):
         *,
         allow_shift: bool = False,  # the server manages its own cache
         grammar: str | None = None,
-        token_info: bool = False,  # not filled from servers yet: result.token_info stays None
+        token_info: bool = False,
     ) -> RemoteGeneration:
         """Send ``prompt`` and return a ``RemoteGeneration``: iterate it for ``TokenEvent``s,
         ``cancel()`` it from any thread (the stream is closed; the partial reply is kept), read
         ``result`` at the end. Integer stops are ignored: servers stop on their model's own
         end-of-generation tokens. ``grammar`` (GBNF) constrains the reply where the server
-        takes one (see ``capabilities.py``)."""
+        takes one (see ``capabilities.py``). ``token_info`` asks for the top 10 of every token
+        and keeps the server's weighing in ``result.token_info`` (see ``weights.py``)."""
         self._require()
         constraint = grammar_fields(self.info, grammar, self.base_url)
         if self._busy:
@@ -415,9 +417,8 @@ class RemoteModel(ServerCacheCalls, GenerationCalls):
         body.update(
             sampling_fields(self.info.kind, sampler, body.pop("max_tokens"), self.context_length)
         )
-        body.update(
-            logprob_fields(self.info.kind, candidates, chat=path.endswith("chat/completions"))
-        )
+        asked = max(candidates, TOKEN_INFO_K) if token_info else candidates
+        body.update(logprob_fields(self.info.kind, asked, chat=path.endswith("chat/completions")))
         body.update(constraint)
         body["stream"] = True
         if self.info.kind in (VLLM, OPENAI):
@@ -426,7 +427,7 @@ class RemoteModel(ServerCacheCalls, GenerationCalls):
         if stop_strings:
             body["stop"] = stop_strings
         self._busy = True
-        return RemoteGeneration(self, path, body, tokens, candidates)
+        return RemoteGeneration(self, path, body, tokens, candidates, token_info)
 
     def _check_fits(self, tokens: list[int], room: int) -> None:
         if len(tokens) + room > self.context_length:

@@ -189,6 +189,7 @@ class TokenInfo:
     text: str
     piece: bytes | None = None
     candidates: list[tuple[int | None, str, float]] | None = None
+    probability: float | None = None  # the token's own, where the server sends it
 
 
 @dataclass(slots=True)
@@ -225,6 +226,7 @@ def _token_infos(logprobs: Any) -> list[TokenInfo]:
         return [_entry_info(entry) for entry in logprobs["content"] if isinstance(entry, dict)]
     tokens = logprobs.get("tokens") or []
     tops = logprobs.get("top_logprobs") or []
+    own = logprobs.get("token_logprobs") or []
     infos = []
     for index, token in enumerate(tokens):
         top = tops[index] if index < len(tops) else None
@@ -233,7 +235,8 @@ def _token_infos(logprobs: Any) -> list[TokenInfo]:
         if isinstance(top, dict):
             ranked = sorted(top.items(), key=lambda item: item[1] or -math.inf, reverse=True)
             candidates = [(*_split_token(str(t)), _prob(lp)) for t, lp in ranked]
-        infos.append(TokenInfo(token_id, text, None, candidates))
+        probability = _prob(own[index]) if index < len(own) and own[index] is not None else None
+        infos.append(TokenInfo(token_id, text, None, candidates, probability))
     return infos
 
 
@@ -253,7 +256,9 @@ def _entry_info(entry: dict[str, Any]) -> TokenInfo:
                 top_id = int(top["id"])
             candidates.append((top_id, top_text, _prob(top.get("logprob"))))
         candidates.sort(key=lambda c: c[2], reverse=True)
-    return TokenInfo(token_id, text, piece, candidates)
+    own = entry.get("logprob")
+    probability = _prob(own) if own is not None else None
+    return TokenInfo(token_id, text, piece, candidates, probability)
 
 
 def _split_token(token: str) -> tuple[int | None, str]:

@@ -20,6 +20,7 @@ from ..engine.results import EvalReport, GenerationResult, TokenEvent
 from .http import RemoteError, StreamEnded, _Retryable, backoff_delay
 from .servers import Chunk, TokenInfo, parse_chunk
 from .transport import ReadStopped, WaitExpired
+from .weights import ids_by_text, token_info_from_stream
 
 # What parsing JSON of an unexpected shape raises (a list where an object belongs, ...): at
 # the edge with a server, that is the server's mistake, reported as one.
@@ -39,12 +40,14 @@ class RemoteGeneration:
         body: dict[str, Any],
         prompt_tokens: list[int],
         candidates_k: int,
+        token_info: bool = False,
     ) -> None:
         self._model = model
         self._path = path
         self._body = body
         self._prompt_tokens = prompt_tokens
         self._candidates_k = candidates_k
+        self._token_info = token_info
         self._cancel = threading.Event()
         self._response: httpx.Response | None = None
         self._lock = threading.Lock()
@@ -219,6 +222,11 @@ class RemoteGeneration:
             result.text = text
             self._resolve_pending_ids()
             result.tokens = model._reply_tokens(infos, text)
+            if self._token_info:
+                # after the stream: asking the server for ids can no longer end it
+                result.token_info = token_info_from_stream(
+                    infos, result.tokens, text, ids_by_text(model._single_id)
+                )
             if not result.stop_reason:
                 if self._cancel.is_set() or state["finish"] is None:
                     result.stop_reason = "cancelled"
