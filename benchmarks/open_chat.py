@@ -32,6 +32,7 @@ from pathlib import Path
 
 REPO = Path(os.environ.get("EZCHAT_REPO") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # stall_probe, from this checkout
 
 SIZE = (120, 40)
 MARKDOWN_LIMIT = 20_000  # the default max_markdown_chars (the same figure for "before")
@@ -101,7 +102,10 @@ async def wait_until(condition, timeout: float) -> bool:
     return False
 
 
-async def measure(store_path: Path, chat_id: int, keys: int, timeout: float) -> str:
+async def measure(
+    store_path: Path, chat_id: int, keys: int, timeout: float, stalls: bool = False
+) -> str:
+    from stall_probe import StallProbe
     from textual import events
 
     from ezchat.session import ChatOptions
@@ -113,7 +117,10 @@ async def measure(store_path: Path, chat_id: int, keys: int, timeout: float) -> 
         show_timings=False,
     )
     app.setup_timing()
+    probe = StallProbe()
     async with app.run_test(size=SIZE):
+        if stalls:
+            probe.start()
         if not await wait_until(lambda: app.ready, timeout):
             app.exit()
             return f"not open after {timeout:.0f} s"
@@ -150,11 +157,13 @@ async def measure(store_path: Path, chat_id: int, keys: int, timeout: float) -> 
         presser.join()
         await wait_until(lambda: len(app.latencies) >= keys, timeout)
         latencies = app.latencies or [float("nan")]
+        probe.stop()
         filled = "" if filled_at is None else f", screen full {filled_at - app.opened_at:.2f} s"
+        stall_lines = "\n" + probe.report(since=app.opened_at) if stalls else ""
         return (
             f"open {open_seconds:.2f} s (mount {app.shown_at - app.opened_at:.2f} s{filled}), "
             f"key echo median {statistics.median(latencies):.1f} ms, "
-            f"worst {max(latencies):.1f} ms over {len(app.latencies)} keys"
+            f"worst {max(latencies):.1f} ms over {len(app.latencies)} keys{stall_lines}"
         )
 
 
@@ -165,6 +174,11 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--only", choices=["table", "limit", "many"], help="measure one chat")
+    parser.add_argument(
+        "--stalls",
+        action="store_true",
+        help="also report where the UI thread blocked over 50 ms (benchmarks/stall_probe.py)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         os.environ["EZCHAT_HOME"] = home
@@ -180,7 +194,9 @@ def main() -> None:
                 "many": f"{args.messages} messages",
             }[name]
             try:
-                result = asyncio.run(measure(store_path, chat_id, args.keys, args.timeout))
+                result = asyncio.run(
+                    measure(store_path, chat_id, args.keys, args.timeout, args.stalls)
+                )
             except Exception as error:  # a crash in the app under test is a result too
                 result = f"failed: {type(error).__name__}: {error}"
             print(f"{what}: {result}", flush=True)
