@@ -82,6 +82,10 @@ class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, Screen):
         self.query_one(PromptInput).focus()
         self.app.ready = True
 
+    def on_text_area_changed(self) -> None:
+        # typing in the prompt puts off the conversation's heavier drawing (its drafts)
+        self.conversation.user_typed()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Until the model is loaded the chat's keys are hidden from the footer and do nothing
         (the loading screen offers only what works there)."""

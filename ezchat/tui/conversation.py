@@ -87,6 +87,8 @@ class MessageView(Vertical, can_focus=True):
         self._stream: MarkdownStream | None = None
         self._visible_stream = VisibleStream()
         self._plain_streaming = False  # a reply streaming into a PlainBody
+        # drawn as plain text until finish_draft (the column's fill sets it, before mounting)
+        self.draft = False
         self.set_reactive(MessageView.version_label, version_label)
 
     @property
@@ -103,7 +105,7 @@ class MessageView(Vertical, can_focus=True):
         yield self._make_body(self._answer(self.content))
 
     def _make_body(self, answer: str) -> Markdown | PlainBody:
-        if self._fits_markdown(answer):
+        if self._fits_markdown(answer) and not self.draft:
             return Markdown(visible(answer), classes="body")
         return PlainBody(visible(answer), classes="body")
 
@@ -152,10 +154,16 @@ class MessageView(Vertical, can_focus=True):
     def streaming(self) -> bool:
         return self._stream is not None
 
+    async def finish_draft(self) -> None:
+        """A draft's text as Markdown, the way it is shown for good."""
+        if self.draft:
+            self.draft = False
+            await self._replace_body(self._answer(self.content))
+
     async def _replace_body(self, answer: str) -> None:
         """Show ``answer`` in the body, changing the kind of body when it crosses the limit."""
         body = self.body
-        if self._fits_markdown(answer) == isinstance(body, Markdown):
+        if (self._fits_markdown(answer) and not self.draft) == isinstance(body, Markdown):
             if isinstance(body, Markdown):
                 await body.update(visible(answer))
             else:
@@ -256,7 +264,9 @@ class ConversationView(WindowMoves, VerticalScroll, can_focus=False):
         self._count = 0  # the messages in the chat
         self._loading_earlier = False
         self._shown = 0  # counts calls to show: a fill from an earlier one stops
-        self.filling = False  # the screen is being filled after the first paint
+        self.filling = False  # the screen is being filled (and drafts drawn) after the first paint
+        self._drafts: list[MessageView] = []  # mounted as plain text, Markdown to come
+        self._typed_at = 0.0  # time.monotonic() when the user last typed in the prompt
 
     async def show(self, count: int, make_view: Callable[[int], MessageView]) -> None:
         """Show a chat of ``count`` messages, ``make_view(i)`` making message i's view: the
@@ -264,6 +274,7 @@ class ConversationView(WindowMoves, VerticalScroll, can_focus=False):
         self._make_view = make_view
         self._shown += 1
         self._count = self._end_mounted = count
+        self._drafts = []
         await self.remove_children()
         heap.settle()
         # the newest message only, or a whole chat that small (it costs little, and the chat
@@ -290,11 +301,11 @@ class ConversationView(WindowMoves, VerticalScroll, can_focus=False):
         # over a screen, so that it can be scrolled up (which mounts more)
         full = self.virtual_size.height > FIRST_SCREENS * max(self.size.height, 1)
         if self._first_mounted == 0 or self._make_view is None or full:
-            self.filling = False
+            self._finish_drafts(shown)
             return
         self._loading_earlier = True
         try:
-            view = self._make_view(self._first_mounted - 1)
+            view = self._draft(self._first_mounted - 1)
             await self.mount(view, before=0)
             self._first_mounted -= 1
         finally:

@@ -10,6 +10,7 @@ messages a batch at a time, and End, or a new message, shows the newest again.
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,9 @@ FIRST_SCREENS = 1
 FILL_PAUSE_SECONDS = 0.1
 SCREENS_AHEAD = 2
 BATCH_MESSAGES = 20
+# Messages mounted by a fill are drawn as plain text first, and as Markdown one at a time once
+# the user has not typed for QUIET_SECONDS (see _finish_drafts).
+QUIET_SECONDS = 0.3
 
 
 class WindowMoves:
@@ -71,6 +75,7 @@ class WindowMoves:
         self._shown += 1
         refocus = self._column_has_focus()
         self.anchor(False)
+        self._drafts = []
         await self.remove_children()
         self._first_mounted = 0
         self._end_mounted = 1
@@ -92,16 +97,56 @@ class WindowMoves:
             return
         full = self.virtual_size.height > FIRST_SCREENS * max(self.size.height, 1)
         if not self.unmounted_after or self._make_view is None or full:
-            self.filling = False
+            self._finish_drafts(shown)
             return
         self._loading_earlier = True
         try:
-            await self.mount(self._make_view(self._end_mounted))
+            await self.mount(self._draft(self._end_mounted))
             self._end_mounted += 1
         finally:
             self._loading_earlier = False
         self.call_after_refresh(
             self.set_timer, FILL_PAUSE_SECONDS, partial(self._fill_below, shown)
+        )
+
+    # --- drafts: plain text while the screen fills, Markdown once the user pauses -----------
+
+    def user_typed(self) -> None:
+        """The user typed in the prompt: drafts wait QUIET_SECONDS more for their Markdown."""
+        self._typed_at = time.monotonic()
+
+    def _draft(self, index: int) -> MessageView:
+        """Message ``index``'s view, drawn as plain text until ``_finish_drafts`` gets to it."""
+        view = self._make_view(index)
+        view.draft = True
+        self._drafts.append(view)
+        return view
+
+    def _finish_drafts(self, shown: int) -> None:
+        """Draw the fill's drafts as Markdown, the newest first, one a frame, and only after
+        QUIET_SECONDS without typing: one message's Markdown widgets cost Textual 60-130 ms
+        on a slow CPU, more than a key may wait. ``filling`` ends with the last one."""
+        if shown != self._shown:
+            return
+        self._drafts = [view for view in self._drafts if view.is_attached]
+        if not self._drafts:
+            self.filling = False
+            return
+        quiet_for = time.monotonic() - self._typed_at
+        if quiet_for < QUIET_SECONDS or self._loading_earlier:
+            wait = max(QUIET_SECONDS - quiet_for, 0.05)
+            self.set_timer(wait, partial(self._finish_drafts, shown))
+            return
+        self.call_later(self._finish_one_draft, shown)
+
+    async def _finish_one_draft(self, shown: int) -> None:
+        if shown == self._shown and self._drafts:
+            # in the order mounted: from the newest message up, or from the first down
+            view = self._drafts.pop(0)
+            if view.is_attached:
+                await view.finish_draft()
+        self.call_after_refresh(
+            self.set_timer, FILL_PAUSE_SECONDS, partial(self._finish_drafts, shown)
         )
 
     def _request_later(self) -> None:
