@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..chat import formats, samplers
 from ..chat.samplers import FIELD_INFO
-from . import chat_commands, file_commands, setting_commands
+from . import chat_commands, file_commands, loom_commands, setting_commands
 
 if TYPE_CHECKING:
     from .loop import Repl
@@ -85,7 +85,9 @@ COMMANDS: Mapping[str, Command] = {
         ),
         Command("save", "FILE", "save the chat as JSON", file_commands.save),
         Command("load", "FILE", "load a chat saved with save", file_commands.load),
-        # the loom's commands come here
+        # the loom: the chat as a tree of messages (!alt N belongs here, after !go)
+        Command("tree", "", "show the chat's tree, the active path marked", loom_commands.tree),
+        Command("go", "N", "switch to node N of !tree and show its branch", loom_commands.go),
         Command(
             "summarise",
             "",
