@@ -25,7 +25,7 @@ from ..settings import paths, userfiles
 from ..settings.userfiles import UserFile
 from . import jinja_render
 from .jinja_render import ChatTemplateError  # noqa: F401  (its old home; still importable)
-from .jinja_split import SENTINEL, TURN_ENDS, cut_at_sentinels, derive_parts, mark
+from .jinja_split import TURN_ENDS, derive_parts, split_render
 from .roles import TEMPLATE_NAME_OF
 
 KIND = "formats"
@@ -190,7 +190,7 @@ class Format(dict):
         tools: list[Mapping[str, Any]] | None,
     ) -> list[tuple[str, bool]]:
         try:
-            return self._split_template(messages, add_generation_prompt, tools)
+            return split_render(self, messages, add_generation_prompt, tools)
         except TemplateLimitError:
             raise  # a runaway template is refused, not papered over
         except Exception as error:  # a template can fail in any way; the chat must go on
@@ -200,31 +200,6 @@ class Format(dict):
             )
         plain = [m for m in messages if m["role"] in TEMPLATE_NAME_OF]
         return _fallback().segments(plain, add_generation_prompt)
-
-    def _split_template(
-        self,
-        messages: list[dict[str, Any]],
-        add_generation_prompt: bool,
-        tools: list[Mapping[str, Any]] | None,
-    ) -> list[tuple[str, bool]]:
-        """Render once for real and once with a sentinel per content (and per reasoning), then
-        cut at the sentinels.
-
-        Templates that trim a text (``strip``, ``strip('\\n')``, ...) are matched by trying
-        the trimmed text; any other transformation gives up the split (with a warning) rather
-        than mislabel text.
-        """
-        real = self._render_template(messages, add_generation_prompt, tools)
-        marked = self._render_template(mark(messages), add_generation_prompt, tools)
-        pieces = cut_at_sentinels(real, SENTINEL.split(marked), messages)
-        if pieces is not None:
-            return [piece for piece in pieces if piece[0]]
-        warnings.warn(
-            f"{self._what}: the chat template changes message text, so typed special "
-            "tokens in it are not escaped",
-            stacklevel=4,
-        )
-        return [(real, False)]
 
 
 def _role(role: str) -> str:

@@ -5,6 +5,8 @@ and suffixes read off a sample conversation, and the end-of-turn markers a templ
 from __future__ import annotations
 
 import re
+import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TemplateLimitError
@@ -26,6 +28,32 @@ TURN_ENDS = (
     "<|end_of_text|>",
     "<｜end▁of▁sentence｜>",
 )
+
+
+def split_render(
+    fmt: Format,
+    messages: list[dict[str, Any]],
+    add_generation_prompt: bool,
+    tools: list[Mapping[str, Any]] | None,
+) -> list[tuple[str, bool]]:
+    """``fmt``'s render as ``(text, is_content)`` pieces: render once for real and once with a
+    sentinel per content (and per reasoning), then cut at the sentinels.
+
+    Templates that trim a text (``strip``, ``strip('\\n')``, ...) are matched by trying
+    the trimmed text; any other transformation gives up the split (with a warning) rather
+    than mislabel text.
+    """
+    real = fmt._render_template(messages, add_generation_prompt, tools)
+    marked = fmt._render_template(mark(messages), add_generation_prompt, tools)
+    pieces = cut_at_sentinels(real, SENTINEL.split(marked), messages)
+    if pieces is not None:
+        return [piece for piece in pieces if piece[0]]
+    warnings.warn(
+        f"{fmt._what}: the chat template changes message text, so typed special "
+        "tokens in it are not escaped",
+        stacklevel=4,  # the caller of Format.segments, as from the method this was
+    )
+    return [(real, False)]
 
 
 # How templates trim a message's text; the first that fits where the text stands is taken.
