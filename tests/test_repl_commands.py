@@ -3,13 +3,16 @@ Driven through the real prompt (prompt-toolkit reading keys from a pipe) on the 
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
-from test_repl import ENTER, chat
+from test_repl import CTRL_C, ENTER, INTRO, Terminal, _plain, chat
 
 import ezchat as ez
 from ezchat.chat import formats, samplers
@@ -69,6 +72,32 @@ def test_tab_at_the_real_prompt_completes_and_runs_the_command(thread: ez.Thread
     out = chat(thread, f"!stat{TAB}{ENTER}")
     assert f"{thread.format_choice.lines()[0]}; sampler {thread.sampler.name}" in out
     assert "unknown command" not in out and only == "stats"
+
+
+@pytest.fixture
+def terminal(isolated_home: Path) -> Iterator[Terminal]:
+    term = Terminal(["chat", "-f", "chatml", "-s", "GreedyDecoding", "-c", "2048"], isolated_home)
+    yield term
+    try:
+        os.kill(term.pid, signal.SIGKILL)
+        os.waitpid(term.pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    os.close(term.fd)
+
+
+def test_in_a_terminal_tab_lists_the_choices_then_completes_the_one(terminal: Terminal) -> None:
+    at = terminal.expect(INTRO.encode())
+    at = terminal.expect(b"> ", at)
+    terminal.type(f"!think {TAB}")  # several values: listed above the prompt, as a shell does
+    at = terminal.expect(b"default", at)
+    terminal.type(f"\x15!stat{TAB}{ENTER}")  # Ctrl-U clears the line; one name: written out
+    at = terminal.expect(b"tokens in the context", at)
+    shown = _plain(terminal.screen)
+    assert re.search(r"^on +off +default\s*$", shown, re.M)  # think's values, from the table
+    assert "unknown command" not in shown
+    terminal.type(CTRL_C)
+    assert terminal.wait() == 130
 
 
 def test_the_readme_lists_every_command() -> None:
