@@ -7,9 +7,10 @@ from __future__ import annotations
 import random
 import time
 
-from tui_support import SIZE, make_app, wait_loaded, wait_until
+from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
 
 from ezchat.chat.tree import Made, Origin, TokenInfo, Tree
+from ezchat.storage.store import ChatStore
 from ezchat.tui.tree_rows import tree_rows
 from ezchat.tui.tree_screen import TreeScreen
 from ezchat.tui.tree_view import TreeView
@@ -201,3 +202,50 @@ async def test_a_big_tree_opens_fast(tmp_path):
         await pilot.press("pageup")
         moved = time.perf_counter() - started
         assert moved < 1.0, f"paging took {moved:.2f} s"
+
+
+async def test_the_tree_key_switches_the_conversation_to_an_earlier_reply(tmp_path):
+    """Two rerolls on the real model, then ctrl+t, up to the first reply, Enter: the
+    conversation shows the first reply again, and the saved chat is left as it was."""
+    app = make_app(tmp_path / "chats.db", sampler="HighTempSampling")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=12)
+        screen = app.chat_screen
+        screen.thread.sampler.seed = 77
+        await send(pilot, "Tell me something about cats.")
+        for _ in range(2):
+            await pilot.press("ctrl+r")
+            await wait_idle(pilot)
+        tree = screen.thread.tree
+        user = tree.active_path[0]
+        first, second, third = user.children
+        assert [n.origin.made for n in (first, second, third)] == [
+            Made.REPLY,
+            Made.REROLL,
+            Made.REROLL,
+        ]
+        assert len({first.content, second.content, third.content}) == 3
+        saved_chat = screen.chat.chat_id
+
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: isinstance(app.screen, TreeScreen), "the tree screen")
+        await pilot.pause()
+        assert app.screen.view.cursor_node is third
+        await pilot.press("k", "k")
+        assert app.screen.view.cursor_node is first
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen is screen, "the chat again")
+        await wait_idle(pilot)
+        assert tree.active is first
+        assert [m["content"] for m in screen.thread.messages] == [user.content, first.content]
+        views = screen.conversation.views
+        assert [view.content for view in views] == [user.content, first.content]
+
+        # the switch is not saved into the stored chat yet: a follow-up goes to a new chat
+        await send(pilot, "And dogs?")
+        assert screen.chat.chat_id not in (None, saved_chat)
+    with ChatStore(tmp_path / "chats.db") as store:
+        stored = [m.versions for m in store.messages(saved_chat)]
+        assert stored[0] == [user.content] and len(stored) == 2
+        copy = [m.versions[m.current] for m in store.messages(max(c.id for c in store.chats()))]
+        assert copy[:2] == [user.content, first.content] and copy[2] == "And dogs?"

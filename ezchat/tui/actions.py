@@ -126,6 +126,15 @@ ACTIONS: tuple[Action, ...] = (
         title="Inspect tokens",
     ),
     Action(
+        "tree",
+        "ctrl+t",
+        "chat_tree",
+        "Tree",
+        "the chat's whole tree: every reply, reroll and branch; Enter makes a node's path the conversation",
+        title="Chat tree",
+        show=False,
+    ),
+    Action(
         "thinking",
         "f9",
         "toggle_thinking",
