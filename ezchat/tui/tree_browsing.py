@@ -5,7 +5,10 @@ The switch itself is the Thread's (``Thread.switch_to``). Saving it is the ChatL
 the ChatLog saves the chat as a tree, a switch or a delete that changes the conversation is
 kept in memory, and the chat on screen is re-made from the new path as a new, unsaved chat
 ("… (branch)"); what is sent next saves it whole, and the stored chat it came from stays as
-it was, so nothing stored is lost or mixed up. Bookmarks stay in memory.
+it was, so nothing stored is lost or mixed up. Bookmarks stay in memory. Once the ChatLog
+holds the Thread's tree with the store's node ids, a keeper over its ChatStore calls
+(``set_bookmark``, ``delete_subtree``, ``set_active_leaf`` in ezchat/storage/nodes.py) takes
+``MemoryKeeper``'s place and ``_follow_tree_path`` goes.
 """
 
 from __future__ import annotations
