@@ -32,13 +32,14 @@ from .events import SaveFailed
 from .prompt_input import PromptInput
 from .reply_flow import ReplyFlow
 from .token_inspection import TokenInspection
+from .tree_browsing import TreeBrowsing
 
 if TYPE_CHECKING:
     from ..chat.thread import Thread
     from ..storage.store import ChatStore
 
 
-class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, Screen):
+class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, TreeBrowsing, Screen):
     """The chat: the conversation with the input below it, the candidates and the context
     beside it. Empty until ``begin`` gives it the Thread the app made."""
 
