@@ -8,7 +8,7 @@ from __future__ import annotations
 from test_tui_bigchat import many_messages, store_with
 from textual import events
 from textual.widgets import TextArea
-from tui_support import SIZE, wait_counted, wait_until
+from tui_support import SIZE, send, wait_counted, wait_loaded, wait_until
 
 from ezchat.session import ChatOptions
 from ezchat.tui import EzChatApp
@@ -104,3 +104,31 @@ async def test_home_reaches_the_first_of_2000_messages_and_end_the_newest(tmp_pa
         assert conversation.views[-1].content == messages[-1][1]
         assert conversation.views[-1].has_focus and conversation.unmounted_after == 0
         assert conversation.scroll_y == conversation.max_scroll_y
+
+
+async def test_sending_after_home_shows_the_newest_messages_again(tmp_path):
+    messages = many_messages(120)
+    store_path = tmp_path / "chats.db"
+    chat = store_with(store_path, messages)
+    app = recording_app(store_path, chat)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        conversation = app.chat_screen.conversation
+        conversation.views[-1].focus()
+        await pilot.press("home")
+        await wait_until(
+            pilot,
+            lambda: conversation.views[0].index == 0 and not conversation.filling,
+            "Home to show the first message",
+        )
+        assert conversation.unmounted_after > 0
+        app.query_one("#input").focus()
+        await send(pilot, "Say hi.")
+        thread_messages = app.chat_screen.thread.messages
+        assert len(thread_messages) == 122
+        views = conversation.views
+        assert conversation.unmounted_after == 0
+        assert [v.index for v in views] == list(range(views[0].index, 122))
+        assert (
+            views[-2].content == "Say hi." and views[-1].content == thread_messages[-1]["content"]
+        )
