@@ -80,14 +80,16 @@ class StallProbe:
         self._running = False
         self._task: asyncio.Task | None = None
         self._watchdog: threading.Thread | None = None
-        self.gc_pauses: list[tuple[int, float]] = []  # (generation, seconds) on the loop thread
+        # (generation, start, seconds) of each collection on the loop thread
+        self.gc_pauses: list[tuple[int, float, float]] = []
         self._gc_started = 0.0
 
     def _on_gc(self, phase: str, info: dict) -> None:
         if phase == "start":
             self._gc_started = time.perf_counter()
         elif threading.get_ident() == self._loop_thread:
-            self.gc_pauses.append((info["generation"], time.perf_counter() - self._gc_started))
+            pause = time.perf_counter() - self._gc_started
+            self.gc_pauses.append((info["generation"], self._gc_started, pause))
 
     def start(self) -> None:
         gc.callbacks.append(self._on_gc)
@@ -149,11 +151,11 @@ class StallProbe:
             lines += [
                 f"      other thread: {t} ({n} samples)" for t, n in stall.others.most_common(2)
             ]
-        slow_gc = [(g, t) for g, t in self.gc_pauses if t > 0.01]
+        slow_gc = [(g, at, t) for g, at, t in self.gc_pauses if t > 0.01 and at >= since]
         if slow_gc:
-            worst = max(t for _, t in slow_gc)
-            lines.append(
-                f"  garbage collections over 10 ms on the loop thread: {len(slow_gc)}, "
-                f"worst {worst * 1000:.0f} ms (generations {sorted({g for g, _ in slow_gc})})"
-            )
+            lines.append("  garbage collections over 10 ms on the loop thread:")
+            lines += [
+                f"      generation {g}: {t * 1000:.0f} ms at +{at - since:.2f} s"
+                for g, at, t in slow_gc
+            ]
         return "\n".join(lines)
