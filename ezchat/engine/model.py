@@ -20,6 +20,7 @@ from .cpu import ThreadCount, default_thread_count
 from .decoder import Decoder
 from .generation import Generation, top_candidates
 from .gguf import GGUFInfo, read_gguf, special_tokens
+from .grow import Growth, start_grow
 from .load_progress import reporting_progress
 from .memory import available_memory, human_bytes, kv_cache_size, physical_memory
 from .results import Candidate, EvalReport, GenerationResult, ProgressReport, TokenEvent
@@ -560,6 +561,22 @@ class Model(GenerationCalls):
             candidates,
             report,
             on_finish=finish,
+        )
+
+    def grow(
+        self,
+        prompt: str | list[int],
+        n: int = 4,
+        sampler: SamplerSettings | None = None,
+        stops: list[str | int] | None = None,
+    ) -> Growth:
+        """Grow ``n`` replies to ``prompt`` at once in one llama.cpp batch (ezchat/engine/
+        grow.py): iterate the ``Growth`` for ``(sequence, TokenEvent)``, ``cancel()`` it from
+        any thread, read ``results`` and ``token_info`` at the end. Sequence i samples with
+        seed + i; greedy sampling gives n equal replies."""
+        self._require_decoder()
+        return start_grow(
+            self, self._prompt_tokens(prompt), n, sampler or _default_sampler(), stops
         )
 
     def candidates(self, prompt: str | list[int], k: int) -> list[Candidate]:
