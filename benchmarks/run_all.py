@@ -32,6 +32,7 @@ ALL = [
     "memory",
     "batch",
     "grow",
+    "loom",
     "tui",
     "server",
 ]
