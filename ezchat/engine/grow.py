@@ -85,6 +85,7 @@ class _Sequence:
         self.assembler = TextAssembler(stops)
         self.result = GenerationResult(prompt=prompt)
         self.token_info: list[TokenInfo] = []
+        self.result.token_info = self.token_info  # aligned with result.tokens
         self.row = 0  # the row of its logits in the batch's last decode
         self.done = False
         self.since = time.perf_counter()  # when its decoding began
