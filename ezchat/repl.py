@@ -36,6 +36,7 @@ from .errors import EzChatError, InvalidTextError, PromptTooLongError, UserFileE
 from .interrupt import CancelOnSigint
 from .safetext import VisibleStream, visible
 from .settings import paths
+from .settings.config import MAX_GROW, load_config
 from .storage.chatfile import read_chat_file, write_chat_file
 
 HISTORY_FILE = "repl_history"
@@ -358,6 +359,7 @@ class Repl:
             "help": _Command(self.cmd_help, "help", "list the commands"),
             "reroll": _Command(self.cmd_reroll, "reroll", "write the last reply again"),
             "continue": _Command(self.cmd_continue, "continue", "extend the last reply"),
+            "alt": _Command(self.cmd_alt, "alt [N]", "grow N alternative replies, pick one"),
             "undo": _Command(self.cmd_undo, "undo", "remove the last message"),
             "reset": _Command(self.cmd_reset, "reset", "clear the chat (keeps the system prompt)"),
             "stats": _Command(self.cmd_stats, "stats", "context use and the last reply's speed"),
@@ -411,6 +413,27 @@ class Repl:
 
     def cmd_reroll(self, arg: str) -> None:
         self.generate(lambda: self.thread.start(ReplyKind.REROLL))
+
+    def cmd_alt(self, arg: str) -> None:
+        """Grow N replies at once (Ctrl-C stops all, keeping each part), list them, and make
+        the one picked the conversation's; each stays in the tree as a sibling."""
+        if arg and not (arg.isdigit() and 1 <= int(arg) <= MAX_GROW):
+            raise EzChatError(f"!alt takes how many replies to grow, 1 to {MAX_GROW}, like !alt 3")
+        n = int(arg) if arg else load_config().grow
+        with CancelOnSigint() as interrupt:
+            grown = self.thread.grow(n)
+            interrupt.watch(grown)
+            self.note(f"(growing {n} replies at once; Ctrl-C stops them all)")
+            grown.run()
+        for i, message in enumerate(grown.messages, start=1):
+            self.out.line(f"{i}) {_preview(message['content'], 300)}")
+        answer = self.read_sub_prompt(f"pick 1-{n} (Enter: 1)> ", "note") or "1"
+        choice = answer.strip() or "1"
+        if not choice.isdigit():
+            raise EzChatError(f"pick a reply by its number, 1 to {n}; reply 1 stays the one")
+        grown.pick(int(choice) - 1)
+        self.stopped = False
+        self.note(f"(reply {choice} of {n} continues the chat; the others stay in the tree)")
 
     def cmd_continue(self, arg: str) -> None:
         self.generate(lambda: self.thread.start(ReplyKind.CONTINUE))

@@ -88,3 +88,54 @@ def test_growing_needs_a_message_and_at_least_one(model: ez.Model, greedy) -> No
     with pytest.raises(EzChatError, match="at least 1"):
         thread.grow(0)
     assert thread.tree.active.role == "user"  # nothing changed
+
+
+# --- the REPL's !alt and the config's [loom] grow ---
+
+
+def _repl_chat(thread: ez.Thread, keys: str) -> str:
+    from test_repl import chat
+
+    return chat(thread, keys)
+
+
+def test_alt_in_the_repl_grows_lists_and_picks(model: ez.Model, greedy) -> None:
+    thread = ez.Thread(model, "auto", greedy.replace(max_len_tokens=16))
+    screen = _repl_chat(thread, "Write a short poem about the sea.\rtemp 0.8\rseed 9\r!alt 3\r2\r")
+    active = thread.tree.active
+    grown = thread.tree.siblings(active)
+    assert active.origin == Origin(Made.GROW, 2, 3)
+    assert [node.origin.at for node in grown if node.origin.made is Made.GROW] == [1, 2, 3]
+    for i, node in enumerate(n for n in grown if n.origin.made is Made.GROW):
+        line = next(line for line in screen.splitlines() if line.startswith(f"{i + 1}) "))
+        assert " ".join(node.content.split())[:30] in line
+    assert "(reply 2 of 3 continues the chat" in screen
+
+
+def test_alt_without_a_number_grows_as_many_as_the_config_says(model: ez.Model, greedy) -> None:
+    from ezchat.settings import config
+
+    config.config_path().parent.mkdir(parents=True, exist_ok=True)
+    config.config_path().write_text("[loom]\ngrow = 2\n", encoding="utf-8")
+    thread = ez.Thread(model, "auto", greedy.replace(max_len_tokens=8))
+    _repl_chat(thread, "Hello\r!alt\r\r")
+    grown = [n for n in thread.tree.siblings(thread.tree.active) if n.origin.made is Made.GROW]
+    assert [n.origin for n in grown] == [Origin(Made.GROW, 1, 2), Origin(Made.GROW, 2, 2)]
+    assert thread.tree.active is grown[0]  # Enter picks the first
+
+
+def test_bad_grow_counts_are_one_line_errors(model: ez.Model, greedy) -> None:
+    from ezchat.errors import UserFileError
+    from ezchat.settings import config
+
+    path = config.config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("[loom]\ngrow = 0\n", encoding="utf-8")
+    with pytest.raises(UserFileError, match=r"config.toml:2: \[loom\] grow is how many"):
+        config.load_config()
+    path.write_text("[loom]\ngrow = 3\n", encoding="utf-8")
+    assert config.load_config().grow == 3
+    thread = ez.Thread(model, "auto", greedy.replace(max_len_tokens=8))
+    screen = _repl_chat(thread, "Hi\r!alt many\r")
+    assert "error: !alt takes how many replies to grow, 1 to 16" in screen
+    assert [m["role"] for m in thread.messages][-2:] == ["user", "bot"]  # the chat is intact
