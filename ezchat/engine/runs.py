@@ -12,6 +12,7 @@ from ..chat.samplers import SamplerSettings
 from ..errors import GenerationError, PromptTooLongError
 from .decoder import Decoder
 from .generation import Generation, top_candidates
+from .grow import Growth, start_grow
 from .results import Candidate, EvalReport
 from .sampling import build_chain
 
@@ -127,6 +128,22 @@ class RunCalls:
             candidates,
             report,
             on_finish=finish,
+        )
+
+    def grow(
+        self,
+        prompt: str | list[int],
+        n: int = 4,
+        sampler: SamplerSettings | None = None,
+        stops: list[str | int] | None = None,
+    ) -> Growth:
+        """Grow ``n`` replies to ``prompt`` at once in one llama.cpp batch (ezchat/engine/
+        grow.py): iterate the ``Growth`` for ``(sequence, TokenEvent)``, ``cancel()`` it from
+        any thread, read ``results`` and ``token_info`` at the end. Sequence i samples with
+        seed + i; greedy sampling gives n equal replies."""
+        self._require_decoder()
+        return start_grow(
+            self, self._prompt_tokens(prompt), n, sampler or _default_sampler(), stops
         )
 
     def candidates(self, prompt: str | list[int], k: int) -> list[Candidate]:
