@@ -205,4 +205,4 @@ def _save_reply_tokens(store: ChatStore, chat_id: int, thread: Thread) -> None:
         if stored.role == "bot":
             tokens = thread.reply_tokens(message)
             if stored.tokens != tokens:
-                store.set_tokens(stored.id, tokens)
+                store.set_tokens(chat_id, stored.id, tokens)

@@ -199,7 +199,11 @@ class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, Screen):
         if not self._can(action.replace("_", " ")):
             return
         if action == "version":
+            after = self.thread.messages[index + 1 :]
             if self.chat.select_version(index, event.step):
+                if self.thread.messages[index + 1 :] != after:  # they followed the branch
+                    await self._show_conversation()
+                    return
                 entry = self.chat.entries[index]
                 await event.view.set_content(
                     entry.versions[entry.current], entry.label, entry.reasoning

@@ -26,28 +26,40 @@ from ..chat.reply_kind import ReplyKind
 from ..chat.samplers import sampler_setting
 from ..errors import EzChatError, StoreError
 from ..storage.chats import save_thread_state
-from ..storage.exchange import EXPORT_KIND, EXPORT_VERSION
+from ..storage.exchange import CheckedMessage, export_data, tree_from_messages
 from ..storage.messages import title_from_text
 from ..storage.schema import DEFAULT_TITLE
 
 if TYPE_CHECKING:
     from ..chat.thread import Message, Thread
+    from ..chat.tree import Tree
     from ..storage.store import ChatStore
     from .reply_saver import ReplySaver
 
 
 @dataclass(slots=True)
 class Entry:
-    """One message's versions and where it is stored (``None``: not saved)."""
+    """One message's versions (its node and its siblings in the stored tree) and each one's
+    node id in the store (``None``: not saved)."""
 
     versions: list[str]
     current: int = 0
-    message_id: int | None = None
+    node_ids: list[int | None] = field(default_factory=list)
     # each version's reasoning ('' for none), beside ``versions``
     reasonings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.reasonings += [""] * (len(self.versions) - len(self.reasonings))
+        self.node_ids += [None] * (len(self.versions) - len(self.node_ids))
+
+    @property
+    def message_id(self) -> int | None:
+        """The stored node of the version shown."""
+        return self.node_ids[self.current]
+
+    @message_id.setter
+    def message_id(self, node_id: int | None) -> None:
+        self.node_ids[self.current] = node_id
 
     @property
     def reasoning(self) -> str:
@@ -91,13 +103,12 @@ class ChatLog:
     @classmethod
     def open(cls, store: ChatStore, chat_id: int, thread: Thread) -> ChatLog:
         """The saved chat ``chat_id`` around ``thread`` (made by ``thread_from_store``)."""
-        stored = store.messages(chat_id)
-        entries = [Entry(list(m.versions), m.current, m.id, list(m.reasonings)) for m in stored]
+        entries = entries_from_tree(store.load_tree(chat_id))
         settings = store.chat_settings(chat_id)
         format_name = str(settings.get("format") or "auto")
         if not store.locks.claim(chat_id):
             for entry in entries:
-                entry.message_id = None
+                entry.node_ids = [None] * len(entry.versions)
             log = cls(thread, store, None, format_name=format_name, entries=entries)
             log.copy_title = f"{store.chat(chat_id).title} (copy)"
             return log
@@ -219,6 +230,10 @@ class ChatLog:
 
         return ReplySaver(self, kind, head, reasoning_head)
 
+    def parent_id(self, index: int) -> int | None:
+        """The stored node the message at ``index`` hangs under (0: the top)."""
+        return self.entries[index - 1].message_id if index > 0 else 0
+
     def reply_finished(self, kind: str, saver: ReplySaver) -> Entry:
         """Record the reply the Thread just recorded (``saver`` has already stored it).
         ``kind``: "reply" (a new message), "reroll" or "branch" (a new version of the last
@@ -226,13 +241,14 @@ class ChatLog:
         message = self.thread.messages[-1]
         text, thought = message["content"], _reasoning(message)
         if kind == ReplyKind.REPLY:
-            entry = Entry([text], message_id=saver.message_id, reasonings=[thought])
+            entry = Entry([text], node_ids=[saver.node_id], reasonings=[thought])
             self.entries.append(entry)
             return entry
         entry = self.entries[-1]
         if ReplyKind(kind).adds_version:
             entry.versions.append(text)
             entry.reasonings.append(thought)
+            entry.node_ids.append(saver.node_id)
             entry.current = len(entry.versions) - 1
         elif kind == ReplyKind.CONTINUE:
             entry.versions[entry.current] = text
@@ -242,7 +258,8 @@ class ChatLog:
         return entry
 
     def select_version(self, index: int, step: int) -> bool:
-        """Show the previous (-1) or next (+1) version of message ``index``; False at an end."""
+        """Show the previous (-1) or next (+1) version of message ``index``; False at an end.
+        In a saved chat the messages after it follow that version's branch, as stored."""
         entry = self.entries[index]
         target = entry.current + step
         if not 0 <= target < len(entry.versions):
@@ -254,22 +271,35 @@ class ChatLog:
             message["reasoning"] = entry.reasonings[target]
         else:
             message.pop("reasoning", None)
-        if entry.message_id is not None:
-            self._save(self.store.set_current_version, entry.message_id, target)
+        if entry.message_id is not None and self.chat_id is not None:
+            self._save(self._follow_branch, index)
         return True
+
+    def _follow_branch(self, index: int) -> None:
+        """Switch the stored tree to the version shown at ``index`` and show the messages
+        under it (the ones it was continued with last)."""
+        tree = self.store.switch_to(self.chat_id, self.entries[index].message_id)
+        thread, path = self.thread, tree.active_path
+        del thread.messages[index + 1 :]
+        del self.entries[index + 1 :]
+        for node in path[index + 1 :]:
+            thread.messages.append(thread.message_from_dict(dict(node.message)))
+            if node.tokens:
+                thread.remember_tokens(thread.reply_text(thread.messages[-1]), node.tokens)
+        self.entries += entries_from_tree(tree)[index + 1 :]
 
     def edit(self, index: int, text: str) -> None:
         entry = self.entries[index]
         entry.versions[entry.current] = text
         self.thread.messages[index]["content"] = text
         if entry.message_id is not None:
-            self._save(self.store.update_version, entry.message_id, text, index=entry.current)
+            self._save(self.store.update_node, self.chat_id, entry.message_id, text)
 
     def delete(self, index: int) -> None:
         entry = self.entries.pop(index)
         del self.thread.messages[index]
         if entry.message_id is not None:
-            self._save(self.store.delete_message, entry.message_id)
+            self._save(self.store.delete_message, self.chat_id, entry.message_id)
 
     def insert(self, index: int, role: str, text: str) -> None:
         """Put a new message before ``messages[index]`` (at the end when index is past it)."""
@@ -297,7 +327,7 @@ class ChatLog:
         del self.entries[:leading]
         for entry in old_entries[1 if text else 0 :]:
             if entry.message_id is not None:
-                self._save(self.store.delete_message, entry.message_id)
+                self._save(self.store.delete_message, self.chat_id, entry.message_id)
         if not text:
             return
         if old_entries:
@@ -305,7 +335,7 @@ class ChatLog:
             kept.versions[kept.current] = text
             self.entries.insert(0, kept)
             if kept.message_id is not None:
-                self._save(self.store.update_version, kept.message_id, text, index=kept.current)
+                self._save(self.store.update_node, self.chat_id, kept.message_id, text)
             return
         entry = Entry([text])
         self.entries.insert(0, entry)
@@ -349,31 +379,34 @@ class ChatLog:
             title = self._title()
         now = datetime.now().astimezone().isoformat()
         system = "".join(m["content"] for m in self.thread.messages[:1] if m["role"] == "system")
-        messages = []
-        for message, entry in zip(self.thread.messages, self.entries, strict=True):
-            exported: dict[str, Any] = {
-                "role": message["role"],
-                "versions": list(entry.versions),
-                "current": entry.current,
-            }
-            if any(entry.reasonings):
-                exported["reasonings"] = list(entry.reasonings)
-            messages.append(exported)
-        return {
-            "kind": EXPORT_KIND,
-            "version": EXPORT_VERSION,
-            "title": title,
-            "created": now,
-            "updated": now,
-            "settings": {
-                "model": str(self.thread.model.filename),
-                "format": self.format_name,
-                "sampler": sampler_setting(self.thread.sampler),
-                "system_prompt": system,
-                "thinking": thinking_setting(self.thread.thinking),
-            },
-            "messages": messages,
+        messages = [
+            CheckedMessage(message["role"], list(e.versions), e.current, list(e.reasonings))
+            for message, e in zip(self.thread.messages, self.entries, strict=True)
+        ]
+        settings = {
+            "model": str(self.thread.model.filename),
+            "format": self.format_name,
+            "sampler": sampler_setting(self.thread.sampler),
+            "system_prompt": system,
+            "thinking": thinking_setting(self.thread.thinking),
         }
+        return export_data(tree_from_messages(messages), title, settings, now, now)
+
+
+def entries_from_tree(tree: Tree) -> list[Entry]:
+    """The entries of a stored tree's active path: each message with its siblings."""
+    entries = []
+    for node in tree.active_path:
+        siblings = tree.siblings(node)
+        entries.append(
+            Entry(
+                [sibling.content for sibling in siblings],
+                siblings.index(node),
+                [sibling.id for sibling in siblings],
+                [(sibling.message or {}).get("reasoning", "") for sibling in siblings],
+            )
+        )
+    return entries
 
 
 def _reasoning(message: Message) -> str:

@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..chat.reply_kind import ReplyKind
+from ..chat.tree import Made, Origin
 
 if TYPE_CHECKING:
     from ..chat.thread import Message
@@ -24,28 +25,33 @@ class ReplySaver:
         self.log = log
         self.text = head
         self.reasoning = reasoning_head
-        self.message_id: int | None = None
-        self.version: int | None = None
+        self.node_id: int | None = None
         self._flushed_at = time.monotonic()
         chat_id = log._ensure_chat()
         if chat_id is None:
             return
         if kind == ReplyKind.REPLY:
-            self.message_id = log._save(
+            self.node_id = log._save(
                 log.store.add_message, chat_id, "bot", head, reasoning=reasoning_head
             )
-            self.version = 0
             return
         entry = log.entries[-1]
-        self.message_id = entry.message_id
-        if self.message_id is None:
+        parent = log.parent_id(len(log.entries) - 1)
+        if entry.message_id is None or parent is None:
             return
-        if ReplyKind(kind).adds_version:
-            self.version = log._save(
-                log.store.add_version, self.message_id, head, reasoning=reasoning_head
+        if ReplyKind(kind).adds_version:  # a sibling of the reply
+            origin = Origin(Made.REROLL if kind == ReplyKind.REROLL else Made.BRANCH)
+            self.node_id = log._save(
+                log.store.add_node,
+                chat_id,
+                parent,
+                "bot",
+                head,
+                origin=origin,
+                reasoning=reasoning_head,
             )
-        else:  # continue: the current version grows in place
-            self.version = entry.current
+        else:  # continue: the reply grows in place
+            self.node_id = entry.message_id
 
     def grow(self, text: str, reasoning: str = "") -> None:
         """What the latest token added to the answer and to the reasoning."""
@@ -61,12 +67,12 @@ class ReplySaver:
 
     def _write(self, text: str, tokens: list[int] | None, reasoning: str) -> None:
         self._flushed_at = time.monotonic()
-        if self.message_id is not None and self.version is not None:
+        if self.node_id is not None:
             self.log._save(
-                self.log.store.update_version,
-                self.message_id,
+                self.log.store.update_node,
+                self.log.chat_id,
+                self.node_id,
                 text,
-                index=self.version,
                 tokens=tokens,
                 reasoning=reasoning,
             )
