@@ -31,6 +31,7 @@ ALL = [
     "reopen",
     "memory",
     "batch",
+    "loom",
     "tui",
     "server",
 ]

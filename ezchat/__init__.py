@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 from . import thread  # noqa: F401
 from .backends import Backend, RemoteError, RemoteModel
 from .chat import formats, samplers
+from .chat.reply_kind import ReplyKind
 from .chat.samplers import SamplerSettings
 from .chat.thread import Message, Thread, register_terminal_chat
+from .chat.tree import Made, Node, Origin, TokenInfo, Tree
 from .errors import (
     EzChatError,
     GenerationError,
@@ -83,15 +85,21 @@ __all__ = [
     "GenerationError",
     "InvalidTextError",
     "LoadCancelled",
+    "Made",
     "Message",
     "Model",
     "ModelLoadError",
+    "Node",
     "NotSupportedError",
+    "Origin",
     "ModelUnloadedException",
     "PromptTooLongError",
+    "ReplyKind",
     "SamplerSettings",
     "StoreError",
     "Thread",
+    "TokenInfo",
+    "Tree",
     "UnknownNameError",
     "UserFileError",
     "default_model_path",

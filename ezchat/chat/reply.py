@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 
 from .reply_kind import ReplyKind
 from .samplers import SamplerSettings
+from .tree import Made, Node, Origin
 
 if TYPE_CHECKING:
     from ..engine.generation import Generation
     from ..engine.results import GenerationResult, TokenEvent
-    from .thread import Message, Thread
+    from .message import Message
+    from .thread import Thread
 
 
 def reroll_sampler(sampler: SamplerSettings, version: int) -> SamplerSettings:
@@ -51,6 +53,13 @@ class Reply:
         # Set by reroll and branch: the version of the reply this one replaces.
         self.replaced: Message | None = None
         self.branch_text = ""
+        # How the reply's node is made, the node it continues (continue, branch), whether it
+        # grows that node (a branch's own new sibling) rather than a sibling of it, and, once
+        # recorded, its node.
+        self.origin = Origin(Made.REPLY)
+        self.continues_node: Node | None = None
+        self.in_place = False
+        self.node: Node | None = None
         # The reply told apart into reasoning and answer as it streams: ``parts`` is what the
         # latest token added to each, ``head_parts`` what the reply holds before its first
         # (the reply continued and the prefix), ``prefix_parts`` the prefix's share of it.

@@ -1,71 +1,46 @@
-"""``Thread``: a conversation with a Model in a prompt format.
+"""``Thread``: a conversation with a Model in a prompt format, kept as a tree.
 
-The Thread turns its messages into prompt tokens so that every turn extends the previous
-turn's tokens exactly (user text tokenized with special tokens off, each reply kept as the
-very tokens the model generated), which lets the Model evaluate only what is new. When the
-conversation outgrows the context, the oldest messages after the system prompt are left out
-of the prompt; ``messages`` still holds all of them.
+Every message is a node of the Thread's ``tree`` (ezchat.chat.tree); ``messages`` is the
+active path, a list-like view (ezchat.chat.path), so code written for easy-llama's list of
+messages keeps working while rerolls, branches, continues and edits become siblings instead
+of overwriting. How messages become prompt tokens is ezchat.chat.prompting; how replies start
+and are recorded is ezchat.chat.replies.
 """
 
 from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EzChatError, PromptTooLongError
+from ..errors import EzChatError
 from . import auto_format
 from . import formats as formats_module
 from . import reasoning as reasoning_module
 from .context_stats import ContextStats, context_stats
-from .reply import Reply, reroll_sampler
-from .reply_kind import ReplyKind
+from .message import Message
+from .path import MessagePath, replace_path
+from .prompting import DEFAULT_REPLY_ROOM, PromptPlan, PromptTokens
+from .replies import ReplyStarting
 from .roles import normalize_role, template_name
 from .samplers import SamplerSettings
+from .tree import Made, Node, Origin, Tree
 
 if TYPE_CHECKING:
     # Types only: the conversation layer talks to any Backend and never loads llama.cpp itself.
     from ..backends.base import Backend
-    from ..engine.results import GenerationResult
+    from ..engine.results import EvalReport, GenerationResult
     from .formats import Format
+
+__all__ = ["DEFAULT_REPLY_ROOM", "Message", "PromptPlan", "Thread", "resolve_format"]
 
 # The terminal chat is an interface (ezchat.repl), a layer above this one: the package registers
 # it (register_terminal_chat) so that the conversation never imports an interface.
 _terminal_chat: Callable[..., None] | None = None
-# A prompt leaves at least this much of the context for the reply, unless the sampler's
-# max_len_tokens asks for less.
-DEFAULT_REPLY_ROOM = 1024
 
 
-class Message(dict):
-    """A dict with ``role``, ``prefix``, ``content`` and ``postfix``; a reply that reasoned
-    has its reasoning apart from its answer (``content``) in ``reasoning``."""
-
-    # For a bot reply: the start the user wrote for it (a prefix), which a reroll keeps.
-    reply_prefix = ""
-
-    def __init__(self, role: str, content: str, prefix: str = "", postfix: str = "", **extra: Any):
-        super().__init__(role=role, prefix=prefix, content=content, postfix=postfix, **extra)
-
-    def as_string(self) -> str:
-        return f"{self['prefix']}{self['content']}{self['postfix']}"
-
-    def __repr__(self) -> str:
-        return f"Message({self['role']!r}, {self['content']!r})"
-
-
-@dataclass(slots=True)
-class PromptPlan:
-    """The prompt for the next reply: its tokens and which messages it left out."""
-
-    tokens: list[int]
-    messages: list[Message]
-    dropped: int
-
-
-class Thread:
+class Thread(PromptTokens, ReplyStarting):
     def __init__(
         self,
         model: Backend,
@@ -85,20 +60,31 @@ class Thread:
         if messages is None:
             system_prompt = self.format.system_prompt
             messages = [self.create_message("system", system_prompt)] if system_prompt else []
-        self.messages: list[Message] = [self._as_message(m) for m in messages]
+        self.tree = Tree()
+        self._path = MessagePath(self.tree, self._as_message)
+        self._path.extend(messages)
         self._initial = [Message(**m) for m in self.messages]
         self._text_tokens: dict[str, list[int]] = {}
         self._content_tokens: dict[str, list[int]] = {}
         self.last_plan: PromptPlan | None = None
         self.last_result: GenerationResult | None = None
+        # what the last switch of branches cost: the tokens after the common prefix
+        self.last_switch: EvalReport | None = None
         # The chat's thinking switch for templates that take one (None: the template's own
         # default); see set_thinking.
         self.thinking: bool | None = None
         self._setup_reasoning()
-        # how many times start(REROLL) wrote the last reply again: the next reroll's seed
-        self._rerolls = 0
 
     # --- messages ------------------------------------------------------------------------------
+
+    @property
+    def messages(self) -> MessagePath:
+        """The active path's messages, as a list; changing it changes the tree."""
+        return self._path
+
+    @messages.setter
+    def messages(self, messages: list[dict]) -> None:
+        replace_path(self.tree, [self._as_message(m) for m in messages])
 
     def create_message(self, role: str, content: str) -> Message:
         role = normalize_role(role)
@@ -123,31 +109,97 @@ class Thread:
         return made
 
     def reset(self) -> None:
-        """Back to the messages the Thread started with (usually the system prompt)."""
-        self.messages = [Message(**m) for m in self._initial]
+        """Back to the messages the Thread started with (usually the system prompt). The
+        conversation stays in the tree, as a branch the next message leaves."""
+        path = self.tree.path_view()
+        initial = self._initial
+        same = len(path) >= len(initial) and all(
+            (n.role, n.content) == (m["role"], m["content"])
+            for n, m in zip(path, initial, strict=False)
+        )
+        if same:
+            self.tree.truncate_to(path[len(initial) - 1] if initial else self.tree.root)
+        else:
+            self.messages = [Message(**m) for m in initial]
 
     def set_system_prompt(self, text: str) -> None:
         """Replace the leading system message with ``text`` ('' removes it); ``reset()`` then
-        returns to this system prompt."""
-        rest = list(self.messages)
-        while rest and rest[0]["role"] == "system":
-            rest.pop(0)
-        head = [self.create_message("system", text)] if text else []
-        self.messages = head + rest
-        self._initial = [Message(**m) for m in head]
+        returns to this system prompt. The system prompt is the chat's setting, changed in
+        place rather than branched."""
+        path = self.tree.path_view()
+        leading = 0
+        while leading < len(path) and path[leading].role == "system":
+            leading += 1
+        if leading and text:
+            path[0].message["content"] = text
+            del self.messages[1:leading]
+        else:
+            del self.messages[:leading]
+            if text:
+                self.messages.insert(0, self.create_message("system", text))
+        self._initial = [Message(**self.messages[0])] if text else []
 
     def set_format(self, format: Format | dict | str) -> None:
         self.format = resolve_format(format, self.model)
         self._setup_reasoning()
         self.format_choice = auto_format.explain(format, self.format, self.model)
         self._text_tokens.clear()
-        for message in self.messages:
+        for node in self.tree.walk():
+            message = node.message
             message["prefix"], message["postfix"] = self.format.message_parts(
                 template_name(message["role"])
             )
 
     def as_string(self) -> str:
         return "".join(message.as_string() for message in self.messages)
+
+    # --- the tree ------------------------------------------------------------------------------
+
+    def node_at(self, index: int) -> Node:
+        """The tree node of ``messages[index]``."""
+        return self.tree.path_view()[index]
+
+    def switch_to(self, node: Node) -> Node:
+        """Make ``node``'s path the conversation (down its last-visited children); returns the
+        new last node. The next prompt evaluates only the tokens after the part the old and
+        new paths share (see ``evaluate_path``)."""
+        return self.tree.switch_to(node)
+
+    def switch_sibling(self, index: int, step: int) -> bool:
+        """Show the sibling ``step`` places from ``messages[index]`` (-1 the one before, +1 the
+        one after); the messages after it follow that branch. False at an end."""
+        sibling = self.tree.sibling(self.node_at(index), step)
+        if sibling is None:
+            return False
+        self.tree.switch_to(sibling)
+        return True
+
+    def edit(self, index: int, text: str) -> Node:
+        """Change ``messages[index]``'s text: a sibling holding ``text``, made the end of the
+        conversation (the messages after the old one stay on its branch), as the llama.cpp web
+        UI forks on an edit. A system message, the chat's setting, changes in place."""
+        node = self.node_at(index)
+        if node.role == "system":
+            node.message["content"] = text
+            return node
+        twin = node.message.copy_message()
+        twin["content"] = text
+        edited = self.tree.add_sibling(node, twin, Origin(Made.EDIT))
+        self.tree.truncate_to(edited)
+        return edited
+
+    def evaluate_path(self) -> EvalReport | None:
+        """Evaluate the conversation's prompt into the cache now (after a switch), so that the
+        next reply starts at once; the report says how many tokens that took, the ones after
+        the prefix the cache already held (None from a server, which does not say)."""
+        ends_with_user = bool(self.messages) and self.messages[-1]["role"] != "bot"
+        if ends_with_user:
+            tokens = self.plan_prompt().tokens
+        else:
+            tokens = self._tokens_for(list(self.messages), add_generation_prompt=False)
+        report = self.model.ingest(tokens)
+        self.last_switch = report
+        return report
 
     # --- reasoning -----------------------------------------------------------------------------
 
@@ -234,277 +286,6 @@ class Thread:
                 item["reasoning_content"] = reasoning_module.shown(thought)
             rendered.append(item)
         return rendered
-
-    # --- tokens --------------------------------------------------------------------------------
-
-    def _format_text_tokens(self, text: str) -> list[int]:
-        tokens = self._text_tokens.get(text)
-        if tokens is None:
-            tokens = self.model.tokenize(text, add_bos=False, special=True)
-            self._text_tokens[text] = tokens
-        return tokens
-
-    def content_tokens(self, text: str) -> list[int]:
-        """User-written text: special tokens off, so ``<|im_end|>`` typed in a message is text.
-        A reply's content maps to the exact tokens the model generated for it."""
-        tokens = self._content_tokens.get(text)
-        if tokens is None:
-            tokens = self.model.tokenize(text, add_bos=False, special=False)
-            self._content_tokens[text] = tokens
-        return tokens
-
-    def remember_tokens(self, text: str, tokens: Sequence[int]) -> bool:
-        """Use these token ids for ``text`` wherever it appears as content, as when a saved reply
-        is reopened: the ids the model generated keep the cache matching, where tokenizing the
-        text again may split it differently. Ids that do not spell ``text`` in this model's
-        vocabulary (another model's) are refused; returns whether they were taken."""
-        model = self.model
-        if not tokens or not all(0 <= token < model.n_vocab for token in tokens):
-            return False
-        if model.detokenize(list(tokens)) != text:
-            return False
-        self._content_tokens[text] = list(tokens)
-        return True
-
-    def _tokens_for(self, messages: list[Message], add_generation_prompt: bool) -> list[int]:
-        segments = self.format.segments(self._render_messages(messages), add_generation_prompt)
-        model = self.model
-        tokens: list[int] = [model.bos_token] if model.add_bos else []
-        for text, is_content in segments:
-            if is_content:
-                tokens.extend(self.content_tokens(text))
-            elif text:
-                tokens.extend(self._format_text_tokens(text))
-        return tokens
-
-    def len_messages(self) -> int:
-        """All messages' length in tokens, as the model would see them untruncated."""
-        return len(self._tokens_for(self.messages, add_generation_prompt=False))
-
-    def __len__(self) -> int:
-        return self.len_messages()
-
-    def reply_room(self, sampler: SamplerSettings | None = None) -> int:
-        sampler = sampler or self.sampler
-        room = min(DEFAULT_REPLY_ROOM, self.model.context_length // 4)
-        if sampler.max_len_tokens > 0:
-            room = min(room, sampler.max_len_tokens)
-        return max(1, room)
-
-    def plan_prompt(self, prefix: str = "", continues: Message | None = None) -> PromptPlan:
-        """The prompt tokens for the next bot reply, leaving out the oldest messages after the
-        system prompt(s) until it fits with room for the reply. The newest message stays."""
-        messages = [m for m in self.messages if m is not continues]
-        tail = self.content_tokens(prefix) if prefix else []
-        if continues is not None:
-            tail = self.content_tokens(self.reply_text(continues)) + tail
-        limit = self.model.context_length
-        room = self.reply_room()
-        droppable = [i for i, m in enumerate(messages[:-1]) if m["role"] != "system"]
-
-        def without_oldest(n: int) -> tuple[list[Message], list[int]]:
-            left_out = set(droppable[:n])
-            kept = [m for i, m in enumerate(messages) if i not in left_out]
-            return kept, self._tokens_for(kept, add_generation_prompt=True) + tail
-
-        dropped = 0
-        kept, tokens = without_oldest(0)
-        if len(tokens) + room > limit:
-            # The fewest messages to leave out. The prompt only shrinks as more are left out,
-            # so halving the range renders the conversation a handful of times, where dropping
-            # one message at a time would render it once per message dropped (a long chat's
-            # turn would then cost more with every turn).
-            low, high = 1, len(droppable)
-            best: tuple[int, list[Message], list[int]] | None = None
-            while low <= high:
-                middle = (low + high) // 2
-                candidate = without_oldest(middle)
-                if len(candidate[1]) + room <= limit:
-                    best, high = (middle, *candidate), middle - 1
-                else:
-                    low = middle + 1
-            if best is not None:
-                dropped, kept, tokens = best
-            else:
-                dropped = len(droppable)
-                kept, tokens = without_oldest(dropped)
-                if len(tokens) >= limit:  # not even with less room for the reply
-                    raise PromptTooLongError(
-                        f"the last message and system prompt take {len(tokens)} tokens but the "
-                        f"context holds {limit}; shorten the message or load a larger "
-                        "context_length"
-                    )
-        plan = PromptPlan(tokens, kept, dropped)
-        self.last_plan = plan
-        return plan
-
-    def inference_str_from_messages(self) -> str:
-        """The prompt text for the next reply, truncated to fit, as the model will see it."""
-        plan = self.plan_prompt()
-        return self.format.render(self._render_messages(plan.messages), add_generation_prompt=True)
-
-    # --- replies -------------------------------------------------------------------------------
-
-    def start(
-        self,
-        kind: ReplyKind | str = ReplyKind.REPLY,
-        *,
-        prefix: str = "",
-        position: int = 0,
-        token: int | None = None,
-        version: int | None = None,
-        candidates: int = 0,
-        sampler: SamplerSettings | None = None,
-    ) -> Reply:
-        """Begin a reply of any ``kind`` (see ReplyKind): the one entry point the app and the
-        REPL use. ``prefix`` starts a new reply; ``position`` and ``token`` say where a branch
-        takes another token; ``version`` numbers a reroll among the versions of its reply (by
-        default, the rerolls this Thread made of it) and picks its seed (reroll_sampler)."""
-        kind = ReplyKind(kind)
-        sampler = sampler or self.sampler
-        if kind is ReplyKind.REROLL:
-            if version is None:
-                version = self._rerolls + 1
-            reply = self.start_reroll(
-                candidates=candidates, sampler=reroll_sampler(sampler, version)
-            )
-            self._rerolls = version
-            return reply
-        if kind is ReplyKind.BRANCH:
-            if token is None:
-                raise EzChatError("a branch needs the token to put at its position")
-            return self.start_branch(position, token, candidates=candidates, sampler=sampler)
-        if kind is ReplyKind.CONTINUE:
-            return self.start_reply(continue_last=True, candidates=candidates, sampler=sampler)
-        return self.start_reply(prefix, candidates=candidates, sampler=sampler)
-
-    def start_reply(
-        self,
-        prefix: str = "",
-        *,
-        continue_last: bool = False,
-        candidates: int = 0,
-        sampler: SamplerSettings | None = None,
-    ) -> Reply:
-        """Begin the bot's next reply. ``prefix`` starts it (and is part of it);
-        ``continue_last`` extends the last bot message instead of adding a new one."""
-        continues = None
-        if continue_last:
-            if not self.messages or self.messages[-1]["role"] != "bot":
-                raise EzChatError("there is no bot reply to continue; send a message first")
-            continues = self.messages[-1]
-        plan = self.plan_prompt(prefix, continues)
-        stops: list[str | int] = list(self.format.stops)
-        generation = self.model.start(
-            plan.tokens, stops, sampler or self.sampler, candidates, allow_shift=plan.dropped > 0
-        )
-        if continues is None:
-            self._rerolls = 0  # a new reply has had no rerolls yet
-        return Reply(self, generation, prefix, continues)
-
-    def _record_reply(self, reply: Reply) -> Message:
-        result = reply.result
-        self.last_result = result
-        if reply.continues is not None:
-            message = reply.continues
-            before = self.reply_text(message)
-            self._set_reply_text(message, before + reply.prefix + result.text)
-            head = self.content_tokens(before) + (
-                self.content_tokens(reply.prefix) if reply.prefix else []
-            )
-        else:
-            message = self.create_message("bot", "")
-            self._set_reply_text(message, reply.prefix + result.text)
-            message.reply_prefix = reply.prefix
-            self.messages.append(message)
-            head = self.content_tokens(reply.prefix) if reply.prefix else []
-        # Keep the generated tokens for this text so the next prompt matches the cache exactly
-        # (and a reply's token positions, reasoning included, stay those the model wrote).
-        if result.stop_reason != "stop_string":
-            self._content_tokens[self.reply_text(message)] = head + result.tokens
-        return message
-
-    def send(self, prompt: str) -> str:
-        """Add ``prompt`` as a user message, generate the reply, add it, and return it."""
-        self.add_message("user", prompt)
-        return self.start_reply().run()
-
-    def _last_bot_message(self, action: str) -> Message:
-        if not self.messages or self.messages[-1]["role"] != "bot":
-            raise EzChatError(f"there is no bot reply to {action}; send a message first")
-        return self.messages[-1]
-
-    def start_reroll(
-        self,
-        *,
-        candidates: int = 0,
-        sampler: SamplerSettings | None = None,
-        prefix: str | None = None,
-    ) -> Reply:
-        """Replace the last bot reply with a new one to the same prompt. The prompt is already
-        in the cache, so only the new reply's tokens are evaluated. The new reply starts with
-        ``prefix``; by default with the prefix the user wrote for the one it replaces. The
-        removed message is returned in ``Reply.replaced`` for callers that keep earlier
-        versions."""
-        replaced = self._last_bot_message(ReplyKind.REROLL)
-        if prefix is None:
-            prefix = replaced.reply_prefix if isinstance(replaced, Message) else ""
-        self.messages.pop()
-        try:
-            reply = self.start_reply(prefix, candidates=candidates, sampler=sampler)
-        except BaseException:
-            self.messages.append(replaced)
-            raise
-        reply.replaced = replaced
-        reply.kind = ReplyKind.REROLL
-        return reply
-
-    def reply_tokens(self, message: Message) -> list[int]:
-        """The tokens of a message's content as the prompt holds them (for a reply: the tokens
-        the model generated, its reasoning included)."""
-        return list(self.content_tokens(self.reply_text(message)))
-
-    def tokens_before(self, index: int, position: int) -> list[int]:
-        """The prompt tokens that led to token ``position`` of the reply ``messages[index]``:
-        the conversation before it, the bot header, and the reply's first ``position`` tokens."""
-        message = self.messages[index]
-        if message["role"] != "bot":
-            raise EzChatError("only a bot reply has candidates; pick a bot message")
-        head = self._tokens_for(self.messages[:index], add_generation_prompt=True)
-        return head + self.reply_tokens(message)[:position]
-
-    def candidates_at(self, index: int, position: int, k: int = 10) -> list:
-        """The top-k candidates the model weighed for token ``position`` of reply ``index``
-        (full-softmax probabilities). Only the tokens the cache lacks are evaluated."""
-        return self.model.candidates(self.tokens_before(index, position), k)
-
-    def start_branch(
-        self,
-        position: int,
-        token: int,
-        *,
-        candidates: int = 0,
-        sampler: SamplerSettings | None = None,
-    ) -> Reply:
-        """Rewrite the last bot reply from token ``position`` on: keep its first ``position``
-        tokens, put ``token`` in place of the one the model chose, and generate the rest. The
-        replaced message is returned in ``Reply.replaced``."""
-        message = self._last_bot_message(ReplyKind.BRANCH)
-        kept = self.reply_tokens(message)[:position] + [token]
-        replaced = Message(**message)
-        text = self.model.detokenize(kept)
-        self._content_tokens[text] = kept
-        self._set_reply_text(message, text)
-        try:
-            reply = self.start_reply(continue_last=True, candidates=candidates, sampler=sampler)
-        except BaseException:
-            message.clear()
-            message.update(replaced)
-            raise
-        reply.replaced = replaced
-        reply.branch_text = text
-        reply.kind = ReplyKind.BRANCH
-        return reply
 
     def interact(self, color: bool = True, header: str | None = None, stream: bool = True) -> None:
         """Chat in the terminal (prompt-toolkit); see ezchat.repl."""

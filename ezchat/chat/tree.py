@@ -96,7 +96,9 @@ class Node:
     chosen: Node | None = field(default=None, repr=False)
     # a reply's token ids as generated, and how the model weighed each (None: not known)
     tokens: list[int] | None = field(default=None, repr=False)
-    token_info: list[TokenInfo] | None = field(default=None, repr=False)
+    # aligned with ``tokens``; an entry is None where that token's weighing is unknown (the
+    # head of a reply continued from text the model did not write)
+    token_info: list[TokenInfo | None] | None = field(default=None, repr=False)
     bookmarked: bool = False
     created: float = field(default_factory=time.time)
 
@@ -119,9 +121,8 @@ class Node:
     @property
     def mean_probability(self) -> float | None:
         """The mean probability of the reply's tokens as generated; None where unknown."""
-        if not self.token_info:
-            return None
-        return sum(info.probability for info in self.token_info) / len(self.token_info)
+        known = [info.probability for info in self.token_info or () if info is not None]
+        return sum(known) / len(known) if known else None
 
     def sibling_index(self) -> tuple[int, int]:
         """(its 0-based place among its parent's children, how many there are)."""
@@ -136,8 +137,19 @@ class Tree:
     def __init__(self) -> None:
         self.root = Node(0, None, None)
         self.nodes: dict[int, Node] = {0: self.root}
-        self.active: Node = self.root
+        self._active: Node = self.root
+        self._path: list[Node] | None = []  # the active path, kept until the path changes
         self._next_id = 1
+
+    @property
+    def active(self) -> Node:
+        """The active path's leaf (the root while the chat is empty)."""
+        return self._active
+
+    @active.setter
+    def active(self, node: Node) -> None:
+        self._active = node
+        self._path = None
 
     # --- building ------------------------------------------------------------------------------
 
@@ -180,6 +192,46 @@ class Tree:
             raise ValueError("the root has no siblings")
         return self.add(node.parent, message, origin, **fields)
 
+    def insert_above(
+        self, node: Node, message: dict[str, Any], origin: Origin | None = None
+    ) -> Node:
+        """A new node in ``node``'s place among its siblings, with ``node`` as its one child
+        (a message put into the conversation before another)."""
+        parent = node.parent
+        if parent is None:
+            raise ValueError("nothing goes above the root")
+        new = Node(self._next_id, parent, message, origin or Origin())
+        self._next_id += 1
+        self.nodes[new.id] = new
+        parent.children[parent.children.index(node)] = new
+        if parent.chosen is node:
+            parent.chosen = new
+        node.parent = new
+        new.children.append(node)
+        new.chosen = node
+        self._path = None
+        return new
+
+    def splice_out(self, node: Node) -> None:
+        """Remove ``node`` alone: its children take its place among its siblings (a message
+        taken out of the middle of a conversation). The active path stays on the same leaf,
+        or ends at the parent when ``node`` was the leaf."""
+        parent = node.parent
+        if parent is None:
+            raise ValueError("the root cannot be removed")
+        leaf = self.active
+        place = parent.children.index(node)
+        parent.children[place : place + 1] = node.children
+        for child in node.children:
+            child.parent = parent
+        if parent.chosen is node:
+            parent.chosen = node.chosen or (parent.children[-1] if parent.children else None)
+        del self.nodes[node.id]
+        if leaf is node:
+            self.truncate_to(parent)
+        else:
+            self.switch_to(leaf)
+
     # --- the active path -----------------------------------------------------------------------
 
     def path_to(self, node: Node) -> list[Node]:
@@ -193,7 +245,13 @@ class Tree:
 
     @property
     def active_path(self) -> list[Node]:
-        return self.path_to(self.active)
+        return list(self.path_view())
+
+    def path_view(self) -> list[Node]:
+        """The active path itself, not a copy: for readers that do not change it."""
+        if self._path is None:
+            self._path = self.path_to(self._active)
+        return self._path
 
     def leaf_of(self, node: Node) -> Node:
         """Where following ``chosen`` from ``node`` ends."""

@@ -73,6 +73,9 @@ class GenerationResult:
     stop_string: str | None = None
     prompt: EvalReport = field(default_factory=EvalReport)
     decode_seconds: float = 0.0
+    # how the model weighed each generated token (ezchat.chat.tree.TokenInfo), aligned with
+    # ``tokens``; None where the backend did not measure it
+    token_info: list | None = None
 
     @property
     def n_generated(self) -> int:
