@@ -277,6 +277,25 @@ class NodeRows(StoreFile):
         )
         conn.execute("UPDATE chats SET active_leaf = ? WHERE id = ?", (node_id, chat_id))
 
+    def relink(self, chat_id: int, node_id: int, parent: int, chosen: int) -> None:
+        """Record a node's new place: the parent it hangs under and the child it follows (a
+        message put before it, or taken out above it)."""
+        with self._writing() as conn:
+            self._require_node(conn, chat_id, node_id)
+            conn.execute(
+                "UPDATE nodes SET parent = ?, chosen = ? WHERE chat_id = ? AND id = ?",
+                (parent, chosen, chat_id, node_id),
+            )
+
+    def forget_nodes(self, chat_id: int, node_ids: list[int]) -> None:
+        """Delete these rows alone (nodes a live Tree no longer holds; what hung under them
+        has been relinked already)."""
+        with self._writing() as conn:
+            conn.executemany(
+                "DELETE FROM nodes WHERE chat_id = ? AND id = ?", [(chat_id, i) for i in node_ids]
+            )
+            self._touch(conn, chat_id)
+
     def set_bookmark(self, chat_id: int, node_id: int, bookmarked: bool = True) -> None:
         with self._writing() as conn:
             self._require_node(conn, chat_id, node_id)
