@@ -132,7 +132,9 @@ class ReplyFlow:
             view = MessageView(len(self.thread.messages), "bot", message.head)
             await self.conversation.add(view)
         else:
-            last = len(self.thread.messages) - 1
+            # a reroll's path ends at the prompt until the new reply is recorded
+            rerolled = message.kind == ReplyKind.REROLL
+            last = len(self.thread.messages) - (0 if rerolled else 1)
             view = self.conversation.view_at(last)
             if view is None:  # not drawn yet (should not happen); draw it
                 await self._show_conversation()
