@@ -181,7 +181,7 @@ ACTIONS: tuple[Action, ...] = (
         "left",
         "version(-1)",
         "Older version",
-        'the message\'s previous version ("2/3" in its title)',
+        "the message's previous version, a sibling in the chat's tree (\"2/3\" in its title); the messages after it follow that branch",
         MESSAGE,
     ),
     Action(
@@ -189,7 +189,7 @@ ACTIONS: tuple[Action, ...] = (
         "right",
         "version(1)",
         "Newer version",
-        "the message's next version",
+        "the message's next version (its next sibling); the messages after it follow",
         MESSAGE,
     ),
     Action("message.edit", "e", "request('edit')", "Edit", "edit the message", MESSAGE),
