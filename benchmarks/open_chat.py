@@ -11,7 +11,8 @@ For each it prints the time from the model being loaded to the conversation firs
 opened with ``chat_id=``; the default model loads in a tenth of a second and is not counted),
 the time until the screen above the newest message has been filled (one message a frame), and
 the latency from a key posted to the prompt (as the terminal driver posts it, from another
-thread, 50 ms apart) to the prompt's text changing: median and worst of ``--keys`` keys.
+thread, 50 ms apart, or ``--key-gap`` ms) to the prompt's text changing: median and worst of
+``--keys`` keys. ``--stalls`` adds each key's time and where the UI thread blocked over 50 ms.
 
 Run it from the repo root, or with ``EZCHAT_REPO=/path/to/checkout`` to measure another
 checkout with this same script (the "before" figures came from main that way). A chat whose
@@ -32,6 +33,7 @@ from pathlib import Path
 
 REPO = Path(os.environ.get("EZCHAT_REPO") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # stall_probe, from this checkout
 
 SIZE = (120, 40)
 MARKDOWN_LIMIT = 20_000  # the default max_markdown_chars (the same figure for "before")
@@ -101,7 +103,15 @@ async def wait_until(condition, timeout: float) -> bool:
     return False
 
 
-async def measure(store_path: Path, chat_id: int, keys: int, timeout: float) -> str:
+async def measure(
+    store_path: Path,
+    chat_id: int,
+    keys: int,
+    timeout: float,
+    stalls: bool = False,
+    key_gap: float = 0.05,
+) -> str:
+    from stall_probe import StallProbe
     from textual import events
 
     from ezchat.session import ChatOptions
@@ -113,7 +123,10 @@ async def measure(store_path: Path, chat_id: int, keys: int, timeout: float) -> 
         show_timings=False,
     )
     app.setup_timing()
+    probe = StallProbe()
     async with app.run_test(size=SIZE):
+        if stalls:
+            probe.start()
         if not await wait_until(lambda: app.ready, timeout):
             app.exit()
             return f"not open after {timeout:.0f} s"
@@ -133,7 +146,7 @@ async def measure(store_path: Path, chat_id: int, keys: int, timeout: float) -> 
                 char = "abcdefghijklmnopqrstuvwxyz"[i % 26]
                 app.keys_sent.append(time.perf_counter())
                 app.post_message(events.Key(char, char))
-                time.sleep(0.05)
+                time.sleep(key_gap)
 
         # the keys go in from the first paint on, while the screen above the newest message
         # fills (getattr: the "before" checkout has no filling)
@@ -150,11 +163,20 @@ async def measure(store_path: Path, chat_id: int, keys: int, timeout: float) -> 
         presser.join()
         await wait_until(lambda: len(app.latencies) >= keys, timeout)
         latencies = app.latencies or [float("nan")]
+        probe.stop()
         filled = "" if filled_at is None else f", screen full {filled_at - app.opened_at:.2f} s"
+        stall_lines = ""
+        if stalls:
+            keys_at = [
+                f"+{sent - app.opened_at:.2f} s {latency:.0f} ms"
+                for sent, latency in zip(app.keys_sent, app.latencies, strict=False)
+            ]
+            stall_lines = "\n  keys (sent, echo): " + ", ".join(keys_at)
+            stall_lines += "\n" + probe.report(since=app.opened_at)
         return (
             f"open {open_seconds:.2f} s (mount {app.shown_at - app.opened_at:.2f} s{filled}), "
             f"key echo median {statistics.median(latencies):.1f} ms, "
-            f"worst {max(latencies):.1f} ms over {len(app.latencies)} keys"
+            f"worst {max(latencies):.1f} ms over {len(app.latencies)} keys{stall_lines}"
         )
 
 
@@ -163,8 +185,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--messages", type=int, default=2_000)
     parser.add_argument("--keys", type=int, default=20)
+    parser.add_argument(
+        "--key-gap", type=float, default=50, help="milliseconds between keys (a slow typist: 400)"
+    )
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--only", choices=["table", "limit", "many"], help="measure one chat")
+    parser.add_argument(
+        "--stalls",
+        action="store_true",
+        help="also report where the UI thread blocked over 50 ms (benchmarks/stall_probe.py)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         os.environ["EZCHAT_HOME"] = home
@@ -180,7 +210,16 @@ def main() -> None:
                 "many": f"{args.messages} messages",
             }[name]
             try:
-                result = asyncio.run(measure(store_path, chat_id, args.keys, args.timeout))
+                result = asyncio.run(
+                    measure(
+                        store_path,
+                        chat_id,
+                        args.keys,
+                        args.timeout,
+                        args.stalls,
+                        args.key_gap / 1000,
+                    )
+                )
             except Exception as error:  # a crash in the app under test is a result too
                 result = f"failed: {type(error).__name__}: {error}"
             print(f"{what}: {result}", flush=True)

@@ -4,11 +4,14 @@
 
     python screenshots/make_screenshots.py --loading [OUTPUT_DIR]
 
+    python screenshots/make_screenshots.py --tree [OUTPUT_DIR]
+
 Writes SVGs (and PNGs when cairosvg is installed: pip install cairosvg) of the main screen
 mid-chat with live candidates, a reply's tokens being inspected, the context pane, the
 sampler form and the chat list; with ``--loading``, only the loading screen (held before
 llama.cpp reads the first tensor, which on the default model it does in a tenth of a second)
-and the same screen after a broken model file. Chats go to a temporary EZCHAT_HOME, not yours.
+and the same screen after a broken model file; with ``--tree``, only the tree screen after a
+reply, two rerolls and a follow-up. Chats go to a temporary EZCHAT_HOME, not yours.
 """
 
 from __future__ import annotations
@@ -130,6 +133,40 @@ async def make_loading(out: Path) -> list[Path]:
     return shots
 
 
+async def make_tree(out: Path) -> list[Path]:
+    from ezchat.session import ChatOptions
+    from ezchat.tui import EzChatApp
+
+    app = EzChatApp(ChatOptions(sampler="HighTempSampling", seed=77))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.ready)
+        chat = app.chat_screen
+        chat.query_one("#input").cursor_blink = False
+        chat.thread.sampler.max_len_tokens = 40
+
+        async def send(text: str) -> None:
+            chat.query_one("#input").insert(text)
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: not chat.generating)
+            await pilot.pause(0.2)
+
+        await send("Tell me something about cats.")
+        for _ in range(2):
+            await pilot.press("ctrl+r")
+            await pilot.pause(0.2)
+            await wait_until(pilot, lambda: not chat.generating)
+        await send("And about dogs?")
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "TreeScreen")
+        await pilot.pause(0.3)
+        await pilot.press("k", "k", "k", "b", "k")  # bookmark the first reroll
+        await pilot.pause(0.3)
+        path = out / "tree-screen.svg"
+        app.save_screenshot(filename=path.name, path=str(out))
+        print("wrote", path)
+    return [path]
+
+
 def to_png(svgs: list[Path]) -> None:
     try:
         import cairosvg
@@ -145,12 +182,14 @@ def to_png(svgs: list[Path]) -> None:
 def main() -> None:
     args = sys.argv[1:]
     loading = "--loading" in args
-    args = [arg for arg in args if arg != "--loading"]
+    tree = "--tree" in args
+    args = [arg for arg in args if arg not in {"--loading", "--tree"}]
     out = Path(args[0] if args else Path(__file__).parent).resolve()
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as home:
         os.environ["EZCHAT_HOME"] = home
-        svgs = asyncio.run(make_loading(out) if loading else make(out))
+        maker = make_loading if loading else make_tree if tree else make
+        svgs = asyncio.run(maker(out))
     to_png(svgs)
 
 

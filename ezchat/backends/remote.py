@@ -14,18 +14,19 @@ formats, prefix, continue, reroll and branch all work the same). The prompt then
 
 The ``server`` format instead sends the messages to ``/v1/chat/completions`` and lets the
 server apply its own chat template (see ``tokens.py`` for how the Thread's prompt carries them).
+
+The token calls live in ``remote_tokens.py``, the reading of ids out of answers (candidates, a
+reply's tokens) in ``remote_answers.py``; this module connects and sends.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterable
 from typing import Any
 
 from ..chat.samplers import SamplerSettings
 from ..engine.calls import GenerationCalls
-from ..engine.results import Candidate, EvalReport, ProgressReport
+from ..engine.results import EvalReport, ProgressReport
 from ..engine.weighing import TOKEN_INFO_K
 from ..errors import GenerationError, LoadCancelled, ModelUnloadedException, PromptTooLongError
 from .capabilities import ServerCacheCalls, grammar_fields
@@ -36,35 +37,28 @@ from .http import (
     ServerUnavailableError,
 )
 from .limits import ServerLimits
+from .remote_answers import AnswerTokens
+from .remote_tokens import RemoteTokenCalls
 from .servers import (
     FALLBACK_CONTEXT,
-    LLAMA_CPP,
-    LLAMA_CPP_PYTHON,
     OPENAI,
     VLLM,
     ServerInfo,
-    TokenInfo,
     detect,
     logprob_fields,
-    parse_chunk,
     sampling_fields,
 )
 from .streaming import SHAPE_ERRORS, RemoteGeneration
 from .tokens import (
     END_MARKER,
-    MARKER_IDS,
     MARKER_ROLES,
-    MARKER_TEXT,
     EstimatedVocab,
     TokenMemory,
-    is_estimated,
     is_marker,
-    split_markers,
 )
 from .transport import ReadStopped
 
 API_KEY_ENV = "EZCHAT_API_KEY"
-_CONTEXT_IN_ERROR = re.compile(r"context (?:window|size|length)[^0-9]{0,20}(\d{3,7})", re.I)
 
 
 def _default_sampler() -> SamplerSettings:
@@ -73,7 +67,7 @@ def _default_sampler() -> SamplerSettings:
     return samplers.load_default()
 
 
-class RemoteModel(ServerCacheCalls, GenerationCalls):
+class RemoteModel(RemoteTokenCalls, AnswerTokens, ServerCacheCalls, GenerationCalls):
     """A model on an OpenAI-compatible server at ``base_url`` (``http://host:port``; a
     trailing ``/v1`` is fine). ``model`` picks one of several served models (default: the
     first), ``api_key`` (or ``$EZCHAT_API_KEY``) is sent as a bearer token. ``retries`` is how
@@ -229,162 +223,6 @@ class RemoteModel(ServerCacheCalls, GenerationCalls):
             )
         return self._client
 
-    # --- tokens --------------------------------------------------------------------------------
-
-    def tokenize(self, text: str, add_bos: bool | None = None, special: bool = True) -> list[int]:
-        """Text to the server's token ids (estimated ids where it cannot tokenize).
-        ``special=False`` keeps ``<|im_end|>`` as text where the server can (llama.cpp; the
-        other engines always parse special tokens)."""
-        self._require()
-        if add_bos is None:
-            add_bos = self.add_bos
-        head = [self.bos_token] if add_bos and self.bos_token >= 0 else []
-        if special and "\ue000" in text:
-            body: list[int] = []
-            for part in split_markers(text):
-                marker = MARKER_IDS.get(part)
-                body += [marker] if marker is not None else self._tokenize_text(part, special)
-            return head + body
-        return head + self._tokenize_text(text, special)
-
-    def _tokenize_text(self, text: str, special: bool) -> list[int]:
-        if not text:
-            return []
-        if not self.info.tokenizes:
-            return self._estimated.tokenize(text)
-        try:
-            tokens = self._server_tokenize(text, add_bos=False, special=special)
-        except SHAPE_ERRORS:
-            raise RemoteError(self._odd_answer()) from None
-        self._memory.remember(tokens, text)
-        return tokens
-
-    def _server_tokenize(self, text: str, add_bos: bool, special: bool) -> list[int]:
-        client = self._require()
-        kind = self.info.kind
-        if kind == LLAMA_CPP:
-            answer = client.post(
-                "/tokenize",
-                {
-                    "content": text,
-                    "add_special": add_bos,
-                    "parse_special": special,
-                    "with_pieces": True,
-                },
-            )
-            tokens = []
-            for item in answer.get("tokens", []):
-                if isinstance(item, dict):
-                    piece = item.get("piece", "")
-                    data = bytes(piece) if isinstance(piece, list) else str(piece).encode()
-                    self._memory.remember_piece(int(item["id"]), data)
-                    tokens.append(int(item["id"]))
-                else:
-                    tokens.append(int(item))
-            return tokens
-        if kind == VLLM:
-            answer = client.post(
-                "/tokenize",
-                {"model": self.model_id, "prompt": text, "add_special_tokens": add_bos},
-            )
-            return [int(t) for t in answer.get("tokens", [])]
-        body = {"input": text}
-        if self.model_id:
-            body["model"] = self.model_id
-        tokens = [int(t) for t in client.post("/extras/tokenize", body).get("tokens", [])]
-        # llama-cpp-python adds the BOS token whenever the model asks for one.
-        bos = getattr(self, "bos_token", -1)
-        if not add_bos and getattr(self, "add_bos", False) and tokens[:1] == [bos]:
-            tokens = tokens[1:]
-        return tokens
-
-    def _probe_bos(self) -> tuple[bool, int]:
-        """Whether the server starts prompts with a BOS token, and its id."""
-        if not self.info.tokenizes:
-            return False, -1
-        with_special = self._server_tokenize("", add_bos=True, special=True)
-        if with_special:
-            return True, with_special[0]
-        if self.info.bos_text:
-            return False, self._single_id(self.info.bos_text)
-        return False, -1
-
-    def _server_detokenize(self, tokens: list[int]) -> str:
-        client = self._require()
-        kind = self.info.kind
-        if kind == LLAMA_CPP:
-            return str(client.post("/detokenize", {"tokens": tokens}).get("content", ""))
-        if kind == VLLM:
-            answer = client.post("/detokenize", {"model": self.model_id, "tokens": tokens})
-            return str(answer.get("prompt", ""))
-        if kind == LLAMA_CPP_PYTHON:
-            return str(client.post("/extras/detokenize", {"tokens": tokens}).get("text", ""))
-        return ""
-
-    def detokenize(self, tokens: Iterable[int], special: bool = False) -> str:
-        """Token ids to text, from what ezchat remembers and else from the server. Server-format
-        markers are rendered only with ``special=True``."""
-        self._require()
-        return self._text_of(list(tokens), special)
-
-    def _text_of(self, tokens: list[int], special: bool = True) -> str:
-        memory = self._memory
-        out: list[str] = []
-        i, n = 0, len(tokens)
-        while i < n:
-            token = tokens[i]
-            if token < 0:
-                if is_estimated(token):
-                    out.append(self._estimated.text(token))
-                elif special and is_marker(token):
-                    out.append(MARKER_TEXT[token])
-                i += 1
-                continue
-            match = memory.longest_match(tokens, i)
-            if match is not None:
-                out.append(match[1])
-                i += match[0]
-                continue
-            j = i + 1
-            while j < n and tokens[j] >= 0 and memory.longest_match(tokens, j) is None:
-                j += 1
-            run = tokens[i:j]
-            known = memory.join_pieces(run)
-            if known is None:
-                try:
-                    known = self._server_detokenize(run)
-                except SHAPE_ERRORS:
-                    raise RemoteError(self._odd_answer()) from None
-            out.append(known)
-            i = j
-        return "".join(out)
-
-    def token_text(self, token: int) -> str:
-        """A token's text for display ('' for an id the server does not know)."""
-        if token < 0:
-            if is_marker(token):
-                return MARKER_TEXT[token]
-            return self._estimated.text(token) if is_estimated(token) else ""
-        text = self._token_texts.get(token)
-        if text is None:
-            text = self._text_of([token])
-            self._token_texts[token] = text
-        return text
-
-    def _single_id(self, text: str) -> int:
-        """The id of the one token ``text`` is, or -1 if it is none or several."""
-        if not text:
-            return -1
-        known = self._memory.single_ids.get(text)
-        if known is not None:
-            return known
-        tokens = self.tokenize(text, add_bos=False, special=True)
-        return tokens[0] if len(tokens) == 1 else -1
-
-    def get_length(self, text: str) -> int:
-        """Length of ``text`` in tokens, including the BOS token the model adds."""
-        return len(self.tokenize(text, add_bos=True))
-
     # --- running -------------------------------------------------------------------------------
 
     def start(
@@ -475,92 +313,3 @@ class RemoteModel(ServerCacheCalls, GenerationCalls):
             if self.info.kind == VLLM:
                 body.update(continue_final_message=True, add_generation_prompt=False)
         return body
-
-    def candidates(self, prompt: str | list[int], k: int) -> list[Candidate]:
-        """The top ``k`` next tokens after ``prompt`` with the server's probabilities (the
-        softmax over the whole vocabulary on llama.cpp and llama-cpp-python), most likely
-        first. Raises RemoteError when the server gives no log-probabilities."""
-        self._require()
-        if self._busy:
-            raise GenerationError("this model is generating; ask for candidates afterwards")
-        tokens = self.tokenize(prompt) if isinstance(prompt, str) else list(prompt)
-        self._check_fits(tokens, room=1)
-        path, body = self._request(tokens, 1)
-        body.update(
-            sampling_fields(self.info.kind, SamplerSettings(temp=0.0), 1, self.context_length)
-        )
-        body.update(logprob_fields(self.info.kind, k, chat=path.endswith("chat/completions")))
-        try:
-            answer = self._client.post(path, body)
-        except RemoteError as exc:
-            self._learn_context(str(exc))
-            raise
-        try:
-            infos = parse_chunk(answer).tokens
-        except SHAPE_ERRORS:
-            raise RemoteError(self._odd_answer()) from None
-        if not infos or not infos[0].candidates:
-            raise RemoteError(
-                f"the server at {self.base_url} sent no log-probabilities, so there are no "
-                "candidates to show; it may not support logprobs"
-            )
-        return self._candidates(infos[0].candidates, k)
-
-    def _candidates(
-        self,
-        raw: list[tuple[int | None, str, float]],
-        k: int,
-        pending: list[tuple[Any, str]] | None = None,
-    ) -> list[Candidate]:
-        """Candidates with ids. A server that names only the text (llama-cpp-python) is asked
-        for the id, unless ``pending`` is given: then the id is -1 for now and the candidate
-        goes on that list, to be filled in once the stream is over."""
-        out = []
-        for token, text, prob in raw[:k]:
-            late = False
-            if token is None:
-                known = self._memory.single_ids.get(text)
-                late = known is None and pending is not None and bool(text)
-                token = -1 if late else known if known is not None else self._single_id(text)
-            if not text and token >= 0:
-                text = self.token_text(token)
-            candidate = Candidate(text, prob, token)
-            if late and pending is not None:
-                pending.append((candidate, text))
-            out.append(candidate)
-        return out
-
-    def _learn_context(self, message: str) -> None:
-        """A server that rejects a prompt as too long often says its context size: use it."""
-        match = _CONTEXT_IN_ERROR.search(message)
-        if match and self.info.context_length is None:
-            self.context_length = self.n_ctx = int(match.group(1))
-
-    def _reply_tokens(self, infos: list[TokenInfo], text: str) -> list[int]:
-        """The ids of a reply's text: the streamed ids when they spell it exactly, else the
-        server's tokenization, else (server gone) estimated ids that keep the text.
-
-        A token that ended the reply and spells nothing (llama-server streams its end-of-turn
-        token, with an empty piece) is left out, as the local model leaves out its stop token.
-        """
-        while infos and not infos[-1].text and not infos[-1].piece:
-            infos = infos[:-1]
-        ids = [info.id for info in infos]
-        if ids and all(token is not None and token >= 0 for token in ids):
-            exact = [int(token) for token in ids if token is not None]
-            pieces = [info.piece for info in infos]
-            if all(piece is not None for piece in pieces):
-                spelled: str | None = b"".join(pieces).decode("utf-8", errors="replace")  # type: ignore[arg-type]
-            elif all(info.text for info in infos) and self.info.kind != VLLM:
-                spelled = "".join(info.text for info in infos)
-            else:
-                spelled = None
-            if spelled == text:
-                self._memory.remember(exact, text)
-                return exact
-        if not text:
-            return []
-        try:
-            return self.tokenize(text, add_bos=False, special=False)
-        except RemoteError:
-            return self._estimated.tokenize(text)

@@ -13,7 +13,6 @@ override them. ``ezchat.chat.formats.chatml`` and friends load by attribute, as 
 from __future__ import annotations
 
 import functools
-import re
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -26,6 +25,7 @@ from ..settings import paths, userfiles
 from ..settings.userfiles import UserFile
 from . import jinja_render
 from .jinja_render import ChatTemplateError  # noqa: F401  (its old home; still importable)
+from .jinja_split import TURN_ENDS, derive_parts, split_render
 from .roles import TEMPLATE_NAME_OF
 
 KIND = "formats"
@@ -67,21 +67,6 @@ _TEMPLATE_KEYS = {
     "description",
     *_REASONING_KEYS,
 }
-
-_SENTINEL = re.compile("(\ue000EZ\\d+r?\ue001)")  # one group: re.split keeps the sentinels
-_SENTINEL_PARTS = re.compile("\ue000EZ(\\d+)(r?)\ue001")
-# End-of-turn markers of the common families; a template that mentions one stops on it.
-_TURN_ENDS = (
-    "<|im_end|>",
-    "<|eot_id|>",
-    "<|eot|>",
-    "<end_of_turn>",
-    "<|end|>",
-    "<|end_of_turn|>",
-    "<|END_OF_TURN_TOKEN|>",
-    "<|end_of_text|>",
-    "<｜end▁of▁sentence｜>",
-)
 
 Message = Mapping[str, Any]
 
@@ -205,7 +190,7 @@ class Format(dict):
         tools: list[Mapping[str, Any]] | None,
     ) -> list[tuple[str, bool]]:
         try:
-            return self._split_template(messages, add_generation_prompt, tools)
+            return split_render(self, messages, add_generation_prompt, tools)
         except TemplateLimitError:
             raise  # a runaway template is refused, not papered over
         except Exception as error:  # a template can fail in any way; the chat must go on
@@ -215,73 +200,6 @@ class Format(dict):
             )
         plain = [m for m in messages if m["role"] in TEMPLATE_NAME_OF]
         return _fallback().segments(plain, add_generation_prompt)
-
-    def _split_template(
-        self,
-        messages: list[dict[str, Any]],
-        add_generation_prompt: bool,
-        tools: list[Mapping[str, Any]] | None,
-    ) -> list[tuple[str, bool]]:
-        """Render once for real and once with a sentinel per content (and per reasoning), then
-        cut at the sentinels.
-
-        Templates that trim a text (``strip``, ``strip('\\n')``, ...) are matched by trying
-        the trimmed text; any other transformation gives up the split (with a warning) rather
-        than mislabel text.
-        """
-        real = self._render_template(messages, add_generation_prompt, tools)
-        marked = self._render_template(_mark(messages), add_generation_prompt, tools)
-        pieces = _cut_at_sentinels(real, _SENTINEL.split(marked), messages)
-        if pieces is not None:
-            return [piece for piece in pieces if piece[0]]
-        warnings.warn(
-            f"{self._what}: the chat template changes message text, so typed special "
-            "tokens in it are not escaped",
-            stacklevel=4,
-        )
-        return [(real, False)]
-
-
-# How templates trim a message's text; the first that fits where the text stands is taken.
-_TRIMS = (
-    lambda text: text,
-    str.strip,
-    lambda text: text.strip("\n"),
-    str.lstrip,
-    lambda text: text.lstrip("\n"),
-    str.rstrip,
-    lambda text: text.rstrip("\n"),
-)
-
-
-def _cut_at_sentinels(
-    real: str, marked: list[str], messages: list[dict[str, Any]]
-) -> list[tuple[str, bool]] | None:
-    """``real`` cut into template text and message texts, where the marked render put a
-    sentinel; None when the texts cannot be found there."""
-    pieces: list[tuple[str, bool]] = []
-    position = 0
-    for number, piece in enumerate(marked):
-        found = _sentinel_text(piece, messages)
-        if found is None:
-            if not real.startswith(piece, position):
-                return None
-            pieces.append((piece, False))
-            position += len(piece)
-            continue
-        following = marked[number + 1] if number + 1 < len(marked) else ""
-        if _sentinel_text(following, messages) is not None:
-            following = ""
-        for trim in _TRIMS:
-            text = trim(found)
-            end = position + len(text)
-            if real.startswith(text, position) and real.startswith(following, end):
-                break
-        else:
-            return None
-        pieces.append((text, True))
-        position = end
-    return pieces if position == len(real) else None
 
 
 def _role(role: str) -> str:
@@ -333,36 +251,6 @@ def _fold_system(turns: list[tuple[str, str]], separator: str) -> list[tuple[str
     return folded
 
 
-def _mark(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The messages with a sentinel for each content and each reply's reasoning (``r``)."""
-    marked = []
-    for i, message in enumerate(messages):
-        copy = {**message, "content": f"\ue000EZ{i}\ue001"}
-        if message.get("reasoning_content"):
-            copy["reasoning_content"] = f"\ue000EZ{i}r\ue001"
-        marked.append(copy)
-    return marked
-
-
-def _sentinel_text(piece: str, messages: list[dict[str, Any]]) -> str | None:
-    """The message text a sentinel stands for, or None for template text."""
-    match = _SENTINEL_PARTS.fullmatch(piece)
-    if match is None:
-        return None
-    index, reasoning = match.groups()
-    return messages[int(index)]["reasoning_content" if reasoning else "content"]
-
-
-def _common_prefix(a: str, b: str) -> str:
-    """The shared head of two texts, never ending inside a ``<...>`` marker."""
-    size = 0
-    while size < min(len(a), len(b)) and a[size] == b[size]:
-        size += 1
-    common = a[:size]
-    cut = common.rfind("<")
-    return common[:cut] if cut > common.rfind(">") else common
-
-
 # --- Jinja ------------------------------------------------------------------------------------
 
 
@@ -384,48 +272,10 @@ def from_jinja(
     )
     # Probing the template runs it: a runaway one is refused here, at load, in one line.
     jinja_render.capabilities(template, fmt._what)
-    fmt.update(_derive_parts(fmt))
+    fmt.update(derive_parts(fmt))
     stops = [eos_token] if eos_token else []
-    fmt["stops"] = stops + [end for end in _TURN_ENDS if end in template and end not in stops]
+    fmt["stops"] = stops + [end for end in TURN_ENDS if end in template and end not in stops]
     return fmt
-
-
-def _derive_parts(fmt: Format) -> dict[str, str]:
-    """Prefixes and suffixes read off a rendered sample conversation.
-
-    A boundary between two messages holds one message's suffix and the next one's prefix; the
-    split point comes from where the conversation ends (a suffix with nothing after it).
-    """
-    roles = ["user", "assistant", "user", "assistant"]
-    chat = [{"role": role, "content": role[0]} for role in roles]
-    try:
-        pieces = _SENTINEL.split(fmt._render_template(_mark(chat), False))
-        after_user = _SENTINEL.split(fmt._render_template(_mark(chat[:1]), False))[-1]
-    except TemplateLimitError:
-        raise
-    except Exception:  # a template this odd still renders; it only lacks the easy-llama keys
-        return {}
-    if len(pieces) != 9:
-        return {}
-    user_suffix = _common_prefix(pieces[2], after_user)
-    bot_suffix = _common_prefix(pieces[8], pieces[4])
-    parts = {
-        "user_prefix": pieces[4][len(bot_suffix) :],
-        "user_suffix": user_suffix,
-        "bot_prefix": pieces[2][len(user_suffix) :],
-        "bot_suffix": bot_suffix,
-    }
-    try:
-        system_chat = [{"role": "system", "content": "s"}, *chat]
-        system = _SENTINEL.split(fmt._render_template(_mark(system_chat), False))
-    except TemplateLimitError:
-        raise
-    except Exception:  # no system role: its text gets folded into the user's
-        return parts
-    if len(system) == 11:
-        parts["system_prefix"] = system[0]
-        parts["system_suffix"] = system[2].removesuffix(parts["user_prefix"])
-    return parts
 
 
 # --- loading ----------------------------------------------------------------------------------

@@ -3,96 +3,46 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import warnings
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import llama_cpp
-import numpy as np
 
-from .. import utf8
-from ..chat.samplers import SamplerSettings
-from ..errors import GenerationError, ModelLoadError, ModelUnloadedException, PromptTooLongError
+from ..errors import ModelLoadError, ModelUnloadedException
 from .calls import GenerationCalls
+from .context_size import (
+    DEFAULT_MAX_CONTEXT,
+    KV_CACHE_TYPES,
+    ContextSizeChecks,
+    kv_cache_type_name,
+    kv_type,
+    scaled_rope_freq_base,
+)
 from .cpu import ThreadCount, default_thread_count
 from .decoder import Decoder
-from .generation import Generation, top_candidates
 from .gguf import GGUFInfo, read_gguf, special_tokens
 from .load_progress import reporting_progress
-from .memory import available_memory, human_bytes, kv_cache_size, physical_memory
-from .results import Candidate, EvalReport, GenerationResult, ProgressReport, TokenEvent
-from .sampling import build_chain
+from .memory import kv_cache_size
+from .results import EvalReport, GenerationResult, ProgressReport, TokenEvent
+from .runs import RunCalls
+from .tokens import TokenCalls
 
 __all__ = [
     "DEFAULT_MAX_CONTEXT",
     "KV_CACHE_TYPES",
     "GenerationResult",
+    "kv_cache_type_name",
+    "scaled_rope_freq_base",
     "Model",
     "ModelLoadError",
     "ModelUnloadedException",
     "TokenEvent",
 ]
 
-# A model's native context can be 128k tokens; allocating that KV cache by default would
-# take gigabytes for a chat that uses a few thousand.
-DEFAULT_MAX_CONTEXT = 8192
-
-# llama.cpp's n_ctx is a uint32_t, which ctypes would wrap silently.
-MAX_CONTEXT = 2**32 - 1
-
-# The names type_k / type_v accept, and the ggml type numbers llama.cpp takes for them.
-KV_CACHE_TYPES = {
-    "f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "bf16": 30,
-}  # fmt: skip
-
-_FLOAT_CACHE_TYPES = frozenset({"f32", "f16", "bf16"})
-
-
-def kv_cache_type_name(number: int) -> str:
-    """The name of a KV cache type number (``1`` is ``"f16"``), or the number for one
-    without a name here."""
-    for name, value in KV_CACHE_TYPES.items():
-        if value == number:
-            return name
-    return str(number)
-
-
-def _default_sampler() -> SamplerSettings:
-    from ..chat import samplers
-
-    return samplers.load_default()
-
-
-def _kv_type(value: int | str | None, name: str) -> int:
-    if value is None:
-        return KV_CACHE_TYPES["f16"]
-    if isinstance(value, int):
-        return value
-    try:
-        return KV_CACHE_TYPES[value.lower()]
-    except KeyError:
-        raise ValueError(
-            f"{name} {value!r} is unknown: use one of {', '.join(KV_CACHE_TYPES)}"
-        ) from None
-
 
 def _gpu_build() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
-
-
-def scaled_rope_freq_base(base_train: float, n_ctx_train: int, n_ctx: int, head_dim: int) -> float:
-    """NTK-aware RoPE scaling: raise theta so the longest wavelength covers the longer context.
-
-    This keeps short-range positions nearly untouched, which degrades quality much less than
-    linear position interpolation.
-    """
-    if n_ctx <= n_ctx_train:
-        return base_train
-    scale = n_ctx / n_ctx_train
-    exponent = head_dim / (head_dim - 2) if head_dim > 2 else 1.0
-    return base_train * scale**exponent
 
 
 def llama_system_info() -> str:
@@ -100,7 +50,7 @@ def llama_system_info() -> str:
     return " ".join(llama_cpp.llama_print_system_info().decode("utf-8", "replace").split())
 
 
-class Model(GenerationCalls):
+class Model(ContextSizeChecks, TokenCalls, RunCalls, GenerationCalls):
     """A GGUF model loaded with llama.cpp.
 
     Only one generation runs at a time per Model; it keeps the KV cache between calls, so a
@@ -150,8 +100,8 @@ class Model(GenerationCalls):
         if context_length is None or context_length <= 0:
             context_length = min(self.n_ctx_train, DEFAULT_MAX_CONTEXT)
         self.context_length = int(context_length)
-        self.type_k = _kv_type(type_k, "type_k")
-        self.type_v = _kv_type(type_v, "type_v")
+        self.type_k = kv_type(type_k, "type_k")
+        self.type_v = kv_type(type_v, "type_v")
         self.kv_cache = kv_cache_size(info, self.context_length, self.type_k, self.type_v)
         self._kv_in_ram = not (n_gpu_layers and offload_kqv and _gpu_build())
         self._check_context_size()
@@ -237,76 +187,11 @@ class Model(GenerationCalls):
         self._vocab_list: list[str] | None = None
         self._busy = False
 
-    def _check_context_size(self) -> None:
-        """Refuse a context llama.cpp cannot have before asking it, which would take the time
-        to load the weights and then say only that the context failed."""
-        memory = physical_memory()
-        if self._kv_in_ram and self.kv_cache and memory and self.kv_cache.total > memory:
-            raise ModelLoadError(
-                self._context_too_large(f"more than this machine's {human_bytes(memory)} of RAM")
-            )
-        if self.context_length > MAX_CONTEXT:
-            raise ModelLoadError(
-                self._context_too_large(f"llama.cpp takes at most {MAX_CONTEXT:,} tokens")
-            )
-
-    def _context_failed(self) -> str:
-        """Why llama.cpp could not create the context: too little memory for its KV cache,
-        where that is so, else settings it refused (a quantised V cache without flash
-        attention, for one)."""
-        free = available_memory()
-        size = self.kv_cache
-        if self._kv_in_ram and size and free and size.total > free:
-            return self._context_too_large(f"more than the {human_bytes(free)} of RAM free")
-        v_cache = kv_cache_type_name(self.type_v)
-        if not self.flash_attn and v_cache not in _FLOAT_CACHE_TYPES:
-            return (
-                f"{self.filename}: llama.cpp quantises the V cache ({v_cache}) only with flash "
-                "attention; turn flash attention on, or use an f16 V cache"
-            )
-        needs = f" (its KV cache needs about {human_bytes(size.total)})" if size else ""
-        return (
-            f"{self.filename}: llama.cpp could not create a context of "
-            f"{self.context_length:,} tokens{needs}; try a smaller context length or other "
-            "KV cache settings"
-        )
-
-    def _context_too_large(self, why: str) -> str:
-        n_ctx = self.context_length
-        size = self.kv_cache
-        if size is None:
-            return (
-                f"{self.filename}: a context of {n_ctx:,} tokens is too large ({why}); choose "
-                "a smaller context length"
-            )
-        cache = f"{kv_cache_type_name(self.type_k)}/{kv_cache_type_name(self.type_v)}"
-        fits = ""
-        free = available_memory()
-        if self._kv_in_ram and free:
-            fits = f" (about {free // max(1, size.per_token):,} tokens fit in the RAM free now)"
-        return (
-            f"{self.filename}: a context of {n_ctx:,} tokens is too large: its KV cache would "
-            f"need about {human_bytes(size.total)} ({size.shape()}, {cache}), {why}; choose a "
-            f"smaller context length{fits}"
-        )
-
     # --- facts ---------------------------------------------------------------------------------
 
     @property
     def llama(self) -> llama_cpp.Llama:
         return self._require()
-
-    @property
-    def vocab(self) -> list[str]:
-        """Every token's text as stored in the GGUF vocabulary (built on first use)."""
-        if self._vocab_list is None:
-            self._require()
-            get_text = llama_cpp.llama_vocab_get_text
-            self._vocab_list = [
-                get_text(self._vocab_ptr, i).decode("utf-8", errors="replace")
-                for i in range(self.n_vocab)
-            ]
-        return self._vocab_list
 
     @property
     def runs_in_process(self) -> bool:
@@ -399,184 +284,6 @@ class Model(GenerationCalls):
         self._require()
         return self._decoder
 
-    # --- tokens --------------------------------------------------------------------------------
-
-    def tokenize(self, text: str, add_bos: bool | None = None, special: bool = True) -> list[int]:
-        """Text to token ids. ``special=False`` keeps text like ``<|im_end|>`` as plain text,
-        which is how user-typed content must be tokenized. ``add_bos=None`` follows the GGUF."""
-        self._require()
-        if add_bos is None:
-            add_bos = self.add_bos
-        try:
-            raw = text.encode("utf-8")
-        except UnicodeEncodeError:
-            utf8.check(text, "the text to tokenize")  # says which byte, in one line
-            raise
-        capacity = len(raw) + 2
-        buffer = (llama_cpp.llama_token * capacity)()
-        count = llama_cpp.llama_tokenize(
-            self._vocab_ptr, raw, len(raw), buffer, capacity, add_bos, special
-        )
-        if count < 0:
-            capacity = -count
-            buffer = (llama_cpp.llama_token * capacity)()
-            count = llama_cpp.llama_tokenize(
-                self._vocab_ptr, raw, len(raw), buffer, capacity, add_bos, special
-            )
-        return list(buffer[:count])
-
-    def detokenize(self, tokens: Iterable[int], special: bool = False) -> str:
-        """Token ids to text; ``special=True`` also renders control tokens like ``<|im_end|>``."""
-        self._require()
-        if special:
-            data = b"".join(self._piece_special(token) for token in tokens)
-        else:
-            data = b"".join(self.token_bytes(token) for token in tokens)
-        return data.decode("utf-8", errors="replace")
-
-    def token_bytes(self, token: int) -> bytes:
-        """The bytes a token adds to the text (control tokens add none); cached per id."""
-        piece = self._pieces[token]
-        if piece is None:
-            piece = self._piece(token, special=False)
-            self._pieces[token] = piece
-        return piece
-
-    def token_text(self, token: int) -> str:
-        """A token's text for display, special tokens included."""
-        return self._piece_special(token).decode("utf-8", errors="replace")
-
-    def _piece_special(self, token: int) -> bytes:
-        return self._piece(token, special=True)
-
-    def _piece(self, token: int, special: bool) -> bytes:
-        buffer = ctypes_buffer(64)
-        size = llama_cpp.llama_token_to_piece(self._vocab_ptr, token, buffer, 64, 0, special)
-        if size < 0:
-            buffer = ctypes_buffer(-size)
-            size = llama_cpp.llama_token_to_piece(self._vocab_ptr, token, buffer, -size, 0, special)
-        return bytes(buffer[:size])
-
-    def is_eog(self, token: int) -> bool:
-        """End-of-generation tokens (EOS, EOT, ``<|im_end|>``...) as the GGUF marks them."""
-        known = self._stop_cache.get(token)
-        if known is None:
-            known = bool(llama_cpp.llama_vocab_is_eog(self._vocab_ptr, token))
-            self._stop_cache[token] = known
-        return known
-
-    def get_length(self, text: str) -> int:
-        """Length of ``text`` in tokens, including the BOS token the model adds."""
-        return len(self.tokenize(text, add_bos=True))
-
-    # --- running -------------------------------------------------------------------------------
-
-    def _prompt_tokens(self, prompt: str | list[int]) -> list[int]:
-        if isinstance(prompt, str):
-            return self.tokenize(prompt)
-        return list(prompt)
-
-    def ingest(self, text: str | list[int]) -> EvalReport:
-        """Evaluate ``text`` into the cache so later prompts that start with it begin faster."""
-        tokens = self._prompt_tokens(text)
-        self._check_fits(tokens, room=0)
-        return self._require_decoder().prepare(tokens)
-
-    def _check_fits(self, tokens: list[int], room: int) -> None:
-        if len(tokens) + room > self.context_length:
-            raise PromptTooLongError(
-                f"the prompt is {len(tokens)} tokens but the context holds {self.context_length}"
-                f"{f' (with {room} kept free for the reply)' if room else ''}; shorten it or load "
-                "the model with a larger context_length"
-            )
-
-    def start(
-        self,
-        prompt: str | list[int],
-        stops: list[str | int] | None = None,
-        sampler: SamplerSettings | None = None,
-        candidates: int = 0,
-        *,
-        allow_shift: bool = False,
-        token_info: bool = False,
-    ) -> Generation:
-        """Evaluate ``prompt`` and return a ``Generation``: iterate it for ``TokenEvent``s,
-        ``cancel()`` it from any thread, read ``result`` at the end. ``candidates=k`` attaches
-        the top-k next-token candidates to every event. ``allow_shift``: ``prompt`` is the
-        cached conversation with messages left out, so the cache may slide instead of
-        re-evaluating (Thread sets it when it truncates). ``token_info``: keep how the model
-        weighed every generated token (its probability and top 10) in
-        ``result.token_info``; a Thread asks for it, plain calls do not pay for it."""
-        decoder = self._require_decoder()
-        if self._busy:
-            raise GenerationError("this model is already generating; one generation at a time")
-        sampler = sampler or _default_sampler()
-        tokens = self._prompt_tokens(prompt)
-        self._check_fits(tokens, room=1)
-        stop_ids = {s for s in (stops or []) if isinstance(s, int) and not isinstance(s, bool)}
-        stop_strings = [s for s in (stops or []) if isinstance(s, str) and s]
-        self._busy = True
-        try:
-            report = decoder.prepare(tokens, allow_shift=allow_shift)
-            chain = build_chain(
-                sampler, self._model_ptr, self._vocab_ptr, self.n_vocab, self.context_length
-            )
-        except BaseException:
-            self._busy = False
-            raise
-        if chain.needs_history:
-            for token in tokens[-max(64, sampler.penalty_last_n) :]:
-                chain.accept(token)
-        ctx = self._llama.ctx  # type: ignore[union-attr]
-        chain_sample = chain.sample
-        if chain.pure_greedy:
-            # argmax picks the first of equal maxima, as llama.cpp's greedy sampler does
-            logits, argmax = decoder.logits, np.argmax
-
-            def sample() -> int:
-                return int(argmax(logits()))
-        else:
-
-            def sample() -> int:
-                return chain_sample(ctx, -1)
-
-        is_eog = self.is_eog
-        if stop_ids:
-
-            def is_stop(token: int) -> bool:
-                return token in stop_ids or is_eog(token)
-        else:
-            is_stop = is_eog
-
-        def finish() -> None:
-            chain.free()
-            self._busy = False
-
-        return Generation(
-            decoder,
-            sample,
-            is_stop,
-            self.token_bytes,
-            self.token_text,
-            stop_strings,
-            sampler.max_len_tokens,
-            candidates,
-            report,
-            on_finish=finish,
-            token_info=token_info,
-        )
-
-    def candidates(self, prompt: str | list[int], k: int) -> list[Candidate]:
-        """The top ``k`` next tokens after ``prompt``, with probabilities from the softmax over
-        the whole vocabulary, most likely first. The evaluated prompt stays in the cache."""
-        decoder = self._require_decoder()
-        tokens = self._prompt_tokens(prompt)
-        self._check_fits(tokens, room=0)
-        if self._busy:
-            raise GenerationError("this model is generating; ask for candidates afterwards")
-        decoder.prepare(tokens)
-        return top_candidates(decoder.logits(), k, self.token_text)
-
     # --- saved state ----------------------------------------------------------------------------
 
     def save_state(self) -> tuple[list[int], bytes]:
@@ -599,10 +306,6 @@ class Model(GenerationCalls):
             f"{path.resolve()}|{stat.st_size}|{int(stat.st_mtime)}|{self.context_length}|"
             f"{self.type_k}|{self.type_v}|{self.rope_freq_base:.3f}|{self.lora_path}"
         )
-
-
-def ctypes_buffer(size: int) -> ctypes.Array[ctypes.c_char]:
-    return (ctypes.c_char * size)()
 
 
 def _optional_token(token: int) -> int | None:

@@ -3,8 +3,8 @@ one blob of the saved-chats file, readable on any machine.
 
 Layout, little-endian: a format byte (1), then per token its id (int32), its probability
 (float32), the number of alternatives k (uint8), and k pairs of id (int32) and probability
-(float32). About 90 bytes a token with the top 10. A token whose weighing is unknown (the head
-of a reply continued from text the model did not write) is id -1 with no alternatives.
+(float32). About 90 bytes a token with the top 10. A token whose weighing is not known has
+id -1 and no alternatives.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ _HEAD = struct.Struct("<ifB")
 _PAIR = struct.Struct("<if")
 
 
+# a token whose weighing is unknown (the head of a reply continued from text): no alternatives
 _UNKNOWN = -1
 
 
@@ -56,8 +57,8 @@ def unpack_token_info(data: bytes) -> list[TokenInfo | None]:
             offset += count * _PAIR.size
             if offset > end:
                 raise struct.error("past the end")
-            unknown = token == _UNKNOWN and not count
-            infos.append(None if unknown else TokenInfo(int(token), float(probability), top))
+            known = token != _UNKNOWN
+            infos.append(TokenInfo(int(token), float(probability), top) if known else None)
     except struct.error as error:
         raise StoreError(
             f"a saved reply's token probabilities are damaged ({error}); the reply's text is "

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from textual.binding import Binding
 
 # Where an action's keys work: the chat screen (always), the focused message, the input box,
-# or the candidates pane. The README has one table per place.
+# the candidates pane, or the tree screen. The README has one table per place.
 SCREEN, MESSAGE, INPUT, CANDIDATES = "screen", "message", "input", "candidates"
+TREE = "tree"
 PLACES = {
     SCREEN: "Anywhere in the chat",
     MESSAGE: "On a focused message (Tab or click)",
     INPUT: "In the input box",
     CANDIDATES: "In the candidates pane",
+    TREE: "In the tree screen",
 }
 
 
@@ -124,6 +126,15 @@ ACTIONS: tuple[Action, ...] = (
         title="Inspect tokens",
     ),
     Action(
+        "tree",
+        "ctrl+t",
+        "chat_tree",
+        "Tree",
+        "the chat's whole tree: every reply, reroll and branch; Enter makes a node's path the conversation",
+        title="Chat tree",
+        show=False,
+    ),
+    Action(
         "thinking",
         "f9",
         "toggle_thinking",
@@ -178,7 +189,7 @@ ACTIONS: tuple[Action, ...] = (
         "left",
         "version(-1)",
         "Older version",
-        'the message\'s previous version ("2/3" in its title)',
+        "the message's previous version, a sibling in the chat's tree (\"2/3\" in its title); the messages after it follow that branch",
         MESSAGE,
     ),
     Action(
@@ -186,7 +197,7 @@ ACTIONS: tuple[Action, ...] = (
         "right",
         "version(1)",
         "Newer version",
-        "the message's next version",
+        "the message's next version (its next sibling); the messages after it follow",
         MESSAGE,
     ),
     Action("message.edit", "e", "request('edit')", "Edit", "edit the message", MESSAGE),
@@ -289,6 +300,74 @@ ACTIONS: tuple[Action, ...] = (
         "branch the last reply at this token with text you type; the old reply stays",
         CANDIDATES,
     ),
+    Action("tree.down", "j,down", "cursor(1)", "Down", "the next node", TREE, show=False),
+    Action("tree.up", "k,up", "cursor(-1)", "Up", "the node before", TREE, show=False),
+    Action("tree.page_down", "pagedown", "page(1)", "Page down", "a screen down", TREE, show=False),
+    Action("tree.page_up", "pageup", "page(-1)", "Page up", "a screen up", TREE, show=False),
+    Action("tree.first", "g,home", "edge(-1)", "First", "the first node", TREE, show=False),
+    Action("tree.last", "G,end", "edge(1)", "Last", "the last node", TREE, show=False),
+    Action(
+        "tree.parent",
+        "h,left",
+        "parent",
+        "Parent",
+        "collapse the node's subtree, or go to its parent",
+        TREE,
+        show=False,
+    ),
+    Action(
+        "tree.child",
+        "l,right",
+        "child",
+        "Child",
+        "expand the node's subtree, or go into its first child",
+        TREE,
+        show=False,
+    ),
+    Action(
+        "tree.switch",
+        "enter",
+        "choose",
+        "Go",
+        "make the node's path the conversation, and go back to it",
+        TREE,
+    ),
+    Action(
+        "tree.bookmark",
+        "b",
+        "bookmark",
+        "Bookmark",
+        "bookmark the node (★), or take its bookmark off",
+        TREE,
+    ),
+    Action("tree.next_bookmark", "B", "next_bookmark", "Next ★", "the next bookmarked node", TREE),
+    Action(
+        "tree.delete",
+        "d,delete",
+        "delete",
+        "Delete",
+        "delete the node and everything under it, after a confirmation",
+        TREE,
+    ),
+    Action(
+        "tree.search",
+        "slash",
+        "search",
+        "Search",
+        "search the text of every node (Enter searches, Escape closes the box)",
+        TREE,
+    ),
+    Action("tree.next_hit", "n", "hit(1)", "Next hit", "the next node the search found", TREE),
+    Action(
+        "tree.previous_hit",
+        "N",
+        "hit(-1)",
+        "Previous hit",
+        "the node the search found before",
+        TREE,
+        show=False,
+    ),
+    Action("tree.close", "escape", "close", "Close", "back to the chat, nothing switched", TREE),
 )
 
 
@@ -314,6 +393,22 @@ def current_keys(action_id: str, keymap: dict[str, str], *, first_only: bool = F
     return keys_text(keys)
 
 
+_KEY_NAMES = {
+    "escape": "Escape",
+    "enter": "Enter",
+    "delete": "Delete",
+    "pageup": "PageUp",
+    "pagedown": "PageDown",
+    "left": "←",
+    "right": "→",
+    "up": "↑",
+    "down": "↓",
+    "slash": "/",
+    "home": "Home",
+    "end": "End",
+}
+
+
 def keys_text(keys: str) -> str:
     """Keys as the README writes them: "ctrl+r", "F2", "Escape", "ctrl+j / shift+enter"."""
     names = []
@@ -321,8 +416,8 @@ def keys_text(keys: str) -> str:
         key = key.strip()
         if key.startswith("f") and key[1:].isdigit():
             key = key.upper()
-        elif key in {"escape", "enter", "delete", "left", "right", "up", "down"}:
-            key = {"left": "←", "right": "→", "up": "↑", "down": "↓"}.get(key, key.capitalize())
+        elif key in _KEY_NAMES:
+            key = _KEY_NAMES[key]
         names.append(key)
     return " / ".join(names)
 

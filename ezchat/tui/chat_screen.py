@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -33,13 +33,14 @@ from .heat_view import HeatmapToggle
 from .prompt_input import PromptInput
 from .reply_flow import ReplyFlow
 from .token_inspection import TokenInspection
+from .tree_browsing import TreeBrowsing
 
 if TYPE_CHECKING:
     from ..chat.thread import Thread
     from ..storage.store import ChatStore
 
 
-class ChatScreen(ReplyFlow, TokenInspection, HeatmapToggle, ChatSwitching, Screen):
+class ChatScreen(ReplyFlow, TokenInspection, HeatmapToggle, ChatSwitching, TreeBrowsing, Screen):
     """The chat: the conversation with the input below it, the candidates and the context
     beside it. Empty until ``begin`` gives it the Thread the app made."""
 
@@ -83,6 +84,10 @@ class ChatScreen(ReplyFlow, TokenInspection, HeatmapToggle, ChatSwitching, Scree
         self._update_header()
         self.query_one(PromptInput).focus()
         self.app.ready = True
+
+    def on_text_area_changed(self) -> None:
+        # typing in the prompt puts off the conversation's heavier drawing (its drafts)
+        self.conversation.user_typed()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Until the model is loaded the chat's keys are hidden from the footer and do nothing
@@ -164,7 +169,7 @@ class ChatScreen(ReplyFlow, TokenInspection, HeatmapToggle, ChatSwitching, Scree
             index,
             message["role"],
             message["content"],
-            self.chat.entries[index].label,
+            self.chat.label(index),
             message.get("reasoning", ""),
         )
 
@@ -184,6 +189,19 @@ class ChatScreen(ReplyFlow, TokenInspection, HeatmapToggle, ChatSwitching, Scree
             self.thread, self.app.show_timings, lock=self.app.model_lock, already_said=already_said
         )
 
+    @work(thread=True, group="switch", exit_on_error=False)
+    def _evaluate_switch(self) -> None:
+        """After a switch of branches, evaluate the new path now (only the tokens after the
+        part it shares with the old one), so the next reply starts at once; the context pane
+        then says how many that took."""
+        try:
+            with self.app.model_lock:
+                self.thread.evaluate_path()
+        except EzChatError as error:
+            self.app.call_from_thread(self.report, error)
+            return
+        self.app.call_from_thread(self._refresh_context)
+
     # --- message actions -----------------------------------------------------------------------
 
     @on(MessageView.Requested)
@@ -202,13 +220,17 @@ class ChatScreen(ReplyFlow, TokenInspection, HeatmapToggle, ChatSwitching, Scree
         if not self._can(action.replace("_", " ")):
             return
         if action == "version":
+            was_last = index == len(self.thread.messages) - 1
             if self.chat.select_version(index, event.step):
-                entry = self.chat.entries[index]
-                await event.view.set_content(
-                    entry.versions[entry.current], entry.label, entry.reasoning
-                )
-                self._show_heat(event.view)
-                self._refresh_context()
+                if was_last and index == len(self.thread.messages) - 1:
+                    message = self.thread.messages[index]
+                    await event.view.set_content(
+                        message["content"], self.chat.label(index), message.get("reasoning", "")
+                    )
+                    self._show_heat(event.view)
+                else:  # the messages after it follow the branch: show the path again
+                    await self._show_conversation()
+                self._evaluate_switch()
         elif action == "edit":
             message = self.thread.messages[index]
             self._ask_text(

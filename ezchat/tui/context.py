@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..chat.thread import Thread
 
 BAR_CELLS = 24
+FILL_CHECK_SECONDS = 0.1  # how often a count waiting for the conversation's fill looks again
 _DEFAULT_SAMPLER = SamplerSettings()
 
 
@@ -136,15 +137,20 @@ class ContextPane(Static):
         self.counting = True
         self._draw(self.stats)
         if start:
-            # after the next paint: a chat being opened is drawn first (the count holds the GIL
-            # for its Python parts, 0.3 s for 2,000 messages)
-            self.call_after_refresh(
-                self.run_worker,
-                self._count,
-                thread=True,
-                group="context-count",
-                exit_on_error=False,
-            )
+            # after the next paint: a chat being opened is drawn first
+            self.call_after_refresh(self._start_counting)
+
+    def _start_counting(self) -> None:
+        """Start the worker once the conversation has filled the screen. The count holds the
+        GIL for its Python parts (0.3 s for 2,000 messages) and the fill runs on the UI
+        thread: while both ran, keys typed then echoed up to 128 ms late, one after the other
+        well under 50 ms (benchmarks/open_chat.py --stalls)."""
+        from .conversation import ConversationView
+
+        if any(view.filling for view in self.screen.query(ConversationView)):
+            self.set_timer(FILL_CHECK_SECONDS, self._start_counting)
+            return
+        self.run_worker(self._count, thread=True, group="context-count", exit_on_error=False)
 
     def _count(self) -> None:
         """The worker: count for the newest request, and again while newer ones came in
@@ -220,6 +226,10 @@ class ContextPane(Static):
                 reply += f" · {result.tokens_per_second:.1f} tok/s"
                 prompt += f" · {report.seconds:.2f} s"
             lines += [reply, prompt, f"Stopped by {result.stop_reason.replace('_', ' ')}"]
+        switch = thread.last_switch
+        if switch is not None:  # only the tokens after the paths' common prefix
+            line = f"Last switch {switch.evaluated} evaluated, {switch.reused} reused"
+            lines.append(line + (f" · {switch.seconds:.2f} s" if self._show_timings else ""))
         choice = thread.format_choice
         lines += ["", Content.styled("Format", "bold"), choice.summary]
         if choice.warning:

@@ -14,7 +14,9 @@ Both widgets draw only what the screen shows. A message longer than the app's
 markdown_limits), is shown as plain text by ``PlainBody`` (Textual's Markdown builds
 widgets for the whole text at once, minutes for a 10,000-row table), also when a streamed reply
 grows past the limit. The column mounts only the newest messages that fill a few screens, and
-earlier ones, a batch at a time, as the user scrolls up to them.
+earlier ones, a batch at a time, as the user scrolls up to them. Home shows the first messages
+instead (the mounted ones are a window on the chat), later ones come as the user scrolls down,
+and End, or a new message, shows the newest again.
 """
 
 from __future__ import annotations
@@ -32,21 +34,20 @@ from textual.widgets.markdown import MarkdownStream
 
 from ..safetext import VisibleStream, visible
 from ..settings.config import MAX_MARKDOWN_CHARS
+from . import heap
+from .conversation_window import (
+    BATCH_MESSAGES,
+    FILL_PAUSE_SECONDS,
+    FIRST_SCREENS,
+    SCREENS_AHEAD,
+    WindowMoves,
+)
 from .markdown_limits import plain_reason
 from .plainbody import PlainBody
 from .reasoning_block import ReasoningBlock
 
 ROLE_NAMES = {"user": "You", "bot": "Bot", "system": "System"}
-# On open the column mounts the newest message, then earlier ones until they fill
-# FIRST_SCREENS screens (one a frame, see ConversationView.show), and
-# SCREENS_AHEAD more when the user scrolls up near the first one mounted (at most
-# BATCH_MESSAGES each time). Each message costs Textual about 0.1-0.2 s of styling and layout
-# on a slow CPU (its Markdown blocks are widgets), so a chat opens with one screenful.
-FIRST_SCREENS = 1
-FILL_PAUSE_SECONDS = 0.1
 WHOLE_CHAT_AT_ONCE = 4  # messages
-SCREENS_AHEAD = 2
-BATCH_MESSAGES = 20
 
 
 class MessageView(Vertical, can_focus=True):
@@ -86,6 +87,8 @@ class MessageView(Vertical, can_focus=True):
         self._stream: MarkdownStream | None = None
         self._visible_stream = VisibleStream()
         self._plain_streaming = False  # a reply streaming into a PlainBody
+        # drawn as plain text until finish_draft (the column's fill sets it, before mounting)
+        self.draft = False
         self.set_reactive(MessageView.version_label, version_label)
 
     @property
@@ -102,7 +105,7 @@ class MessageView(Vertical, can_focus=True):
         yield self._make_body(self._answer(self.content))
 
     def _make_body(self, answer: str) -> Markdown | PlainBody:
-        if self._fits_markdown(answer):
+        if self._fits_markdown(answer) and not self.draft:
             return Markdown(visible(answer), classes="body")
         return PlainBody(visible(answer), classes="body")
 
@@ -151,10 +154,16 @@ class MessageView(Vertical, can_focus=True):
     def streaming(self) -> bool:
         return self._stream is not None
 
+    async def finish_draft(self) -> None:
+        """A draft's text as Markdown, the way it is shown for good."""
+        if self.draft:
+            self.draft = False
+            await self._replace_body(self._answer(self.content))
+
     async def _replace_body(self, answer: str) -> None:
         """Show ``answer`` in the body, changing the kind of body when it crosses the limit."""
         body = self.body
-        if self._fits_markdown(answer) == isinstance(body, Markdown):
+        if (self._fits_markdown(answer) and not self.draft) == isinstance(body, Markdown):
             if isinstance(body, Markdown):
                 await body.update(visible(answer))
             else:
@@ -243,7 +252,7 @@ class MessageView(Vertical, can_focus=True):
         return 2 + text.count("\n") + len(text) // width
 
 
-class ConversationView(VerticalScroll, can_focus=False):
+class ConversationView(WindowMoves, VerticalScroll, can_focus=False):
     """The column of messages. Only the newest are mounted at first; earlier ones are
     mounted a batch at a time when the user scrolls up to the first mounted one."""
 
@@ -251,16 +260,23 @@ class ConversationView(VerticalScroll, can_focus=False):
         super().__init__(**kwargs)
         self._make_view: Callable[[int], MessageView] | None = None
         self._first_mounted = 0  # the index of the earliest message mounted
+        self._end_mounted = 0  # one past the index of the latest message mounted
+        self._count = 0  # the messages in the chat
         self._loading_earlier = False
         self._shown = 0  # counts calls to show: a fill from an earlier one stops
-        self.filling = False  # the screen is being filled after the first paint
+        self.filling = False  # the screen is being filled (and drafts drawn) after the first paint
+        self._drafts: list[MessageView] = []  # mounted as plain text, Markdown to come
+        self._typed_at = 0.0  # time.monotonic() when the user last typed in the prompt
 
     async def show(self, count: int, make_view: Callable[[int], MessageView]) -> None:
         """Show a chat of ``count`` messages, ``make_view(i)`` making message i's view: the
         newest at once, then, one message a frame, earlier ones until the screen is full."""
         self._make_view = make_view
         self._shown += 1
+        self._count = self._end_mounted = count
+        self._drafts = []
         await self.remove_children()
+        heap.settle()
         # the newest message only, or a whole chat that small (it costs little, and the chat
         # is complete on screen as soon as show returns)
         views = self._batch_before(count, 0) if count > WHOLE_CHAT_AT_ONCE else []
@@ -285,11 +301,11 @@ class ConversationView(VerticalScroll, can_focus=False):
         # over a screen, so that it can be scrolled up (which mounts more)
         full = self.virtual_size.height > FIRST_SCREENS * max(self.size.height, 1)
         if self._first_mounted == 0 or self._make_view is None or full:
-            self.filling = False
+            self._finish_drafts(shown)
             return
         self._loading_earlier = True
         try:
-            view = self._make_view(self._first_mounted - 1)
+            view = self._draft(self._first_mounted - 1)
             await self.mount(view, before=0)
             self._first_mounted -= 1
         finally:
@@ -327,6 +343,9 @@ class ConversationView(VerticalScroll, can_focus=False):
         moved_up = new_value < old_value
         if moved_up and new_value < self.size.height and self._first_mounted > 0:
             self._request_earlier()
+        near_end = new_value > self.max_scroll_y - self.size.height
+        if new_value > old_value and near_end and self.unmounted_after:
+            self._request_later()
 
     def on_resize(self) -> None:
         # a column shorter than the screen cannot be scrolled up: fill it
@@ -358,7 +377,11 @@ class ConversationView(VerticalScroll, can_focus=False):
             self._loading_earlier = False
 
     async def add(self, view: MessageView) -> None:
+        """Add a new message's view at the end (after Home, the newest are shown again first)."""
+        if self.unmounted_after and self._make_view is not None:
+            await self.show(self._count, self._make_view)
         await self.mount(view)
+        self._count = self._end_mounted = max(self._count, view.index + 1)
         self.anchor()
 
     @property
