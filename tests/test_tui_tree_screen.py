@@ -206,7 +206,8 @@ async def test_a_big_tree_opens_fast(tmp_path):
 
 async def test_the_tree_key_switches_the_conversation_to_an_earlier_reply(tmp_path):
     """Two rerolls on the real model, then ctrl+t, up to the first reply, Enter: the
-    conversation shows the first reply again, and the saved chat is left as it was."""
+    conversation shows the first reply again; the switch, the follow-up on it and a bookmark
+    are saved in the same stored chat, which reopens as that tree."""
     app = make_app(tmp_path / "chats.db", sampler="HighTempSampling")
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=12)
@@ -241,14 +242,24 @@ async def test_the_tree_key_switches_the_conversation_to_an_earlier_reply(tmp_pa
         views = screen.conversation.views
         assert [view.content for view in views] == [user.content, first.content]
 
-        # the switch is not saved into the stored chat yet: a follow-up goes to a new chat
+        # the switch is saved in the same chat: a follow-up goes under the first reply, and
+        # bookmarks set on the tree screen are saved too
         await send(pilot, "And dogs?")
-        assert screen.chat.chat_id not in (None, saved_chat)
+        assert screen.chat.chat_id == saved_chat
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: isinstance(app.screen, TreeScreen), "the tree screen")
+        await pilot.pause()
+        app.screen.view.go_to(second)
+        await pilot.press("b", "escape")
+        await wait_until(pilot, lambda: app.screen is screen, "the chat again")
+        assert second.bookmarked
+        marked = [second.id]
     with ChatStore(tmp_path / "chats.db") as store:
-        stored = [m.versions for m in store.messages(saved_chat)]
-        assert stored[0] == [user.content] and len(stored) == 2
-        copy = [m.versions[m.current] for m in store.messages(max(c.id for c in store.chats()))]
-        assert copy[:2] == [user.content, first.content] and copy[2] == "And dogs?"
+        stored = store.load_tree(saved_chat)
+        path = [n.content for n in stored.active_path]
+        assert path[:2] == [user.content, first.content] and path[2] == "And dogs?"
+        assert len(stored.siblings(stored.nodes[first.id])) == 3
+        assert [n.id for n in stored.walk() if n.bookmarked] == marked
 
 
 async def test_the_palette_opens_the_tree_and_a_deleted_reply_leaves_the_conversation(tmp_path):

@@ -35,7 +35,8 @@ class TreeKeeper(Protocol):
 
 
 class MemoryKeeper:
-    """Changes the tree itself and saves nothing."""
+    """Changes the tree itself; the chat screen's ChatLog saves the tree when the screen
+    closes (ChatLog.sync)."""
 
     def __init__(self, tree: Tree) -> None:
         self.chat_tree = tree
