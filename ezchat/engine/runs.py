@@ -66,12 +66,15 @@ class RunCalls:
         candidates: int = 0,
         *,
         allow_shift: bool = False,
+        token_info: bool = False,
     ) -> Generation:
         """Evaluate ``prompt`` and return a ``Generation``: iterate it for ``TokenEvent``s,
         ``cancel()`` it from any thread, read ``result`` at the end. ``candidates=k`` attaches
         the top-k next-token candidates to every event. ``allow_shift``: ``prompt`` is the
         cached conversation with messages left out, so the cache may slide instead of
-        re-evaluating (Thread sets it when it truncates)."""
+        re-evaluating (Thread sets it when it truncates). ``token_info``: keep how the model
+        weighed every generated token (its probability and top 10) in ``result.token_info``;
+        a Thread asks for it, plain calls do not pay for it."""
         decoder = self._require_decoder()
         if self._busy:
             raise GenerationError("this model is already generating; one generation at a time")
@@ -128,6 +131,7 @@ class RunCalls:
             candidates,
             report,
             on_finish=finish,
+            token_info=token_info,
         )
 
     def grow(
