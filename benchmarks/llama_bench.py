@@ -129,6 +129,21 @@ def batched_generation_rates(
     return {int(row["pl"]): row["pl"] * row["tg"] / row["t"] for row in rows} if rows else None
 
 
+def shared_prompt_batched_bench(
+    model: str, threads: int, prompt_tokens: int, new_tokens: int, parallel: list[int]
+) -> dict[int, dict] | None:
+    """``llama-batched-bench -pps``: one prompt of ``prompt_tokens`` evaluated once and shared
+    by every sequence, then ``new_tokens`` decoded in each, one KV stream per sequence (the
+    shape of ezchat's grow); its rows (``t_tg``, ``speed_tg``, ``t``...) by sequence count."""
+    cells = max(parallel) * (prompt_tokens + new_tokens + 256)
+    rows = _run(
+        "llama-batched-bench", model, "-c", cells, "-npp", prompt_tokens, "-ntg", new_tokens,
+        "-npl", ",".join(map(str, parallel)), "-t", threads, "-tb", threads, "-no-kvu", "-pps",
+        "-fa", "off", "--output-format", "jsonl",
+    )  # fmt: skip
+    return {int(row["pl"]): row for row in rows} if rows else None
+
+
 if __name__ == "__main__":
     path = ensure_built(quiet=False)
     print(path or "not built")

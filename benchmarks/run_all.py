@@ -31,6 +31,7 @@ ALL = [
     "reopen",
     "memory",
     "batch",
+    "grow",
     "loom",
     "tui",
     "server",

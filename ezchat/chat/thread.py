@@ -19,6 +19,7 @@ from . import auto_format
 from . import formats as formats_module
 from . import reasoning as reasoning_module
 from .context_stats import ContextStats, context_stats
+from .grow import DEFAULT_GROW, GrowingReplies, start_grow
 from .message import Message
 from .path import MessagePath, replace_path
 from .prompting import DEFAULT_REPLY_ROOM, PromptPlan, PromptTokens
@@ -173,6 +174,13 @@ class Thread(PromptTokens, ReplyStarting):
             return False
         self.tree.switch_to(sibling)
         return True
+
+    def grow(self, n: int = DEFAULT_GROW, sampler: SamplerSettings | None = None) -> GrowingReplies:
+        """Grow ``n`` alternative replies at once in one batch (ezchat.chat.grow): iterate the
+        handle for ``(sequence, TokenEvent)``, ``cancel()`` it to stop all n; when it ends each
+        reply is a sibling node ("grown i of n"), the first one active. Sequence i samples
+        with seed + i; greedy sampling grows n equal replies."""
+        return start_grow(self, n, sampler)
 
     def edit(self, index: int, text: str) -> Node:
         """Change ``messages[index]``'s text: a sibling holding ``text``, made the end of the

@@ -9,6 +9,7 @@ from typing import Any
 
 import llama_cpp
 
+from ..chat.samplers import SamplerSettings
 from ..errors import ModelLoadError, ModelUnloadedException
 from .calls import GenerationCalls
 from .context_size import (
@@ -22,10 +23,11 @@ from .context_size import (
 from .cpu import ThreadCount, default_thread_count
 from .decoder import Decoder
 from .gguf import GGUFInfo, read_gguf, special_tokens
+from .grow import Growth, start_grow
 from .load_progress import reporting_progress
 from .memory import kv_cache_size
 from .results import EvalReport, GenerationResult, ProgressReport, TokenEvent
-from .runs import RunCalls
+from .runs import RunCalls, _default_sampler
 from .tokens import TokenCalls
 
 __all__ = [
@@ -283,6 +285,22 @@ class Model(ContextSizeChecks, TokenCalls, RunCalls, GenerationCalls):
     def _require_decoder(self) -> Decoder:
         self._require()
         return self._decoder
+
+    def grow(
+        self,
+        prompt: str | list[int],
+        n: int = 4,
+        sampler: SamplerSettings | None = None,
+        stops: list[str | int] | None = None,
+    ) -> Growth:
+        """Grow ``n`` replies to ``prompt`` at once in one llama.cpp batch (ezchat/engine/
+        grow.py): iterate the ``Growth`` for ``(sequence, TokenEvent)``, ``cancel()`` it from
+        any thread, read ``results`` and ``token_info`` at the end. Sequence i samples with
+        seed + i; greedy sampling gives n equal replies."""
+        self._require_decoder()
+        return start_grow(
+            self, self._prompt_tokens(prompt), n, sampler or _default_sampler(), stops
+        )
 
     # --- saved state ----------------------------------------------------------------------------
 

@@ -40,7 +40,11 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "max_markdown_chars": int,
     "template_timeout": (int, float),
     "keymap": dict,
+    "loom": dict,
 }
+# [loom] grow: how many replies the grow action makes at once (the app's g, the REPL's !alt)
+DEFAULT_GROW = 4
+MAX_GROW = 16
 
 
 @dataclass(slots=True)
@@ -63,6 +67,13 @@ class Config:
     template_timeout: float | None = None  # None: jinja_render.DEFAULT_RENDER_SECONDS
     # action id -> key(s), e.g. {"stop" = "escape", "reroll" = "ctrl+r"}
     keymap: dict[str, str] = field(default_factory=dict)
+    # the loom's settings: {"grow" = 4}
+    loom: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def grow(self) -> int:
+        """How many replies one grow makes ([loom] grow, else DEFAULT_GROW)."""
+        return int(self.loom.get("grow", DEFAULT_GROW))
 
 
 def config_path() -> Path:
@@ -82,6 +93,7 @@ def load_config(path: Path | None = None) -> Config:
                 f"{where(path, action)}: [keymap] {action} must be a string of keys like "
                 f'"ctrl+r" (several: "ctrl+r,f6"), not {type(keys).__name__}'
             )
+    _check_loom(path, data.get("loom", {}))
     for key in _POSITIVE:
         value = data.get(key)
         if value is not None and not (math.isfinite(value) and value > 0):
@@ -100,6 +112,17 @@ def load_config(path: Path | None = None) -> Config:
             f"render of a chat template may take, a number above 0, not {timeout!r}"
         )
     return Config(**data)
+
+
+def _check_loom(path: Path, loom: dict[str, Any]) -> None:
+    for key, value in loom.items():
+        if key != "grow":
+            raise UserFileError(f"{where(path, key)}: [loom] has no setting {key!r}; it has grow")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_GROW:
+            raise UserFileError(
+                f"{where(path, key)}: [loom] grow is how many replies to grow at once, a whole "
+                f"number from 1 to {MAX_GROW}, not {value!r}"
+            )
 
 
 def save_config(config: Config, path: Path | None = None) -> Path:
