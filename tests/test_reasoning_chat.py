@@ -19,6 +19,7 @@ from tui_support import wait_idle, wait_until
 
 import ezchat as ez
 from ezchat.chat.reasoning import split_reply
+from ezchat.chat.tree import Made, Origin
 from ezchat.repl import DIM_OFF, DIM_ON
 from ezchat.session import ChatOptions
 from ezchat.settings import paths
@@ -151,8 +152,8 @@ def test_store_migrates_a_current_file_and_exports_keep_the_reasoning(
         assert store.schema_version == len(MIGRATIONS)
         [old] = store.messages(3)
         assert (old.content, old.reasoning) == ("an old reply", "")
-        store.add_version(old.id, "answer", reasoning="why")
-        store.update_version(old.id, "answer, edited")  # an edit keeps the reasoning
+        reroll = store.add_node(3, 0, "bot", "answer", reasoning="why", origin=Origin(Made.REROLL))
+        store.update_node(3, reroll, "answer, edited")  # an edit keeps the reasoning
         [old] = store.messages(3)
         assert (old.content, old.reasoning, old.reasonings) == (
             "answer, edited",

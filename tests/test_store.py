@@ -13,6 +13,7 @@ import pytest
 
 import ezchat as ez
 from ezchat.chat.samplers import sampler_setting
+from ezchat.chat.tree import Made, Origin
 from ezchat.errors import StoreError
 from ezchat.settings import paths
 from ezchat.storage.chats import (
@@ -48,14 +49,15 @@ def store(store_path: Path) -> ChatStore:
 
 
 def _fill(store: ChatStore) -> tuple[int, list[int]]:
-    """A chat with a system prompt, a question, and a reply with two versions."""
+    """A chat with a system prompt, a question, and a reply with two versions (siblings); the
+    ids are the nodes of the active path."""
     chat = store.create_chat(model="smol.gguf", format="chatml", sampler="GreedyDecoding")
     ids = [
         store.add_message(chat, "system", "You are terse."),
         store.add_message(chat, "user", "Name a colour."),
         store.add_message(chat, "bot", "Red."),
     ]
-    store.add_version(ids[2], "Blue.")
+    ids[2] = store.add_node(chat, ids[1], "bot", "Blue.", origin=Origin(Made.REROLL))
     return chat, ids
 
 
@@ -130,29 +132,27 @@ def test_title_comes_from_the_first_user_message(store: ChatStore) -> None:
 # --- messages and versions -----------------------------------------------------------------------
 
 
-def test_versions_and_current_index(store: ChatStore) -> None:
-    chat, (_, _, reply) = _fill(store)
+def test_versions_are_siblings_on_the_active_path(store: ChatStore) -> None:
+    chat, (_, user, reply) = _fill(store)
     message = store.messages(chat)[2]
     assert isinstance(message, StoredMessage)
     assert (message.versions, message.current, message.content) == (["Red.", "Blue."], 1, "Blue.")
 
-    assert store.add_version(reply, "") == 2  # a reroll starts empty and streams in
-    store.update_version(reply, "Gre")
-    store.update_version(reply, "Green.")
-    store.update_version(reply, "Crimson.", index=0)
+    rerolled = store.add_node(chat, user, "bot", "", origin=Origin(Made.REROLL))  # streams in
+    store.update_node(chat, rerolled, "Gre")
+    store.update_node(chat, rerolled, "Green.")
+    store.update_node(chat, reply - 1, "Crimson.")
     message = store.messages(chat)[2]
     assert message.versions == ["Crimson.", "Blue.", "Green."] and message.content == "Green."
 
-    store.set_current_version(reply, 0)
+    store.set_active_leaf(chat, reply - 1)
     assert store.messages(chat)[2].content == "Crimson."
-    with pytest.raises(
-        StoreError, match=f"message {reply} has no version 3; it has versions 0 to 2"
-    ):
-        store.set_current_version(reply, 3)
-    with pytest.raises(StoreError, match="no version 7"):
-        store.update_version(reply, "x", index=7)
-    with pytest.raises(StoreError, match="no saved message with id 999"):
-        store.add_version(999, "x")
+    with pytest.raises(StoreError, match=f"chat {chat} has no saved message 99; it may have"):
+        store.set_active_leaf(chat, 99)
+    with pytest.raises(StoreError, match="no saved message 7"):
+        store.update_node(chat, 7, "x")
+    with pytest.raises(StoreError, match="no saved message 999"):
+        store.add_node(chat, 999, "bot", "x")
     with pytest.raises(StoreError, match="unknown role 'narrator'"):
         store.add_message(chat, "narrator", "Once upon a time")
 
@@ -166,18 +166,18 @@ def test_insert_and_delete_message(store: ChatStore) -> None:
     assert [m.id for m in store.messages(chat)] == [first, system, inserted, user, reply, appended]
     assert store.messages(chat)[-1].role == "bot"
 
-    store.delete_message(inserted)
-    store.delete_message(first)
+    store.delete_message(chat, inserted)
+    store.delete_message(chat, first)
     assert [m.content for m in store.messages(chat)] == [
         "You are terse.",
         "Name a colour.",
         "Blue.",
         "Appended",
     ]
-    with pytest.raises(StoreError, match=f"no saved message with id {inserted}"):
-        store.delete_message(inserted)
+    with pytest.raises(StoreError, match=f"no saved message {inserted}"):
+        store.delete_message(chat, inserted)
     other = store.create_chat()
-    with pytest.raises(StoreError, match=f"belongs to chat {chat}, not chat {other}"):
+    with pytest.raises(StoreError, match=f"chat {other} has no saved message {user}"):
         store.insert_message(other, user, "user", "x")
 
     store.clear_messages(chat)
@@ -189,7 +189,7 @@ def test_insert_and_delete_message(store: ChatStore) -> None:
 def test_reopened_file_holds_everything(store_path: Path) -> None:
     with ChatStore(store_path) as store:
         chat, (_, _, reply) = _fill(store)
-        store.set_tokens(reply, [5, 6, 7])
+        store.set_tokens(chat, reply, [5, 6, 7])
         store.rename_chat(chat, "Colours")
         store.save_state(chat, "fingerprint", [1, 2, 3], b"\x00state\xff")
         expected = (store.chats(), store.messages(chat), store.chat_settings(chat))
@@ -209,7 +209,7 @@ def test_each_write_is_committed_at_once(store_path: Path) -> None:
         "chat = store.create_chat()\n"
         "store.add_message(chat, 'user', 'Will this survive?')\n"
         "reply = store.add_message(chat, 'bot', 'Partial rep')\n"
-        "store.update_version(reply, 'Partial reply, flushed')\n"
+        "store.update_node(chat, reply, 'Partial reply, flushed')\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True)
@@ -269,7 +269,7 @@ def test_v1_file_is_migrated_to_the_current_schema(store_path: Path) -> None:
         assert store.schema_version == SCHEMA_VERSION
         [message] = store.messages(7)
         assert (message.content, message.tokens) == ("from version one", None)
-        store.set_tokens(message.id, [42, 43])  # the v2 column exists now
+        store.set_tokens(7, message.id, [42, 43])  # token ids are kept since v2
         assert store.messages(7)[0].tokens == [42, 43]
         assert store.chat(7).title == "Old chat" and store.chat(7).created.year == 2001
 
@@ -344,7 +344,13 @@ def test_export_json_round_trip(store: ChatStore) -> None:
     chat, _ = _fill(store)
     store.update_chat(chat, system_prompt="You are terse.")
     exported = store.export_json(chat)
-    assert exported["messages"][2] == {"role": "bot", "versions": ["Red.", "Blue."], "current": 1}
+    assert exported["nodes"][3] == {
+        "id": 4,
+        "parent": 2,
+        "role": "bot",
+        "content": "Blue.",
+        "origin": "reroll",
+    }
     assert exported["settings"]["sampler"] == "GreedyDecoding"
 
     copy = store.import_json(json.loads(json.dumps(exported)))
@@ -355,7 +361,7 @@ def test_export_json_round_trip(store: ChatStore) -> None:
 
     assert shape(copy) == shape(chat)
     again = store.export_json(copy)
-    for key in ("title", "settings", "messages"):
+    for key in ("title", "settings", "nodes", "active"):
         assert again[key] == exported[key]
     assert store.chat(copy).created.timestamp() == pytest.approx(
         store.chat(chat).created.timestamp(), abs=1e-3
@@ -370,7 +376,7 @@ def test_export_json_round_trip(store: ChatStore) -> None:
         ("{not json", "the text is not JSON"),
         ([1, 2], "the data must be a JSON object"),
         ({"kind": "recipe"}, "'kind' is 'recipe'"),
-        ({"version": 99}, "'version' is 99; this ezchat reads up to 1"),
+        ({"version": 99}, "'version' is 99; this ezchat reads up to 2"),
         ({"settings": {"colour": "red"}}, "settings.colour is unknown"),
         ({"messages": [{"role": "narrator", "versions": ["x"]}]}, "message 1: unknown role"),
         ({"messages": [{"role": "user", "versions": []}]}, 'message 1: "versions" must be'),
@@ -483,7 +489,7 @@ def test_chat_from_thread_saves_messages_and_reply_tokens(
 
 def test_foreign_token_ids_are_ignored(store: ChatStore, model: ez.Model) -> None:
     chat, (_, _, reply) = _fill(store)
-    store.set_tokens(reply, [model.n_vocab + 5, 1])  # from a model with a bigger vocabulary
+    store.set_tokens(chat, reply, [model.n_vocab + 5, 1])  # from a model with a bigger vocabulary
     thread = thread_from_store(store, chat, model)
     assert thread.reply_tokens(thread.messages[2]) == model.tokenize(
         "Blue.", add_bos=False, special=False

@@ -69,8 +69,8 @@ async def test_ctrl_q_mid_reroll_keeps_the_partial_version(tmp_path):
     assert bot.content == app.chat_screen.thread.messages[-1]["content"] and len(bot.content) > 10
 
 
-def damage_messages_table(store_path) -> None:
-    """Garbage over the first page of the messages table, the header and the schema intact:
+def damage_nodes_table(store_path) -> None:
+    """Garbage over the first page of the nodes table, the header and the schema intact:
     SQLite then says "database disk image is malformed" when a message is written."""
     with ChatStore(store_path) as store:
         for number in range(3):
@@ -81,7 +81,7 @@ def damage_messages_table(store_path) -> None:
 
     conn = sqlite3.connect(store_path)
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'messages'").fetchone()
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'nodes'").fetchone()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     with open(store_path, "r+b") as file:
@@ -91,7 +91,7 @@ def damage_messages_table(store_path) -> None:
 
 async def test_a_damaged_page_is_said_once_and_the_chat_goes_on(tmp_path):
     store_path = tmp_path / "chats.db"
-    damage_messages_table(store_path)
+    damage_nodes_table(store_path)
     app = make_app(store_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=6)
@@ -116,7 +116,7 @@ async def test_a_damaged_page_is_said_once_and_the_chat_goes_on(tmp_path):
         exports = paths.data_dir() / "exports"
         (written,) = exports.glob("*.json")
         data = json.loads(written.read_text(encoding="utf-8"))
-        assert [m["versions"][m["current"]] for m in data["messages"]] == [
+        assert [m["content"] for m in data["nodes"]] == [
             m["content"] for m in app.chat_screen.thread.messages
         ]
         (markdown,) = exports.glob("*.md")

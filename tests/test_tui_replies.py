@@ -28,8 +28,8 @@ async def test_reroll_keeps_versions_browsable(tmp_path):
         # the history was in the cache: at most the last prompt token is evaluated again
         report = app.chat_screen.thread.last_result.prompt
         assert report.evaluated <= 1 and report.reused >= prompt_tokens - 1
-        entry = app.chat_screen.chat.entries[-1]
-        assert entry.versions == [first, second] and entry.label == "2/2"
+        chat = app.chat_screen.chat
+        assert chat.versions(-1) == [first, second] and chat.label(-1) == "2/2"
         view = app.chat_screen.conversation.views[-1]
         assert view.version_label == "2/2" and view.content == second
         assert len(app.chat_screen.thread.messages) == 2
@@ -100,8 +100,7 @@ async def test_picking_a_candidate_regenerates_from_that_token(tmp_path):
         assert message["content"].startswith(
             app.chat_screen.thread.model.detokenize(new_tokens[: position + 1])
         )
-        entry = app.chat_screen.chat.entries[-1]
-        assert entry.versions == [old_text, message["content"]]
+        assert app.chat_screen.chat.versions(-1) == [old_text, message["content"]]
         assert app.chat_screen.conversation.views[-1].content == message["content"]
 
 

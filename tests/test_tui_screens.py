@@ -137,12 +137,23 @@ async def test_message_actions_edit_delete_insert_copy(tmp_path):
         app.screen.query_one("TextArea").load_text("Hello, edited")
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert app.chat_screen.thread.messages[0]["content"] == "Hello, edited"
-        assert app.store.messages(app.chat_screen.chat.chat_id)[0].content == "Hello, edited"
+        # an edit is a sibling: the conversation ends at it, the reply stays on the old branch
+        chat_id = app.chat_screen.chat.chat_id
+        assert [m["content"] for m in app.chat_screen.thread.messages] == ["Hello, edited"]
+        assert [m.content for m in app.store.messages(chat_id)] == ["Hello, edited"]
+        assert app.chat_screen.conversation.views[0].version_label == "2/2"
 
         app.chat_screen.conversation.views[0].focus()
         await pilot.press("y")
         assert app.clipboard == "Hello, edited"
+
+        app.chat_screen.conversation.views[0].focus()
+        await pilot.press("left")  # back to the first version, and the reply under it
+        await pilot.pause()
+        assert [m["role"] for m in app.chat_screen.thread.messages] == ["user", "bot"]
+        assert [v.role for v in app.chat_screen.conversation.views] == ["user", "bot"]
+        assert [m.role for m in app.store.messages(chat_id)] == ["user", "bot"]
+        assert app.chat_screen.thread.messages[0]["content"] == "Hello"
 
         app.chat_screen.conversation.views[0].focus()
         await pilot.press("s")
@@ -203,7 +214,7 @@ async def test_keymap_from_the_config_remaps_an_action(tmp_path):
         await pilot.press("ctrl+t")
         await pilot.pause()
         await wait_idle(pilot)
-        assert len(app.chat_screen.chat.entries[-1].versions) == 2
+        assert len(app.chat_screen.chat.versions(-1)) == 2
 
 
 async def test_config_entries_the_app_cannot_use_are_named(tmp_path):
@@ -240,7 +251,7 @@ async def test_config_entries_the_app_cannot_use_are_named(tmp_path):
         await pilot.press("ctrl+t")  # the good entry applies
         await pilot.pause()
         await wait_idle(pilot)
-        assert len(app.chat_screen.chat.entries[-1].versions) == 2
+        assert len(app.chat_screen.chat.versions(-1)) == 2
 
 
 async def test_a_keymap_value_of_the_wrong_type_is_named(tmp_path):

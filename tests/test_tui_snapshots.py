@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from tui_support import wait_loaded, wait_until
 
+from ezchat.chat.tree import Made, Origin
 from ezchat.session import ChatOptions
 from ezchat.storage.store import ChatStore
 from ezchat.tui import EzChatApp
@@ -46,10 +47,12 @@ def fixture_chat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path,
             created=FIXED_TIME,
         )
         store.add_message(chat, "system", "You are a helpful assistant.")
-        store.add_message(chat, "user", "What is the capital of France?")
-        reply = store.add_message(chat, "bot", "Paris is the capital of France.")
-        store.add_version(reply, "The capital of France is **Paris**, on the Seine.")
-        store.set_current_version(reply, 1)
+        question = store.add_message(chat, "user", "What is the capital of France?")
+        store.add_message(chat, "bot", "Paris is the capital of France.")
+        # a reroll: a sibling of the first reply, the one the conversation goes on from
+        reroll = Origin(Made.REROLL)
+        text = "The capital of France is **Paris**, on the Seine."
+        store.add_node(chat, question, "bot", text, origin=reroll)
         store.add_message(chat, "user", "Show me hello world in Python.")
         store.add_message(
             chat,

@@ -29,7 +29,7 @@ async def test_saved_chat_survives_a_restart_with_every_version(tmp_path):
         await pilot.press("ctrl+r")
         await wait_idle(pilot)
         messages = [dict(m) for m in app.chat_screen.thread.messages]
-        versions = list(app.chat_screen.chat.entries[-1].versions)
+        versions = app.chat_screen.chat.versions(-1)
         assert len(versions) == 2
         chat_id = app.chat_screen.chat.chat_id
 
@@ -40,7 +40,7 @@ async def test_saved_chat_survives_a_restart_with_every_version(tmp_path):
         assert [m["content"] for m in again.chat_screen.thread.messages] == [
             m["content"] for m in messages
         ]
-        assert again.chat_screen.chat.entries[-1].versions == versions
+        assert again.chat_screen.chat.versions(-1) == versions
         view = again.chat_screen.conversation.views[-1]
         assert view.version_label == "2/2" and view.content == versions[1]
         view.focus()

@@ -142,6 +142,12 @@ class Tree:
         self._next_id = 1
 
     @property
+    def next_id(self) -> int:
+        """The id the next node added without one gets (a reply saved as it streams, before
+        the Thread records its node)."""
+        return self._next_id
+
+    @property
     def active(self) -> Node:
         """The active path's leaf (the root while the chat is empty)."""
         return self._active

@@ -1,15 +1,15 @@
 """A saved chat and a live ``Thread``: build one from the other, and keep the model's KV state
 with the chat so reopening a long chat does not evaluate its history again.
 
-``thread_from_store`` gives a Thread whose ``messages`` match ``store.messages(chat_id)`` one to
-one, in order (current versions), so an interface can map a Thread message to its stored id by
-index. Replies keep the token ids they were generated as, so the rebuilt prompt equals the saved
+``thread_from_store`` gives a Thread whose ``tree`` is the stored tree, node for node with the
+same ids, and whose ``messages`` are its active path, so an interface saves a node by its id. Replies keep the token ids they were generated as, so the rebuilt prompt equals the saved
 KV state token for token and ``restore_state`` lets the next turn evaluate only the new message.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import fields
 from typing import TYPE_CHECKING
 
@@ -17,8 +17,8 @@ from ..chat import formats, samplers
 from ..chat.reasoning import parse_thinking, thinking_setting
 from ..chat.samplers import SamplerSettings, sampler_setting
 from ..chat.thread import Message, Thread
+from ..chat.tree import Node, Tree
 from ..errors import EzChatError, StoreError
-from .messages import StoredMessage
 from .schema import DEFAULT_TITLE
 from .store import ChatStore
 
@@ -64,17 +64,42 @@ def thread_from_store(
     fmt = _saved_format(settings["format"], notes)
     if sampler is None:
         sampler = _saved_sampler(settings["sampler"], notes)
-    stored = store.messages(chat_id)
+    saved = store.load_tree(chat_id, notes)
     # The leading system messages go in through the constructor, so that Thread.reset()
     # returns to them (and not to the whole saved conversation).
-    lead = 0
-    while lead < len(stored) and stored[lead].role == "system":
-        lead += 1
-    thread = Thread(model, fmt, sampler, messages=[_plain(message) for message in stored[:lead]])
+    lead = []
+    for node in saved.active_path:
+        if node.role != "system":
+            break
+        lead.append(dict(node.message))
+    thread = Thread(model, fmt, sampler, messages=lead)
     thread.set_thinking(_saved_thinking(settings["thinking"], notes))
-    thread.messages.extend(thread.message_from_dict(_plain(m)) for m in stored[lead:])
-    _remember_tokens(thread, stored)
+    del thread.messages[:]  # the saved tree takes their place, with its own node ids
+    copy_tree(saved, thread.tree, thread.message_from_dict)
+    _remember_tokens(thread)
     return thread
+
+
+def copy_tree(source: Tree, target: Tree, as_message: Callable[[dict], dict]) -> None:
+    """Put ``source``'s nodes into the empty ``target`` with the same ids, origins, tokens and
+    bookmarks, each message made by ``as_message``, and the same active path."""
+    for node in source.walk():
+        parent = target.nodes[node.parent.id]
+        target.add(
+            parent,
+            as_message(dict(node.message)),
+            node.origin,
+            id=node.id,
+            activate=False,
+            tokens=node.tokens,
+            token_info=node.token_info,
+            bookmarked=node.bookmarked,
+            created=node.created,
+        )
+    for node in source.walk():
+        if node.chosen is not None:
+            target.nodes[node.id].chosen = target.nodes[node.chosen.id]
+    target.truncate_to(target.nodes[source.active.id])
 
 
 def restore_state(store: ChatStore, chat_id: int, thread: Thread) -> bool:
@@ -121,28 +146,22 @@ def chat_from_thread(
         system_prompt=system,
         thinking=thinking_setting(thread.thinking),
     )
-    for message in thread.messages:
-        tokens = thread.reply_tokens(message) if message["role"] == "bot" else None
-        store.add_message(
-            chat_id,
-            message["role"],
-            message["content"],
-            tokens=tokens,
-            reasoning=message.get("reasoning", ""),
-        )
+    for node in thread.tree.walk():
+        _save_node(store, chat_id, thread, node)
+    store.set_active_leaf(chat_id, thread.tree.active.id)
     return chat_id
+
+
+def _save_node(store: ChatStore, chat_id: int, thread: Thread, node: Node) -> None:
+    """Save a node of the Thread's tree, with its reply's token ids as the prompt holds them."""
+    if node.role == "bot" and node.tokens is None:
+        node.tokens = thread.reply_tokens(node.message)
+    store.save_node(chat_id, node, activate=False)
 
 
 def _has_local_cache(model: object) -> bool:
     """A local llama.cpp model, as opposed to a remote backend with no KV state to save."""
     return bool(getattr(model, "can_save_state", False))
-
-
-def _plain(message: StoredMessage) -> dict[str, str]:
-    plain = {"role": message.role, "content": message.content}
-    if message.reasoning:
-        plain["reasoning"] = message.reasoning
-    return plain
 
 
 def _leading_system(messages: list[Message]) -> list[Message]:
@@ -186,23 +205,26 @@ def _note(notes: list[str] | None, text: str) -> None:
         notes.append(text)
 
 
-def _remember_tokens(thread: Thread, stored: list[StoredMessage]) -> None:
+def _remember_tokens(thread: Thread) -> None:
     """Give the Thread the token ids its replies were generated as (ids saved by another
     model are refused there, and that text is tokenized again)."""
     if not _has_local_cache(thread.model):
         return
-    for message, live in zip(stored, thread.messages, strict=False):
-        if message.tokens:
-            thread.remember_tokens(thread.reply_text(live), message.tokens)
+    for node in thread.tree.walk():
+        taken = node.role == "bot" and node.tokens
+        if taken and not thread.remember_tokens(thread.reply_text(node.message), node.tokens):
+            node.tokens = node.token_info = None
 
 
 def _save_reply_tokens(store: ChatStore, chat_id: int, thread: Thread) -> None:
-    """Record the token ids of the replies the store holds without them (an interface that
-    saved only their text), matching Thread and stored messages by position and text."""
-    for stored, message in zip(store.messages(chat_id), thread.messages, strict=False):
-        if stored.role != message["role"] or stored.content != message["content"]:
+    """Record the token ids of the replies on the active path that the store holds without
+    them (an interface that saved only their text)."""
+    saved = store.load_tree(chat_id)
+    for node in thread.tree.active_path:
+        stored = saved.nodes.get(node.id)
+        if stored is None or (stored.role, stored.content) != (node.role, node.content):
             break
-        if stored.role == "bot":
-            tokens = thread.reply_tokens(message)
+        if node.role == "bot":
+            tokens = thread.reply_tokens(node.message)
             if stored.tokens != tokens:
-                store.set_tokens(stored.id, tokens)
+                store.set_tokens(chat_id, node.id, tokens)

@@ -1,5 +1,6 @@
-"""Chats in and out of the store as plain data: ``export_json`` (every message with every
-version, the settings, no token ids or KV state), ``import_json`` reading it back, and the one
+"""Chats in and out of the store as plain data: ``export_json`` (the chat's whole tree, every
+node with its parent's id, and the settings; no token ids or KV state), ``import_json`` reading
+it back (and the previous version's messages with versions), and the one
 validator of a message (and of a thinking switch) read from outside, which chat files
 (ezchat.storage.chatfile) use too.
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,13 +20,16 @@ from typing import Any
 from .. import utf8
 from ..chat.reasoning import parse_thinking, thinking_setting
 from ..chat.roles import normalize_role
+from ..chat.tree import Made, Node, Origin, Tree
 from ..errors import EzChatError, StoreError
 from .markdown import markdown_from_export
-from .messages import MessageRows, StoredMessage
+from .messages import MessageRows
+from .nodes import default_origin
 from .schema import DEFAULT_TITLE, SETTINGS
 
 EXPORT_KIND = "ezchat-chat"
-EXPORT_VERSION = 1
+# 2: a chat's whole tree (``nodes``, ``active``); 1: its messages, each with its versions
+EXPORT_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,25 +117,25 @@ class ChatExchange(MessageRows):
     """Export and import of the chats in a StoreFile (mixed into ChatStore)."""
 
     def export_json(self, chat_id: int) -> dict[str, Any]:
-        """The chat as plain data (no token ids or state): ``import_json`` reads it back."""
+        """The chat as plain data, its whole tree (no token ids or state): ``import_json``
+        reads it back."""
         summary = self.chat(chat_id)
-        return {
-            "kind": EXPORT_KIND,
-            "version": EXPORT_VERSION,
-            "title": summary.title,
-            "created": summary.created.isoformat(),
-            "updated": summary.updated.isoformat(),
-            "settings": self.chat_settings(chat_id),
-            "messages": [_exported(m) for m in self.messages(chat_id)],
-        }
+        return export_data(
+            self.load_tree(chat_id),
+            summary.title,
+            self.chat_settings(chat_id),
+            summary.created.isoformat(),
+            summary.updated.isoformat(),
+        )
 
     def export_markdown(self, chat_id: int) -> str:
-        """The chat for reading: a title, its settings, then each message's current version."""
+        """The chat for reading: a title, its settings, then the messages of its active path."""
         return markdown_from_export(self.export_json(chat_id))
 
     def import_json(self, data: dict[str, Any] | str) -> int:
-        """A new chat from ``export_json`` data (a dict or its JSON text); returns its id."""
-        title, settings, created, messages = checked_export(data)
+        """A new chat from ``export_json`` data (a dict or its JSON text, this version's or
+        the one before: messages with versions); returns its id."""
+        title, settings, created, tree = checked_export(data)
         with self._writing() as conn:
             now = time.time()
             cursor = conn.execute(
@@ -139,37 +144,126 @@ class ChatExchange(MessageRows):
                 (title, created or now, now, *(settings.get(key, "") for key in SETTINGS)),
             )
             chat_id = int(cursor.lastrowid)
-            for position, message in enumerate(messages):
-                versions, reasonings = message.versions, message.reasonings
-                message_id = self._insert(
-                    conn, chat_id, position, message.role, versions[0], None, reasonings[0]
+            for node in tree.walk():
+                message = node.message or {}
+                self._insert_node(
+                    conn,
+                    chat_id,
+                    node.id,
+                    node.parent.id if node.parent is not None else 0,
+                    node.role,
+                    node.content,
+                    node.origin,
+                    message.get("reasoning", ""),
+                    bookmarked=node.bookmarked,
+                    created=created or now,
+                    chosen=node.chosen.id if node.chosen is not None else 0,
                 )
-                for index, content in enumerate(versions[1:], start=1):
-                    conn.execute(
-                        "INSERT INTO versions (message_id, idx, content, reasoning) "
-                        "VALUES (?, ?, ?, ?)",
-                        (message_id, index, content, reasonings[index]),
-                    )
-                conn.execute(
-                    "UPDATE messages SET current = ? WHERE id = ?", (message.current, message_id)
-                )
+            conn.execute("UPDATE chats SET active_leaf = ? WHERE id = ?", (tree.active.id, chat_id))
             return chat_id
 
 
-def _exported(message: StoredMessage) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "role": message.role,
-        "versions": list(message.versions),
-        "current": message.current,
+def export_data(
+    tree: Tree, title: str, settings: dict[str, str], created: str, updated: str
+) -> dict[str, Any]:
+    """A chat's tree and settings in the export's shape: every node with its parent's id,
+    and the end of the active path (``active``)."""
+    return {
+        "kind": EXPORT_KIND,
+        "version": EXPORT_VERSION,
+        "title": title,
+        "created": created,
+        "updated": updated,
+        "settings": settings,
+        "nodes": [_exported(node) for node in sorted(tree.walk(), key=lambda n: n.id)],
+        "active": tree.active.id,
     }
-    if any(message.reasonings):
-        data["reasonings"] = list(message.reasonings)
+
+
+def _exported(node: Node) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": node.id,
+        "parent": node.parent.id if node.parent is not None else 0,
+        "role": node.role,
+        "content": node.content,
+        "origin": node.origin.encode(),
+    }
+    reasoning = (node.message or {}).get("reasoning", "")
+    if reasoning:
+        data["reasoning"] = reasoning
+    if node.chosen is not None:
+        data["chosen"] = node.chosen.id
+    if node.bookmarked:
+        data["bookmarked"] = True
     return data
+
+
+def tree_from_messages(messages: list[CheckedMessage]) -> Tree:
+    """The tree of a chat kept as messages with versions (a version 1 export), as the v5
+    migration makes it: each version a node, the messages after one under its shown version."""
+    tree = Tree()
+    for message in messages:
+        parent, shown = tree.active, None
+        for index, (text, reasoning) in enumerate(
+            zip(message.versions, message.reasonings, strict=True)
+        ):
+            data = {"role": message.role, "content": text}
+            if reasoning:
+                data["reasoning"] = reasoning
+            origin = Origin(Made.VERSION) if index else default_origin(message.role)
+            node = tree.add(parent, data, origin, activate=False)
+            if index == message.current:
+                shown = node
+        tree.switch_to(shown)
+    return tree
+
+
+def tree_from_nodes(raw: Any, active: Any, bad: Callable[[str, str], StoreError]) -> Tree:
+    """The tree of a version 2 export's ``nodes``, checked: each a message with an ``id`` and
+    the ``parent`` it hangs under (0: the top, else a node listed before it). Nodes are
+    numbered again in the order listed."""
+    if not isinstance(raw, list):
+        raise bad("'nodes'", "must be a list")
+    tree, numbers, chosen = Tree(), {0: 0}, {}
+    for place, item in enumerate(raw, start=1):
+        where = f"node {place}"
+        message = check_message(item, f"chat import: {where}", StoreError).plain()
+        node_id, parent = item.get("id"), item.get("parent", 0)
+        if not _is_int(node_id) or node_id in numbers:
+            raise bad(f"{where} 'id'", "must be a whole number above 0 used by no other node")
+        if not _is_int(parent) or parent not in numbers:
+            raise bad(f"{where} 'parent'", "must be 0 or the id of a node listed before it")
+        origin, marked = item.get("origin", "message"), item.get("bookmarked", False)
+        if not isinstance(origin, str) or not isinstance(marked, bool):
+            raise bad(where, "needs 'origin' as a string and 'bookmarked' as true or false")
+        node = tree.add(
+            tree.nodes[numbers[parent]],
+            message,
+            Origin.decode(origin),
+            activate=False,
+            bookmarked=marked,
+        )
+        numbers[node_id] = node.id
+        if "chosen" in item:
+            chosen[node.id] = item["chosen"]
+    for node_id, child in chosen.items():
+        picked = tree.nodes.get(numbers.get(child, -1)) if _is_int(child) else None
+        if picked is None or picked.parent is not tree.nodes[node_id]:
+            raise bad(f"'chosen' of node id {child}", "must be the id of one of its children")
+        tree.nodes[node_id].chosen = picked
+    if not _is_int(active) or active not in numbers:
+        raise bad("'active'", "must be 0 or the id of a node")
+    tree.truncate_to(tree.nodes[numbers[active]])
+    return tree
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def checked_export(
     data: dict[str, Any] | str,
-) -> tuple[str, dict[str, str], float | None, list[CheckedMessage]]:
+) -> tuple[str, dict[str, str], float | None, Tree]:
     """Validate ``export_json`` data; every problem names the field and what it should be."""
 
     def bad(where: str, what: str) -> StoreError:
@@ -184,7 +278,8 @@ def checked_export(
         raise bad("the data", "must be a JSON object from an ezchat chat export")
     if data.get("kind", EXPORT_KIND) != EXPORT_KIND:
         raise bad("'kind'", f"is {data.get('kind')!r}, not {EXPORT_KIND!r}")
-    version = data.get("version", EXPORT_VERSION)
+    # without a version, the shape tells: a tree of nodes, or the earlier list of messages
+    version = data.get("version", EXPORT_VERSION if "nodes" in data else 1)
     if not isinstance(version, int) or version > EXPORT_VERSION:
         raise bad("'version'", f"is {version!r}; this ezchat reads up to {EXPORT_VERSION}")
     title = data.get("title", DEFAULT_TITLE)
@@ -208,6 +303,13 @@ def checked_export(
             created = datetime.fromisoformat(data["created"]).timestamp()
         except ValueError:
             raise bad("'created'", "is not an ISO date") from None
+    if version >= 2:
+        return (
+            title,
+            settings,
+            created,
+            tree_from_nodes(data.get("nodes", []), data.get("active", 0), bad),
+        )
     raw_messages = data.get("messages", [])
     if not isinstance(raw_messages, list):
         raise bad("'messages'", "must be a list")
@@ -215,4 +317,4 @@ def checked_export(
         check_message(item, f"chat import: message {number}", StoreError)
         for number, item in enumerate(raw_messages, start=1)
     ]
-    return title, settings, created, messages
+    return title, settings, created, tree_from_messages(messages)

@@ -1,5 +1,5 @@
-"""A chat for reading, as Markdown: the title, its settings, then each message's current
-version (with its reasoning folded away). Made from ``export_json`` data, so a stored chat
+"""A chat for reading, as Markdown: the title, its settings, then the messages of its active
+path (with their reasoning folded away). Made from ``export_json`` data, so a stored chat
 and a chat an app holds in memory read the same.
 """
 
@@ -22,19 +22,34 @@ def markdown_from_export(data: dict[str, Any]) -> str:
         if settings.get(key):
             lines.append(f"- {key}: `{settings[key]}`")
     lines += [f"- saved: {datetime.fromisoformat(data['updated']):%Y-%m-%d %H:%M}", ""]
-    for message in data["messages"]:
-        versions, current = message["versions"], message["current"]
-        heading = ROLE_TABLE[message["role"]].label
-        if len(versions) > 1:
-            heading += f" (version {current + 1} of {len(versions)})"
+    for node, place, count in _active_path(data):
+        heading = ROLE_TABLE[node["role"]].label
+        if count > 1:
+            heading += f" (version {place + 1} of {count})"
         lines += [f"## {heading}", ""]
-        reasonings = message.get("reasonings") or [""] * len(versions)
-        thought = reasonings[current].strip() if current < len(reasonings) else ""
+        thought = node.get("reasoning", "").strip()
         if thought:
             lines += ["<details><summary>Reasoning</summary>", "", *thought.splitlines(), ""]
             lines += ["</details>", ""]
-        lines += [versions[current].rstrip("\n"), ""]
+        lines += [node["content"].rstrip("\n"), ""]
     return "\n".join(lines)
+
+
+def _active_path(data: dict[str, Any]) -> list[tuple[dict[str, Any], int, int]]:
+    """The export's active path from the top: each node, its place among its siblings and
+    how many there are."""
+    by_id = {node["id"]: node for node in data["nodes"]}
+    siblings: dict[int, list[int]] = {}
+    for node in data["nodes"]:
+        siblings.setdefault(node["parent"], []).append(node["id"])
+    path, node_id = [], data["active"]
+    while node_id in by_id and len(path) < len(by_id):
+        node = by_id[node_id]
+        family = siblings[node["parent"]]
+        path.append((node, family.index(node_id), len(family)))
+        node_id = node["parent"]
+    path.reverse()
+    return path
 
 
 def sampler_label(setting: str) -> str:

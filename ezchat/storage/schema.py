@@ -1,6 +1,10 @@
 """The saved-chats file's tables, their schema version and the migrations between versions,
 and how token ids are packed into its blobs.
 
+A chat's messages are the rows of ``nodes``: a tree (ezchat.chat.tree) numbered per chat, each
+row naming its parent (0: the root, which holds no message) and the child followed last
+(``chosen``); ``chats.active_leaf`` is the end of the path in use.
+
 The file records how many entries of ``MIGRATIONS`` have run (table ``schema_version``).
 Opening an older file runs the missing ones in order, each in its own transaction; a newer
 file, or an SQLite file that is not ezchat's, is refused with a message naming the fix. A
@@ -68,6 +72,57 @@ MIGRATIONS: list[str] = [
     "ALTER TABLE versions ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';",
     # v4: the chat's thinking switch (ezchat.chat.reasoning.thinking_setting).
     "ALTER TABLE chats ADD COLUMN thinking TEXT NOT NULL DEFAULT '';",
+    # v5: a chat is a tree (ezchat.chat.tree). Every version of every message becomes a node,
+    # numbered per chat in message then version order; the messages after a message hang
+    # under the version of it that was shown, so every path the chat had is kept. The old
+    # tables are dropped: the nodes are the one record of a chat's messages.
+    """
+    CREATE TABLE nodes (
+        chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+        id INTEGER NOT NULL,
+        parent INTEGER NOT NULL,
+        chosen INTEGER NOT NULL DEFAULT 0,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        reasoning TEXT NOT NULL DEFAULT '',
+        tokens BLOB,
+        token_info BLOB,
+        origin TEXT NOT NULL DEFAULT 'message',
+        bookmarked INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        PRIMARY KEY (chat_id, id)
+    );
+    CREATE INDEX nodes_by_parent ON nodes(chat_id, parent);
+    ALTER TABLE chats ADD COLUMN active_leaf INTEGER NOT NULL DEFAULT 0;
+    CREATE TEMP TABLE old_nodes AS
+        SELECT m.chat_id, m.role, m.current, v.idx, v.content, v.tokens, v.reasoning,
+            DENSE_RANK() OVER (PARTITION BY m.chat_id ORDER BY m.position, m.id) AS step,
+            ROW_NUMBER() OVER (PARTITION BY m.chat_id ORDER BY m.position, m.id, v.idx) AS node
+        FROM messages m JOIN versions v ON v.message_id = m.id;
+    CREATE TEMP TABLE shown AS
+        SELECT chat_id, step,
+            COALESCE(MAX(CASE WHEN idx = current THEN node END), MAX(node)) AS node
+        FROM old_nodes GROUP BY chat_id, step;
+    INSERT INTO nodes (chat_id, id, parent, chosen, role, content, reasoning, tokens, origin,
+        created)
+    SELECT o.chat_id, o.node,
+        COALESCE((SELECT s.node FROM shown s WHERE s.chat_id = o.chat_id
+            AND s.step = o.step - 1), 0),
+        CASE WHEN o.node = here.node THEN COALESCE((SELECT s.node FROM shown s
+            WHERE s.chat_id = o.chat_id AND s.step = o.step + 1), 0) ELSE 0 END,
+        o.role, o.content, o.reasoning, o.tokens,
+        CASE WHEN o.idx > 0 THEN 'version' WHEN o.role = 'bot' THEN 'reply' ELSE 'message' END,
+        c.created
+    FROM old_nodes o
+        JOIN shown here ON here.chat_id = o.chat_id AND here.step = o.step
+        JOIN chats c ON c.id = o.chat_id;
+    UPDATE chats SET active_leaf = COALESCE((SELECT s.node FROM shown s
+        WHERE s.chat_id = chats.id ORDER BY s.step DESC LIMIT 1), 0);
+    DROP TABLE old_nodes;
+    DROP TABLE shown;
+    DROP TABLE versions;
+    DROP TABLE messages;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,9 +1,9 @@
-"""Saved chats: every message, every version of every reply, the chat's settings and llama.cpp's
-KV state, in one SQLite file in the user data dir.
+"""Saved chats: every message of every branch (a chat is a tree), the chat's settings and
+llama.cpp's KV state, in one SQLite file in the user data dir.
 
 ``ChatStore`` is the one object callers use. Its rooms: the file, its connection and its
-errors (ezchat.storage.connection), the tables and their migrations (schema), the messages
-and their versions (messages), the saved KV states (states), export and import (exchange);
+errors (ezchat.storage.connection), the tables and their migrations (schema), the chat's tree
+of messages (nodes) and its active path as a list (messages), the saved KV states (states), export and import (exchange);
 this module adds the chats themselves. The store is safe to share between threads (one lock
 around one connection), so a generation worker may flush a streaming reply while the UI reads
 the chat list.
@@ -98,7 +98,10 @@ class ChatStore(SavedStates, ChatExchange):
 
     _SUMMARY_SQL = (
         "SELECT c.id, c.title, c.created, c.updated, "
-        "(SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id), c.model FROM chats c "
+        # the length of the active path: its leaf and every node above it
+        "(WITH RECURSIVE path(id) AS (SELECT c.active_leaf UNION SELECT n.parent FROM nodes n "
+        "JOIN path p ON n.chat_id = c.id AND n.id = p.id) SELECT COUNT(*) FROM path "
+        "WHERE id != 0), c.model FROM chats c "
     )
 
     @staticmethod
@@ -167,26 +170,6 @@ class ChatStore(SavedStates, ChatExchange):
         with self._writing() as conn:
             self._require_chat(conn, chat_id)
             conn.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
-        self._reclaim()
-
-    def clear_messages(self, chat_id: int, keep_system: bool = True) -> None:
-        """Delete a chat's messages (but its leading system messages, with ``keep_system``)."""
-        with self._writing() as conn:
-            self._require_chat(conn, chat_id)
-            first_other = conn.execute(
-                "SELECT MIN(position) FROM messages WHERE chat_id = ? AND role != 'system'",
-                (chat_id,),
-            ).fetchone()[0]
-            if keep_system:
-                if first_other is not None:
-                    conn.execute(
-                        "DELETE FROM messages WHERE chat_id = ? AND position >= ?",
-                        (chat_id, first_other),
-                    )
-            else:
-                conn.execute("DELETE FROM messages WHERE chat_id = ?", (chat_id,))
-            conn.execute("DELETE FROM states WHERE chat_id = ?", (chat_id,))
-            self._touch(conn, chat_id)
         self._reclaim()
 
 

@@ -3,7 +3,8 @@ one blob of the saved-chats file, readable on any machine.
 
 Layout, little-endian: a format byte (1), then per token its id (int32), its probability
 (float32), the number of alternatives k (uint8), and k pairs of id (int32) and probability
-(float32). About 90 bytes a token with the top 10.
+(float32). About 90 bytes a token with the top 10. A token whose weighing is not known has
+id -1 and no alternatives.
 """
 
 from __future__ import annotations
@@ -18,16 +19,23 @@ _HEAD = struct.Struct("<ifB")
 _PAIR = struct.Struct("<if")
 
 
-def pack_token_info(infos: list[TokenInfo]) -> bytes:
+# a token whose weighing is unknown (the head of a reply continued from text): no alternatives
+_UNKNOWN = -1
+
+
+def pack_token_info(infos: list[TokenInfo | None]) -> bytes:
     parts = [bytes([_FORMAT])]
     for info in infos:
+        if info is None:
+            parts.append(_HEAD.pack(_UNKNOWN, 0.0, 0))
+            continue
         top = info.top[:255]
         parts.append(_HEAD.pack(info.id, info.probability, len(top)))
         parts.extend(_PAIR.pack(token, probability) for token, probability in top)
     return b"".join(parts)
 
 
-def unpack_token_info(data: bytes) -> list[TokenInfo]:
+def unpack_token_info(data: bytes) -> list[TokenInfo | None]:
     """The TokenInfo list ``pack_token_info`` wrote; a damaged blob is a StoreError."""
     if not data:
         return []
@@ -36,7 +44,7 @@ def unpack_token_info(data: bytes) -> list[TokenInfo]:
             f"a saved reply's token probabilities are in format {data[0]}, which this ezchat "
             "does not know; upgrade ezchat"
         )
-    infos: list[TokenInfo] = []
+    infos: list[TokenInfo | None] = []
     offset, end = 1, len(data)
     try:
         while offset < end:
@@ -49,7 +57,8 @@ def unpack_token_info(data: bytes) -> list[TokenInfo]:
             offset += count * _PAIR.size
             if offset > end:
                 raise struct.error("past the end")
-            infos.append(TokenInfo(int(token), float(probability), top))
+            known = token != _UNKNOWN
+            infos.append(TokenInfo(int(token), float(probability), top) if known else None)
     except struct.error as error:
         raise StoreError(
             f"a saved reply's token probabilities are damaged ({error}); the reply's text is "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -167,7 +167,7 @@ class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, TreeBrowsing, Screen
             index,
             message["role"],
             message["content"],
-            self.chat.entries[index].label,
+            self.chat.label(index),
             message.get("reasoning", ""),
         )
 
@@ -185,6 +185,19 @@ class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, TreeBrowsing, Screen
         self.query_one(ContextPane).refresh_from(
             self.thread, self.app.show_timings, lock=self.app.model_lock, already_said=already_said
         )
+
+    @work(thread=True, group="switch", exit_on_error=False)
+    def _evaluate_switch(self) -> None:
+        """After a switch of branches, evaluate the new path now (only the tokens after the
+        part it shares with the old one), so the next reply starts at once; the context pane
+        then says how many that took."""
+        try:
+            with self.app.model_lock:
+                self.thread.evaluate_path()
+        except EzChatError as error:
+            self.app.call_from_thread(self.report, error)
+            return
+        self.app.call_from_thread(self._refresh_context)
 
     # --- message actions -----------------------------------------------------------------------
 
@@ -204,12 +217,16 @@ class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, TreeBrowsing, Screen
         if not self._can(action.replace("_", " ")):
             return
         if action == "version":
+            was_last = index == len(self.thread.messages) - 1
             if self.chat.select_version(index, event.step):
-                entry = self.chat.entries[index]
-                await event.view.set_content(
-                    entry.versions[entry.current], entry.label, entry.reasoning
-                )
-                self._refresh_context()
+                if was_last and index == len(self.thread.messages) - 1:
+                    message = self.thread.messages[index]
+                    await event.view.set_content(
+                        message["content"], self.chat.label(index), message.get("reasoning", "")
+                    )
+                else:  # the messages after it follow the branch: show the path again
+                    await self._show_conversation()
+                self._evaluate_switch()
         elif action == "edit":
             message = self.thread.messages[index]
             self._ask_text(

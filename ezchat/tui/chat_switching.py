@@ -135,7 +135,7 @@ class ChatSwitching:
         chats file no longer takes writes too."""
         if not self._can("export the chat"):  # mid-reply the Thread is ahead of the log
             return
-        if not self.chat.entries:
+        if not self.thread.messages:
             self.notify("Send a message first; an empty chat has nothing to export.")
             return
         from .chat_list import write_export

@@ -1,62 +1,48 @@
-"""``ChatLog``: the app's conversation as the Thread sees it, plus every version of every
-reply, saved to the store as it happens.
+"""``ChatLog``: the app's conversation, the Thread's tree (ezchat.chat.tree), saved to the
+store as it changes.
 
-The Thread holds one text per message (the version in use); the ChatLog keeps, beside each
-message, all its versions (reroll and branch add one; continue and edit change the current one)
-and its row id in the store. This is the only module of the TUI that talks to the store, so a
+Every change the app makes goes through here and ends in ``_sync``, which writes what the tree
+holds and the store does not: each new node as it appears (a streaming reply's row when it
+starts, see ReplySaver), a changed text or link, a removed node, and the active leaf on each
+switch. This is the only module of the TUI that talks to the store, so a
 chat is saved the same way whichever widget changed it. Without a store (it could not be
 opened) the chat works the same and is simply not saved; the same holds from the first write
 that fails (a damaged file, a full disk): ``on_save_failed`` is told once, and the chat goes on
 in memory, where ``export_data`` can still write it out.
 
 A chat that another app has open (see ezchat.storage.chatlocks) is opened detached: it is shown and can
-be continued, but nothing is written to it; the first change saves the whole conversation as a
+be continued, but nothing is written to it; the first change saves the whole tree as a
 new chat, a copy, so the two apps never interleave their turns in one stored chat.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..chat.reasoning import thinking_setting
-from ..chat.reply_kind import ReplyKind
 from ..chat.samplers import sampler_setting
-from ..errors import EzChatError, StoreError
+from ..errors import StoreError
 from ..storage.chats import save_thread_state
-from ..storage.exchange import EXPORT_KIND, EXPORT_VERSION
+from ..storage.exchange import export_data
 from ..storage.messages import title_from_text
 from ..storage.schema import DEFAULT_TITLE
 
 if TYPE_CHECKING:
+    from ..chat.reply import Reply
     from ..chat.thread import Message, Thread
+    from ..chat.tree import Node
     from ..storage.store import ChatStore
     from .reply_saver import ReplySaver
 
 
-@dataclass(slots=True)
-class Entry:
-    """One message's versions and where it is stored (``None``: not saved)."""
-
-    versions: list[str]
-    current: int = 0
-    message_id: int | None = None
-    # each version's reasoning ('' for none), beside ``versions``
-    reasonings: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.reasonings += [""] * (len(self.versions) - len(self.reasonings))
-
-    @property
-    def reasoning(self) -> str:
-        return self.reasonings[self.current]
-
-    @property
-    def label(self) -> str:
-        """``"2/3"`` when the message has several versions, else ``""``."""
-        return f"{self.current + 1}/{len(self.versions)}" if len(self.versions) > 1 else ""
+def _state(node: Node) -> tuple:
+    """What the store keeps of a node that can change: its links, its text and its bookmark."""
+    parent = node.parent.id if node.parent is not None else 0
+    chosen = node.chosen.id if node.chosen is not None else 0
+    message = node.message or {}
+    return parent, chosen, node.content, message.get("reasoning", ""), node.bookmarked
 
 
 class ChatLog:
@@ -67,17 +53,14 @@ class ChatLog:
         chat_id: int | None = None,
         *,
         format_name: str = "auto",
-        entries: list[Entry] | None = None,
     ) -> None:
         self.thread = thread
         self.store = store
         self.chat_id = chat_id
         self.format_name = format_name
-        if entries is None:
-            entries = [Entry([m["content"]], reasonings=[_reasoning(m)]) for m in thread.messages]
-        if len(entries) != len(thread.messages):
-            raise EzChatError("the saved chat's messages do not match its thread; reopen it")
-        self.entries = entries
+        # what the store holds of each node (see _state) and the active leaf it holds
+        self._saved: dict[int, tuple] = {}
+        self._saved_leaf = 0
         # the title a detached copy is saved under (see ``open``); None: titled as usual
         self.copy_title: str | None = None
         # the first failed write, after which nothing more is written
@@ -85,23 +68,22 @@ class ChatLog:
         self.on_save_failed: Callable[[str], None] | None = None
         if store is not None and chat_id is not None:
             store.locks.claim(chat_id)
+            # a chat opened from the store (thread_from_store): it holds this very tree
+            self._saved = {node.id: _state(node) for node in thread.tree.walk()}
+            self._saved_leaf = thread.tree.active.id
 
     # --- loading -------------------------------------------------------------------------------
 
     @classmethod
     def open(cls, store: ChatStore, chat_id: int, thread: Thread) -> ChatLog:
         """The saved chat ``chat_id`` around ``thread`` (made by ``thread_from_store``)."""
-        stored = store.messages(chat_id)
-        entries = [Entry(list(m.versions), m.current, m.id, list(m.reasonings)) for m in stored]
         settings = store.chat_settings(chat_id)
         format_name = str(settings.get("format") or "auto")
         if not store.locks.claim(chat_id):
-            for entry in entries:
-                entry.message_id = None
-            log = cls(thread, store, None, format_name=format_name, entries=entries)
+            log = cls(thread, store, None, format_name=format_name)
             log.copy_title = f"{store.chat(chat_id).title} (copy)"
             return log
-        return cls(thread, store, chat_id, format_name=format_name, entries=entries)
+        return cls(thread, store, chat_id, format_name=format_name)
 
     @property
     def detached(self) -> bool:
@@ -153,34 +135,72 @@ class ChatLog:
                 return None
             self.chat_id = chat_id
             self.store.locks.claim(chat_id)
-            # The messages so far (the system prompt, or a detached chat's whole history) are
-            # saved before the first new one.
-            for message, entry in zip(thread.messages, self.entries, strict=False):
-                if entry.message_id is None:
-                    self._store_message(chat_id, message, entry)
         return self.chat_id
 
-    def _store_message(self, chat_id: int, message: Message, entry: Entry) -> None:
-        entry.message_id = self._save(
-            self.store.add_message,
-            chat_id,
-            message["role"],
-            message["content"],
-            tokens=self._tokens(message),
-            reasoning=entry.reasoning,
-        )
+    def sync(self) -> None:
+        """Save what the tree holds and the store does not (the chat is created in the store
+        on its first message, and then a detached chat's whole tree is saved as its copy)."""
+        if not self.thread.messages and self.chat_id is None:
+            return
+        chat_id = self._ensure_chat()
+        if chat_id is not None:
+            self._save(self._write_changes, chat_id)
+
+    def _write_changes(self, chat_id: int) -> None:
+        store, tree = self.store, self.thread.tree
+        present = set()
+        for node in tree.walk():  # parents before their children
+            present.add(node.id)
+            state, saved = _state(node), self._saved.get(node.id)
+            if saved is None:
+                if node.role == "bot" and node.tokens is None:
+                    node.tokens = self._tokens(node.message)
+                store.save_node(chat_id, node, activate=False)
+            elif saved != state:
+                if saved[:2] != state[:2]:
+                    store.relink(chat_id, node.id, state[0], state[1])
+                if saved[2:4] != state[2:4]:
+                    message = node.message or {}
+                    store.update_node(
+                        chat_id,
+                        node.id,
+                        node.content,
+                        reasoning=message.get("reasoning", ""),
+                        tokens=node.tokens,
+                        token_info=node.token_info,
+                    )
+                if saved[4] != state[4]:
+                    store.set_bookmark(chat_id, node.id, node.bookmarked)
+            self._saved[node.id] = state  # per node: a failure midway leaves a true record
+        gone = sorted(self._saved.keys() - present)
+        if gone:
+            store.forget_nodes(chat_id, gone)
+            for node_id in gone:
+                del self._saved[node_id]
+        if tree.active.id != self._saved_leaf:
+            store.set_active_leaf(chat_id, tree.active.id)
+            self._saved_leaf = tree.active.id
+
+    def saved_leaf_is(self, node_id: int) -> None:
+        """The store's active leaf is now ``node_id`` (a streaming reply's row)."""
+        self._saved_leaf = node_id
+
+    def saved_reply(self, node: Node) -> None:
+        """A reply's node as ReplySaver wrote it (its final text, tokens and weighing)."""
+        self._saved[node.id] = _state(node)
 
     def _tokens(self, message: Message) -> list[int] | None:
         """A reply's token ids as generated, saved so a reopened chat matches its cache."""
         return self.thread.reply_tokens(message) if message["role"] == "bot" else None
 
-    def _add(self, message: Message) -> Entry:
-        entry = Entry([message["content"]], reasonings=[_reasoning(message)])
-        chat_id = self._ensure_chat()
-        self.entries.append(entry)
-        if chat_id is not None:
-            self._store_message(chat_id, message, entry)
-        return entry
+    def versions(self, index: int) -> list[str]:
+        """The texts of ``messages[index]`` and its siblings, in order."""
+        return [node.content for node in self.thread.tree.siblings(self.thread.node_at(index))]
+
+    def label(self, index: int) -> str:
+        """``"2/3"`` when ``messages[index]`` has siblings, else ``""``."""
+        place, count = self.thread.node_at(index).sibling_index()
+        return f"{place + 1}/{count}" if count > 1 else ""
 
     def save_settings(self) -> None:
         """Remember the chat's sampler, format and thinking switch (called when the user
@@ -210,120 +230,64 @@ class ChatLog:
 
     def add_user_message(self, text: str) -> None:
         self.thread.add_message("user", text)
-        self._add(self.thread.messages[-1])
+        self.sync()
 
-    def start_saving_reply(self, kind: str, head: str, reasoning_head: str = "") -> ReplySaver:
+    def start_saving_reply(
+        self, kind: str, head: str, reasoning_head: str = "", reply: Reply | None = None
+    ) -> ReplySaver:
         """Called by the generation worker as the reply starts: the reply gets its row now and
         its text as it streams (``ReplySaver``), so quitting or a signal mid-reply keeps it."""
         from .reply_saver import ReplySaver
 
-        return ReplySaver(self, kind, head, reasoning_head)
+        return ReplySaver(self, kind, head, reasoning_head, reply)
 
-    def reply_finished(self, kind: str, saver: ReplySaver) -> Entry:
-        """Record the reply the Thread just recorded (``saver`` has already stored it).
-        ``kind``: "reply" (a new message), "reroll" or "branch" (a new version of the last
-        one), "continue" (the current version grew)."""
-        message = self.thread.messages[-1]
-        text, thought = message["content"], _reasoning(message)
-        if kind == ReplyKind.REPLY:
-            entry = Entry([text], message_id=saver.message_id, reasonings=[thought])
-            self.entries.append(entry)
-            return entry
-        entry = self.entries[-1]
-        if ReplyKind(kind).adds_version:
-            entry.versions.append(text)
-            entry.reasonings.append(thought)
-            entry.current = len(entry.versions) - 1
-        elif kind == ReplyKind.CONTINUE:
-            entry.versions[entry.current] = text
-            entry.reasonings[entry.current] = thought
-        else:
-            raise ValueError(f"unknown reply kind {kind!r}")
-        return entry
+    def reply_finished(self, kind: str, saver: ReplySaver | None = None) -> str:
+        """Save what the reply the Thread just recorded changed (``saver`` has already stored
+        the reply itself); returns its label ("2/3")."""
+        self.sync()
+        return self.label(len(self.thread.messages) - 1)
 
     def select_version(self, index: int, step: int) -> bool:
-        """Show the previous (-1) or next (+1) version of message ``index``; False at an end."""
-        entry = self.entries[index]
-        target = entry.current + step
-        if not 0 <= target < len(entry.versions):
+        """Switch message ``index`` to its previous (-1) or next (+1) sibling; the messages
+        after it follow that branch. False at an end."""
+        if not self.thread.switch_sibling(index, step):
             return False
-        entry.current = target
-        message = self.thread.messages[index]
-        message["content"] = entry.versions[target]
-        if entry.reasonings[target]:
-            message["reasoning"] = entry.reasonings[target]
-        else:
-            message.pop("reasoning", None)
-        if entry.message_id is not None:
-            self._save(self.store.set_current_version, entry.message_id, target)
+        self.sync()
         return True
 
     def edit(self, index: int, text: str) -> None:
-        entry = self.entries[index]
-        entry.versions[entry.current] = text
-        self.thread.messages[index]["content"] = text
-        if entry.message_id is not None:
-            self._save(self.store.update_version, entry.message_id, text, index=entry.current)
+        """A sibling holding ``text`` (a system message changes in place)."""
+        self.thread.edit(index, text)
+        self.sync()
 
     def delete(self, index: int) -> None:
-        entry = self.entries.pop(index)
         del self.thread.messages[index]
-        if entry.message_id is not None:
-            self._save(self.store.delete_message, entry.message_id)
+        self.sync()
 
     def insert(self, index: int, role: str, text: str) -> None:
         """Put a new message before ``messages[index]`` (at the end when index is past it)."""
         thread = self.thread
-        if index >= len(thread.messages):
-            thread.add_message(role, text)
-            self._add(thread.messages[-1])
-            return
         thread.messages.insert(index, thread.create_message(role, text))
-        entry = Entry([text])
-        self.entries.insert(index, entry)  # a system or user message: no reasoning
-        chat_id = self._ensure_chat()
-        before = self.entries[index + 1].message_id
-        if chat_id is not None and before is not None and entry.message_id is None:
-            entry.message_id = self._save(self.store.insert_message, chat_id, before, role, text)
+        self.sync()
 
     def set_system_prompt(self, text: str) -> None:
         """Replace the leading system message(s) with ``text`` (``""`` removes them); clearing
         the chat then returns to this system prompt."""
-        leading = 0
-        while leading < len(self.entries) and self.thread.messages[leading]["role"] == "system":
-            leading += 1
-        old_entries = self.entries[:leading]
         self.thread.set_system_prompt(text)
-        del self.entries[:leading]
-        for entry in old_entries[1 if text else 0 :]:
-            if entry.message_id is not None:
-                self._save(self.store.delete_message, entry.message_id)
-        if not text:
-            return
-        if old_entries:
-            kept = old_entries[0]
-            kept.versions[kept.current] = text
-            self.entries.insert(0, kept)
-            if kept.message_id is not None:
-                self._save(self.store.update_version, kept.message_id, text, index=kept.current)
-            return
-        entry = Entry([text])
-        self.entries.insert(0, entry)
-        chat_id = self.chat_id if self.store is not None else None
-        if chat_id is not None and len(self.entries) > 1 and self.entries[1].message_id:
-            entry.message_id = self._save(
-                self.store.insert_message, chat_id, self.entries[1].message_id, "system", text
-            )
+        self.sync()
 
     def clear(self) -> None:
-        """Delete every message but the leading system prompt."""
-        keep = 0
-        while keep < len(self.entries) and self.thread.messages[keep]["role"] == "system":
-            keep += 1
-        del self.thread.messages[keep:]
-        del self.entries[keep:]
+        """Start again after the leading system prompt; the conversation stays in the tree as
+        a branch (the tree screen reaches it)."""
+        tree = self.thread.tree
+        keep = tree.root
+        for node in tree.active_path:
+            if node.role != "system":
+                break
+            keep = node
+        tree.truncate_to(keep)
         if self.chat_id is not None:
-            self._save(self.store.clear_messages, self.chat_id, keep_system=True)
+            self.sync()
 
     def rename(self, title: str) -> None:
         if self.chat_id is not None:
@@ -349,32 +313,11 @@ class ChatLog:
             title = self._title()
         now = datetime.now().astimezone().isoformat()
         system = "".join(m["content"] for m in self.thread.messages[:1] if m["role"] == "system")
-        messages = []
-        for message, entry in zip(self.thread.messages, self.entries, strict=True):
-            exported: dict[str, Any] = {
-                "role": message["role"],
-                "versions": list(entry.versions),
-                "current": entry.current,
-            }
-            if any(entry.reasonings):
-                exported["reasonings"] = list(entry.reasonings)
-            messages.append(exported)
-        return {
-            "kind": EXPORT_KIND,
-            "version": EXPORT_VERSION,
-            "title": title,
-            "created": now,
-            "updated": now,
-            "settings": {
-                "model": str(self.thread.model.filename),
-                "format": self.format_name,
-                "sampler": sampler_setting(self.thread.sampler),
-                "system_prompt": system,
-                "thinking": thinking_setting(self.thread.thinking),
-            },
-            "messages": messages,
+        settings = {
+            "model": str(self.thread.model.filename),
+            "format": self.format_name,
+            "sampler": sampler_setting(self.thread.sampler),
+            "system_prompt": system,
+            "thinking": thinking_setting(self.thread.thinking),
         }
-
-
-def _reasoning(message: Message) -> str:
-    return message.get("reasoning", "") if message["role"] == "bot" else ""
+        return export_data(self.thread.tree, title, settings, now, now)

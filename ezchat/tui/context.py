@@ -226,6 +226,10 @@ class ContextPane(Static):
                 reply += f" · {result.tokens_per_second:.1f} tok/s"
                 prompt += f" · {report.seconds:.2f} s"
             lines += [reply, prompt, f"Stopped by {result.stop_reason.replace('_', ' ')}"]
+        switch = thread.last_switch
+        if switch is not None:  # only the tokens after the paths' common prefix
+            line = f"Last switch {switch.evaluated} evaluated, {switch.reused} reused"
+            lines.append(line + (f" · {switch.seconds:.2f} s" if self._show_timings else ""))
         choice = thread.format_choice
         lines += ["", Content.styled("Format", "bold"), choice.summary]
         if choice.warning:

@@ -80,7 +80,7 @@ class ReplyFlow:
         kind = ReplyKind(kind)
         if kind is ReplyKind.REROLL:
             # the versions kept so far number the new one, and pick its seed
-            arguments.setdefault("version", len(self.chat.entries[-1].versions))
+            arguments.setdefault("version", len(self.thread.tree.siblings(self.thread.tree.active)))
         self._generate(kind, arguments)
 
     @work(thread=True, group="generation", exit_on_error=False)
@@ -103,7 +103,7 @@ class ReplyFlow:
             self.post_message(ReplyStarted(kind, reply, head, reasoning_head))
             # the reply is written here, not on the UI thread: after Ctrl+Q or a signal the UI
             # handlers never run, while the app's on_unmount waits for this lock
-            saver = self.chat.start_saving_reply(kind, head, reasoning_head)
+            saver = self.chat.start_saving_reply(kind, head, reasoning_head, reply)
             error = None
             try:
                 for event in reply:
@@ -132,10 +132,13 @@ class ReplyFlow:
             view = MessageView(len(self.thread.messages), "bot", message.head)
             await self.conversation.add(view)
         else:
-            view = self.conversation.view_at(len(self.chat.entries) - 1)
+            # a reroll's path ends at the prompt until the new reply is recorded
+            rerolled = message.kind == ReplyKind.REROLL
+            last = len(self.thread.messages) - (0 if rerolled else 1)
+            view = self.conversation.view_at(last)
             if view is None:  # not drawn yet (should not happen); draw it
                 await self._show_conversation()
-                view = self.conversation.view_at(len(self.chat.entries) - 1)
+                view = self.conversation.view_at(last)
         assert view is not None
         await view.begin_stream(message.head, message.reasoning_head)
         self._stream_view = view
@@ -161,10 +164,10 @@ class ReplyFlow:
             view.write_reasoning(self._feed.take_reasoning(), False, self._feed.thinking_tokens)
         try:
             if message.recorded:
-                entry = self.chat.reply_finished(message.kind, message.saver)
+                label = self.chat.reply_finished(message.kind, message.saver)
                 if view is not None:
                     last = self.thread.messages[-1]
-                    await view.end_stream(last["content"], entry.label, last.get("reasoning", ""))
+                    await view.end_stream(last["content"], label, last.get("reasoning", ""))
                     if self.conversation.is_anchored:  # the full render may be taller
                         self.conversation.scroll_end(animate=False)
             elif view is not None:
