@@ -1,22 +1,14 @@
 """The chat screen's ``tree`` action: the tree screen over the Thread's tree, and the
 conversation following the node picked there.
 
-The switch itself is the Thread's (``Thread.switch_to``). Saving it is the ChatLog's: until
-the ChatLog saves the chat as a tree, a switch or a delete that changes the conversation is
-kept in memory, and the chat on screen is re-made from the new path as a new, unsaved chat
-("… (branch)"); what is sent next saves it whole, and the stored chat it came from stays as
-it was, so nothing stored is lost or mixed up. Bookmarks stay in memory. Once the ChatLog
-holds the Thread's tree with the store's node ids, a keeper over its ChatStore calls
-(``set_bookmark``, ``delete_subtree``, ``set_active_leaf`` in ezchat/storage/nodes.py) takes
-``MemoryKeeper``'s place and ``_follow_tree_path`` goes.
+The switch itself is the Thread's (``Thread.switch_to``); the ChatLog saves the changed tree
+(``ChatLog.sync``: the new active leaf, deleted nodes, bookmarks) like any other change.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import EzChatError
-from .chatlog import ChatLog, Entry
 from .prompt_input import PromptInput
 from .tree_screen import MemoryKeeper, TreeScreen
 
@@ -40,34 +32,10 @@ class TreeBrowsing:
             if node is not None:
                 self.thread.switch_to(node)
             if [n.id for n in tree.path_view()] != before or screen.deleted:
-                self._follow_tree_path()
+                self.chat.sync()
                 self.candidates_pane.clear()
                 await self._show_conversation()
+                self._evaluate_switch()
             self.query_one(PromptInput).focus()
 
         self.app.push_screen(screen, done)
-
-    def _follow_tree_path(self: ChatScreen) -> None:
-        """Make the chat on screen the Thread's active path (see the module's note)."""
-        old = self.chat
-        entries = [
-            Entry([m["content"]], reasonings=[m.get("reasoning", "")]) for m in self.thread.messages
-        ]
-        chat = ChatLog(self.thread, self.store, None, format_name=old.format_name, entries=entries)
-        title = old.copy_title
-        if old.chat_id is not None:
-            try:
-                title = self.store.chat(old.chat_id).title
-            except EzChatError:
-                title = f"chat {old.chat_id}"
-        if title is not None:
-            chat.copy_title = f"{title} (branch)"
-            self.notify(
-                f"Switched branches. Saving a chat's tree is not there yet: what you send next "
-                f"saves this conversation as a new chat, '{chat.copy_title}'; the saved chat "
-                "stays as it was.",
-                severity="warning",
-                timeout=10,
-            )
-        old.release()
-        self.chat = self._adopt(chat)
