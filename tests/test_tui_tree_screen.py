@@ -241,14 +241,18 @@ async def test_the_tree_key_switches_the_conversation_to_an_earlier_reply(tmp_pa
         views = screen.conversation.views
         assert [view.content for view in views] == [user.content, first.content]
 
-        # the switch is not saved into the stored chat yet: a follow-up goes to a new chat
+        # the switch is saved into the stored chat: a follow-up continues it on that branch
         await send(pilot, "And dogs?")
-        assert screen.chat.chat_id not in (None, saved_chat)
+        assert screen.chat.chat_id == saved_chat
+        live = [(node.id, node.content) for node in tree.active_path]
     with ChatStore(tmp_path / "chats.db") as store:
-        stored = [m.versions for m in store.messages(saved_chat)]
-        assert stored[0] == [user.content] and len(stored) == 2
-        copy = [m.versions[m.current] for m in store.messages(max(c.id for c in store.chats()))]
-        assert copy[:2] == [user.content, first.content] and copy[2] == "And dogs?"
+        stored = store.load_tree(saved_chat)
+        assert [(node.id, node.content) for node in stored.active_path] == live
+        assert [node.content for node in stored.active_path][:3] == [
+            user.content,
+            first.content,
+            "And dogs?",
+        ]
 
 
 async def test_the_palette_opens_the_tree_and_a_deleted_reply_leaves_the_conversation(tmp_path):
