@@ -29,6 +29,7 @@ from .context import ContextPane
 from .conversation import ConversationView, MessageView
 from .dialogs import ConfirmScreen, PickerScreen, TextEditScreen
 from .events import SaveFailed
+from .grow_flow import GrowFlow
 from .prompt_input import PromptInput
 from .reply_flow import ReplyFlow
 from .token_inspection import TokenInspection
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from ..storage.store import ChatStore
 
 
-class ChatScreen(ReplyFlow, TokenInspection, ChatSwitching, TreeBrowsing, Screen):
+class ChatScreen(ReplyFlow, GrowFlow, TokenInspection, ChatSwitching, TreeBrowsing, Screen):
     """The chat: the conversation with the input below it, the candidates and the context
     beside it. Empty until ``begin`` gives it the Thread the app made."""
 
