@@ -85,9 +85,10 @@ COMMANDS: Mapping[str, Command] = {
         ),
         Command("save", "FILE", "save the chat as JSON", file_commands.save),
         Command("load", "FILE", "load a chat saved with save", file_commands.load),
-        # the loom: the chat as a tree of messages (!alt N belongs here, after !go)
+        # the loom: the chat as a tree of messages
         Command("tree", "", "show the chat's tree, the active path marked", loom_commands.tree),
         Command("go", "N", "switch to node N of !tree and show its branch", loom_commands.go),
+        Command("alt", "[N]", "grow N alternative replies, pick one", loom_commands.alt),
         Command(
             "summarise",
             "",

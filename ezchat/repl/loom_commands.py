@@ -4,7 +4,8 @@ kept as a sibling), and moving to another of its branches.
 ``!tree`` prints one line per node, indented by depth: its id, who wrote it, how it was made,
 the mean probability of its tokens where the model's weighing is known, and the start of its
 text; ``*`` marks the conversation's active path. ``!go N`` makes node N's branch the
-conversation (down the replies last visited under it) and prints it.
+conversation (down the replies last visited under it) and prints it. ``!alt N`` grows N
+replies at once (``Thread.grow``), lists them and continues from the one picked.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import TYPE_CHECKING
 
 from ..chat.tree import Node
 from ..errors import EzChatError
+from ..interrupt import CancelOnSigint
 from ..safetext import visible
+from ..settings.config import MAX_GROW, load_config
 from .output import ROLE_LABELS
 
 if TYPE_CHECKING:
@@ -66,3 +69,24 @@ def go(repl: Repl, arg: str) -> None:
     repl.stopped = False  # Enter rerolls only the reply just stopped, not one switched to
     repl.show_messages()
     repl.note(f"(now on node {number}'s branch: {len(repl.thread.messages)} message(s))")
+
+
+def alt(repl: Repl, arg: str) -> None:
+    """Grow N replies at once (Ctrl-C stops all, keeping each part), list them, and make
+    the one picked the conversation's; each stays in the tree as a sibling."""
+    if arg and not (arg.isdigit() and 1 <= int(arg) <= MAX_GROW):
+        raise EzChatError(f"!alt takes how many replies to grow, 1 to {MAX_GROW}, like !alt 3")
+    n = int(arg) if arg else load_config().grow
+    with CancelOnSigint() as interrupt:
+        grown = repl.thread.grow(n)
+        interrupt.watch(grown)
+        repl.note(f"(growing {n} replies at once; Ctrl-C stops them all)")
+        grown.run()
+    for i, message in enumerate(grown.messages, start=1):
+        repl.out.line(f"{i}) {text_preview(message['content'], 300)}")
+    choice = (repl.read_sub_prompt(f"pick 1-{n} (Enter: 1)> ", "note") or "1").strip() or "1"
+    if not choice.isdigit():
+        raise EzChatError(f"pick a reply by its number, 1 to {n}; reply 1 stays the one")
+    grown.pick(int(choice) - 1)
+    repl.stopped = False
+    repl.note(f"(reply {choice} of {n} continues the chat; the others stay in the tree)")
