@@ -52,9 +52,10 @@ def test_tree_prints_each_node_with_how_it_was_made_and_the_active_path(
         assert how.startswith(node.origin.describe())
         flat = " ".join(node.content.split())
         assert text.removesuffix("…") == flat[: len(text.removesuffix("…"))] and text
-    # the engine does not hand the replies' token weighing over yet: "how" alone, no mean
+    # each reply keeps how the model weighed its tokens: "how" ends with their mean
     for node, line in ((first, lines[1]), (second, lines[2])):
-        assert node.mean_probability is None and line[5] == node.origin.describe()
+        mean = node.mean_probability
+        assert mean is not None and line[5] == f"{node.origin.describe()}, p {mean:.2f}"
     assert lines[0][5] == "message"  # typed: no probabilities
     assert lines[2][5].startswith("reroll")
     assert "(* marks the active path; !go N switches to node N)" in out

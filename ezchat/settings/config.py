@@ -42,7 +42,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "keymap": dict,
     "loom": dict,
 }
-# [loom] grow: how many replies the grow action makes at once (the app's g, the REPL's !alt)
+# [loom] grow: how many replies the grow action makes at once (the app's ctrl+o, the REPL's !alt)
 DEFAULT_GROW = 4
 MAX_GROW = 16
 

@@ -17,13 +17,14 @@ from textual.binding import Binding
 # Where an action's keys work: the chat screen (always), the focused message, the input box,
 # the candidates pane, or the tree screen. The README has one table per place.
 SCREEN, MESSAGE, INPUT, CANDIDATES = "screen", "message", "input", "candidates"
-TREE = "tree"
+TREE, GROW = "tree", "grow"
 PLACES = {
     SCREEN: "Anywhere in the chat",
     MESSAGE: "On a focused message (Tab or click)",
     INPUT: "In the input box",
     CANDIDATES: "In the candidates pane",
     TREE: "In the tree screen",
+    GROW: "In the grow panel",
 }
 
 
@@ -132,6 +133,15 @@ ACTIONS: tuple[Action, ...] = (
         "Tree",
         "the chat's whole tree: every reply, reroll and branch; Enter makes a node's path the conversation",
         title="Chat tree",
+        show=False,
+    ),
+    Action(
+        "grow",
+        "ctrl+o",
+        "grow",
+        "Grow",
+        "grow N alternative replies at once ([loom] grow, 4 unless set) and pick one; all N stay in the tree",
+        title="Grow alternative replies",
         show=False,
     ),
     Action(
@@ -368,6 +378,24 @@ ACTIONS: tuple[Action, ...] = (
         show=False,
     ),
     Action("tree.close", "escape", "close", "Close", "back to the chat, nothing switched", TREE),
+    Action("grow.down", "down,j", "cursor(1)", "Down", "the next reply", GROW),
+    Action("grow.up", "up,k", "cursor(-1)", "Up", "the reply before", GROW),
+    Action(
+        "grow.pick",
+        "enter",
+        "pick",
+        "Pick",
+        "continue the chat from the highlighted reply (or press its number, 1-9)",
+        GROW,
+    ),
+    Action(
+        "grow.stop",
+        "escape",
+        "stop_or_close",
+        "Stop / close",
+        "while growing: stop all N, each keeps its part; then: close, reply 1 stays the chat's",
+        GROW,
+    ),
 )
 
 

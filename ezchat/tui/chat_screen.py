@@ -29,6 +29,7 @@ from .context import ContextPane
 from .conversation import ConversationView, MessageView
 from .dialogs import ConfirmScreen, PickerScreen, TextEditScreen
 from .events import SaveFailed
+from .grow_flow import GrowFlow
 from .heat_view import HeatmapToggle
 from .prompt_input import PromptInput
 from .reply_flow import ReplyFlow
@@ -40,7 +41,9 @@ if TYPE_CHECKING:
     from ..storage.store import ChatStore
 
 
-class ChatScreen(ReplyFlow, TokenInspection, HeatmapToggle, ChatSwitching, TreeBrowsing, Screen):
+class ChatScreen(
+    ReplyFlow, GrowFlow, TokenInspection, HeatmapToggle, ChatSwitching, TreeBrowsing, Screen
+):
     """The chat: the conversation with the input below it, the candidates and the context
     beside it. Empty until ``begin`` gives it the Thread the app made."""
 
