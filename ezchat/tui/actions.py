@@ -307,7 +307,7 @@ ACTIONS: tuple[Action, ...] = (
         "i",
         "type_own",
         "Own text",
-        "branch the last reply at this token with text you type; the old reply stays",
+        "branch the reply at this token with text you type; the old reply stays",
         CANDIDATES,
     ),
     Action("tree.down", "j,down", "cursor(1)", "Down", "the next node", TREE, show=False),

@@ -136,7 +136,10 @@ class ReplyFlow:
             rerolled = message.kind == ReplyKind.REROLL
             last = len(self.thread.messages) - (0 if rerolled else 1)
             view = self.conversation.view_at(last)
-            if view is None:  # not drawn yet (should not happen); draw it
+            later = any(v.index > last for v in self.conversation.views)
+            if view is None or later:
+                # a branch of an earlier reply: the messages after it stay on the old branch,
+                # so the conversation is drawn again down to the new one
                 await self._show_conversation()
                 view = self.conversation.view_at(last)
         assert view is not None

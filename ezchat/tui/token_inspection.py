@@ -1,5 +1,6 @@
 """The chat screen's token inspection: the candidates pane shows what else the model could have
-written at any token of a reply, and picking one regenerates the last reply from there.
+written at any token of a reply, and picking one (or typing text) branches that reply there:
+a new sibling, the old reply and everything after it kept on their branch.
 
 A reply's tokens keep how the model weighed them (``Node.token_info``, saved with the chat), so
 the candidates of any token of any reply are read from there, also after the chat is reopened,
@@ -88,12 +89,7 @@ class TokenInspection:
         except EzChatError as error:  # a server that has gone cannot spell the token
             self.report(error)
             return
-        is_last = message.index == len(self.thread.messages) - 1
-        hint = (
-            "Enter: regenerate from here · i: your own text"
-            if is_last
-            else "only the last reply can branch"
-        )
+        hint = "Enter: regenerate from here · i: your own text"
         header = (
             f"Token {message.position + 1}/{len(tokens)}: {visible_token(chosen_text)}\n"
             f"←/→ move · {hint}"
@@ -118,13 +114,10 @@ class TokenInspection:
         if self._inspecting is None or not self._can("branch"):
             return
         index, position = self._inspecting
-        if index != len(self.thread.messages) - 1:
-            self.notify("Only the last reply can be branched with your own text; pick one there.")
-            return
 
         def done(text: str | None) -> None:
             if text and self._can("branch"):
-                self.start_generation(ReplyKind.BRANCH, position=position, text=text)
+                self.start_generation(ReplyKind.BRANCH, position=position, text=text, index=index)
 
         self.app.push_screen(
             TextEditScreen(
@@ -139,10 +132,9 @@ class TokenInspection:
         if self._inspecting is None or not self._can("branch"):
             return
         index, position = self._inspecting
-        if index != len(self.thread.messages) - 1:
-            self.notify("Only the last reply can be regenerated from a token; pick one there.")
-            return
-        self.start_generation(ReplyKind.BRANCH, position=position, token=message.token_id)
+        self.start_generation(
+            ReplyKind.BRANCH, position=position, token=message.token_id, index=index
+        )
 
 
 def stored_candidates(thread, index: int, position: int, k: int) -> tuple[list, int] | None:
