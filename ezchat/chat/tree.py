@@ -16,6 +16,7 @@ This module is data only: no model, no store, no llama_cpp.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -83,6 +84,19 @@ class TokenInfo:
     id: int
     probability: float
     top: tuple[tuple[int, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        # Held at the float32 precision the saved chat keeps (ezchat.storage.tokeninfo), so a
+        # reply's weighing is the same before and after the chat is reopened.
+        object.__setattr__(self, "probability", _float32(self.probability))
+        object.__setattr__(self, "top", tuple((int(t), _float32(p)) for t, p in self.top))
+
+
+def _float32(value: float) -> float:
+    return _FLOAT32.unpack(_FLOAT32.pack(value))[0]
+
+
+_FLOAT32 = struct.Struct("<f")
 
 
 @dataclass(eq=False, slots=True)
