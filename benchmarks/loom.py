@@ -6,12 +6,15 @@ cache helps it too); and the saved tree's bytes a token for probabilities plus t
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 from common import ezchat_model, greedy, print_table, raw_llama
 
 import ezchat as ez
-from ezchat.chat.tree import TokenInfo
+from ezchat.chat.tree import Made, Origin, TokenInfo
+from ezchat.storage.chats import chat_from_thread, thread_from_store
 from ezchat.storage.tokeninfo import pack_token_info
 
 ROUNDS = 5
@@ -95,7 +98,14 @@ def main() -> dict[str, float]:
         ["what", "bytes"],
         [["TokenInfo blob (ezchat.storage.tokeninfo)", per_token]],
     )
+    open_seconds = _open_big_tree(model)
+    print_table(
+        "opening a saved chat whose tree has 2,000 nodes (40-token replies with their top 10)",
+        ["what", "ms"],
+        [["ChatStore.load_tree + thread_from_store, median of 5", open_seconds * 1e3]],
+    )
     return {
+        "open_2000_nodes_ms": open_seconds * 1e3,
         "switch_evaluated": statistics.median(evaluated),
         "divergent_tokens": divergent,
         "switch_ms": statistics.median(switch_ms),
@@ -103,6 +113,30 @@ def main() -> dict[str, float]:
         "raw_ms": statistics.median(raw_ms),
         "bytes_per_token": per_token,
     }
+
+
+def _open_big_tree(model: ez.Model) -> float:
+    """Save a chat of 2,000 nodes (500 turns, each reply with a rerolled sibling and a
+    follow-up) and time opening it again."""
+    thread = ez.Thread(model, ez.formats.chatml, greedy(8))
+    reply_tokens = model.tokenize(" a reply of some forty tokens" * 6, add_bos=False)[:40]
+    reply_text = model.detokenize(reply_tokens)
+    info = [TokenInfo(t, 0.5, tuple((t + j, 0.05) for j in range(10))) for t in reply_tokens]
+    while len(thread.tree) < 2000:
+        thread.add_message("user", f"question {len(thread.tree)}")
+        question = thread.tree.active
+        for made in (Made.REPLY, Made.REROLL):
+            node = thread.tree.add(question, thread.create_message("bot", reply_text), Origin(made))
+            node.tokens, node.token_info = list(reply_tokens), list(info)
+    seconds = []
+    with tempfile.TemporaryDirectory() as folder, ez.ChatStore(Path(folder) / "c.db") as store:
+        chat_id = chat_from_thread(store, thread)
+        for _ in range(5):
+            start = time.perf_counter()
+            opened = thread_from_store(store, chat_id, model)
+            seconds.append(time.perf_counter() - start)
+        assert len(opened.tree) == len(thread.tree)
+    return statistics.median(seconds)
 
 
 if __name__ == "__main__":
