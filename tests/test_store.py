@@ -13,7 +13,7 @@ import pytest
 
 import ezchat as ez
 from ezchat.chat.samplers import sampler_setting
-from ezchat.chat.tree import Made, Origin
+from ezchat.chat.tree import Made, Origin, TokenInfo
 from ezchat.errors import StoreError
 from ezchat.settings import paths
 from ezchat.storage.chats import (
@@ -459,6 +459,37 @@ def test_thread_from_store_matches_the_stored_messages(
     thread.reset()  # back to the system prompt, not to the loaded conversation
     assert [m["content"] for m in thread.messages] == ["You are terse."]
     assert thread_from_store(store, chat, model, greedy).sampler is greedy
+
+
+def test_a_reply_cut_off_inside_a_character_reopens_with_its_tokens(
+    store: ChatStore, model: ez.Model, greedy: ez.SamplerSettings
+) -> None:
+    """A reply that ran out of length midway through an emoji shows without that character's
+    first bytes (the stream drops them), while its token ids hold them: reopened, the reply
+    keeps those ids and their weights (heatmap, inspection) instead of losing them."""
+    tokens = model.tokenize("Waves 🌊🌊", add_bos=False)
+    # a cut inside the last emoji: its bytes span several tokens in SmolLM2's byte-level BPE
+    cut = next(
+        n
+        for n in range(len(tokens) - 1, 0, -1)
+        if model.shown_text(tokens[:n]) != model.detokenize(tokens[:n])
+    )
+    reply_tokens = tokens[:cut]
+    shown = model.shown_text(reply_tokens)
+    assert shown == "Waves 🌊" and model.detokenize(reply_tokens) != shown
+    thread = ez.Thread(model, ez.formats.chatml, greedy)
+    thread.add_message("user", "Draw the sea.")
+    thread.add_message("bot", shown)
+    reply = thread.tree.active
+    reply.tokens = reply_tokens
+    reply.token_info = [TokenInfo(token, 0.5, ((token, 0.5),)) for token in reply_tokens]
+    chat = chat_from_thread(store, thread)
+
+    reopened = thread_from_store(store, chat, model)
+    node = reopened.tree.active
+    assert node.content == shown and node.tokens == reply_tokens
+    assert [info.id for info in node.token_info] == reply_tokens
+    assert reopened.reply_tokens(reopened.messages[-1]) == reply_tokens  # the cache matches
 
 
 def test_missing_format_and_preset_fall_back_with_notes(store: ChatStore, model: ez.Model) -> None:

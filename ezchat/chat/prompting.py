@@ -56,7 +56,8 @@ class PromptTokens:
         model = self.model
         if not tokens or not all(0 <= token < model.n_vocab for token in tokens):
             return False
-        if model.detokenize(list(tokens)) != text:
+        # a reply cut off midway through a character shows without its bytes (shown_text)
+        if text != model.detokenize(list(tokens)) and text != model.shown_text(tokens):
             return False
         self._content_tokens[text] = list(tokens)
         return True

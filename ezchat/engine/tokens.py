@@ -3,6 +3,7 @@ tokens end a generation, through llama.cpp's vocab handle."""
 
 from __future__ import annotations
 
+import codecs
 import ctypes
 from collections.abc import Callable, Iterable
 
@@ -67,6 +68,15 @@ class TokenCalls:
         else:
             data = b"".join(self.token_bytes(token) for token in tokens)
         return data.decode("utf-8", errors="replace")
+
+    def shown_text(self, tokens: Iterable[int]) -> str:
+        """The text a reply generated as ``tokens`` shows: as ``detokenize``, except that the
+        bytes of a character cut off at the end (a reply stopped or out of length midway
+        through an emoji) are left out, as the generation's stream leaves them out."""
+        self._require()
+        data = b"".join(self.token_bytes(token) for token in tokens)
+        # not final: an incomplete sequence at the end stays in the decoder, unreturned
+        return codecs.getincrementaldecoder("utf-8")(errors="replace").decode(data)
 
     def token_bytes(self, token: int) -> bytes:
         """The bytes a token adds to the text (control tokens add none); cached per id."""
