@@ -1,6 +1,15 @@
 """Growing N replies to one prompt at once (ezchat/engine/grow.py), on the real default model:
-each sequence equals a one-sequence ``Model.start`` run with its seed, token for token; a stop
-ends all N keeping their partials; every token keeps its probability and top 10."""
+each sequence is weighed as a one-sequence ``Model.start`` run weighs it and sampled with its
+own seed; a stop ends all N keeping their partials; every token keeps its probability and top 10.
+
+Token for token equality with a lone run is checked for greedy decoding. For sampled sequences
+it cannot be asked of every CPU: llama.cpp's results depend on the shape of the batches that
+filled the cache. On an AVX-512 EPYC, raw llama-cpp-python gives the first token of the poem
+below 0.315 evaluated in one batch, 0.345 in batches of 8 and 0.293 one token at a time; the
+grow's batch context (its own size, N rows a step) differs from the Model's as much. So a
+grown sequence and a lone run with its seed part where a draw falls near the line between two
+tokens. What must hold, and is checked, is that every grown token was weighed as a lone run
+weighs it, within that noise, and that the two agree until they part."""
 
 from __future__ import annotations
 
@@ -10,10 +19,17 @@ import threading
 import pytest
 
 import ezchat as ez
+from ezchat.chat.tree import TokenInfo
 from ezchat.engine.grow import TOP_K, grow_sampler, start_grow
 from ezchat.errors import GenerationError
 
 POEM = "<|im_start|>user\nWrite a short poem about the sea.<|im_end|>\n<|im_start|>assistant\n"
+
+
+# How far a grown token's probabilities may be from a lone run's: the batch shapes move them by
+# up to 0.064 on that EPYC (4 sequences of 32 tokens), while a token weighed in another
+# sequence's context is off by a median 0.24 there.
+PROBABILITY_TOLERANCE = 0.1
 
 
 @pytest.fixture
@@ -23,6 +39,52 @@ def warm() -> ez.SamplerSettings:
 
 def _alone(model: ez.Model, prompt: str, sampler: ez.SamplerSettings) -> ez.GenerationResult:
     return model.start(prompt, sampler=sampler).run()
+
+
+def _assert_same_weights(top: dict[int, float], other: dict[int, float], where: str) -> None:
+    """Two top-10s agree: each token in both within the tolerance, and a token in one only is
+    one the other ranks just below its tenth (a near tie at the bottom can swap in or out)."""
+    for tops, against in ((top, other), (other, top)):
+        floor = min(against.values())
+        for token, probability in tops.items():
+            if token in against:
+                assert abs(probability - against[token]) < PROBABILITY_TOLERANCE, where
+            else:
+                assert probability < floor + PROBABILITY_TOLERANCE, where
+
+
+def _assert_weighed_as_alone(
+    model: ez.Model, prompt: str, tokens: list[int], infos: list[TokenInfo]
+) -> None:
+    """Every token of a grown sequence was weighed as a lone run weighs it: at each position
+    its top 10 are ``Model.candidates``' on the prompt and the tokens before it."""
+    assert [info.id for info in infos] == tokens
+    prompt_tokens = model.tokenize(prompt)
+    for position, info in enumerate(infos):
+        alone = model.candidates(prompt_tokens + tokens[:position], TOP_K)
+        _assert_same_weights(
+            dict(info.top), {c.id: float(c[1]) for c in alone}, f"token {position}"
+        )
+
+
+def _parting(tokens: list[int], other: list[int]) -> int:
+    """The first position where two token lists differ (the shorter one's length if none)."""
+    return next(
+        (i for i, (a, b) in enumerate(zip(tokens, other, strict=False)) if a != b),
+        min(len(tokens), len(other)),
+    )
+
+
+def _assert_agree_until_they_part(
+    grown: list[int], grown_infos: list[TokenInfo], alone: list[int], alone_infos: list[TokenInfo]
+) -> None:
+    """The same tokens until the two part, and at the parting the same weights: so they
+    parted on a draw at a near tie, not because one saw another context or seed."""
+    part = _parting(grown, alone)
+    for position in range(min(part + 1, len(grown), len(alone))):
+        _assert_same_weights(
+            dict(grown_infos[position].top), dict(alone_infos[position].top), f"token {position}"
+        )
 
 
 def test_one_greedy_sequence_equals_model_start(model: ez.Model, chat_prompt, greedy) -> None:
@@ -46,7 +108,7 @@ def test_four_greedy_sequences_are_four_equal_replies(model: ez.Model, chat_prom
     assert [r.tokens for r in results] == [alone.tokens] * 4
 
 
-def test_four_warm_sequences_each_equal_a_run_alone_with_its_seed(
+def test_four_warm_sequences_are_each_weighed_alone_and_sampled_with_seed_plus_i(
     model: ez.Model, warm: ez.SamplerSettings
 ) -> None:
     growth = model.grow(POEM, 4, warm)
@@ -56,13 +118,16 @@ def test_four_warm_sequences_each_equal_a_run_alone_with_its_seed(
     results = growth.results
 
     assert len(results) == 4
-    for i, grown in enumerate(results):
-        alone = _alone(model, POEM, dataclasses.replace(warm, seed=warm.seed + i))
-        assert grown.tokens == alone.tokens, f"sequence {i}"
-        assert grown.text == alone.text and grown.stop_reason == alone.stop_reason
-        assert by_sequence[i] == grown.tokens  # the stream tagged every token with its sequence
-        assert len(growth.token_info[i]) == len(grown.tokens)
     assert len({tuple(r.tokens) for r in results}) > 1  # seed + i: the replies differ
+    for i, grown in enumerate(results):
+        assert by_sequence[i] == grown.tokens  # the stream tagged every token with its sequence
+        assert grown.text == model.detokenize(grown.tokens)
+        _assert_weighed_as_alone(model, POEM, grown.tokens, growth.token_info[i])
+        seeded = dataclasses.replace(warm, seed=warm.seed + i)
+        alone = model.start(POEM, sampler=seeded, token_info=True).run()
+        _assert_agree_until_they_part(
+            grown.tokens, growth.token_info[i], alone.tokens, alone.token_info
+        )
 
 
 def test_the_prompt_evaluated_in_the_batch_gives_the_same(model: ez.Model, warm) -> None:
@@ -73,8 +138,14 @@ def test_the_prompt_evaluated_in_the_batch_gives_the_same(model: ez.Model, warm)
     evaluated_results = evaluated.run()
 
     assert (copied.prompt_source, evaluated.prompt_source) == ("copied", "evaluated")
-    assert [r.tokens for r in evaluated_results] == [r.tokens for r in copied_results]
     assert model.cached_tokens == []  # the batch's own evaluation leaves the Model's cache alone
+    for i in range(3):
+        _assert_agree_until_they_part(
+            evaluated_results[i].tokens,
+            evaluated.token_info[i],
+            copied_results[i].tokens,
+            copied.token_info[i],
+        )
 
 
 def test_a_stop_ends_all_sequences_keeping_their_partials(model: ez.Model, warm) -> None:
@@ -89,10 +160,14 @@ def test_a_stop_ends_all_sequences_keeping_their_partials(model: ez.Model, warm)
     for grown in results:
         assert 6 <= len(grown.tokens) < 200
         assert grown.text and grown.text == model.detokenize(grown.tokens)
-    # each partial is the start of what that sequence grows when left alone
+    # each partial is weighed as that sequence alone, and sampled with its own seed
     for i, grown in enumerate(results):
-        alone = _alone(model, POEM, grow_sampler(long, i).replace(max_len_tokens=len(grown.tokens)))
-        assert alone.tokens == grown.tokens
+        _assert_weighed_as_alone(model, POEM, grown.tokens, growth.token_info[i])
+        sampler = grow_sampler(long, i).replace(max_len_tokens=len(grown.tokens))
+        alone = model.start(POEM, sampler=sampler, token_info=True).run()
+        _assert_agree_until_they_part(
+            grown.tokens, growth.token_info[i], alone.tokens, alone.token_info
+        )
     assert model.generate("Hi", sampler=warm.replace(max_len_tokens=2)) is not None  # not busy
 
 
