@@ -4,11 +4,19 @@ once from the llama.cpp that the pinned llama-cpp-python vendors, with the libra
     python scripts/llama_tools.py [TARGET ...]     # build (once); print the folder of the binaries
     bash scripts/build-llama-server.sh              # the same, for llama-server and ggml-rpc-server
 
-The flags are ``ezchat.engine.cpu.cmake_args()`` (portable, no AMX, plus ``EZCHAT_CMAKE_ARGS``) with the
-RPC backend on, so the tools run on this CPU and compute what the library computes. Builds live
-in ``~/.cache/ezchat/llama.cpp/<version>-<variant>-<key>/`` (``$EZCHAT_LLAMA_TOOLS`` moves them),
-named by the same key as the library's wheel: other flags or another CPU's features give
-another folder. The tests, the benchmarks and users share one build of each.
+    python scripts/llama_tools.py wheel DIR         # build llama-cpp-python's wheel into DIR
+
+The flags are ``ezchat.engine.cpu.cmake_args()`` (portable, no AMX, the RPC backend on, plus
+``EZCHAT_CMAKE_ARGS``), so the tools run on this CPU and compute what the library computes.
+Builds live in ``~/.cache/ezchat/llama.cpp/<version>-<variant>-<key>/`` (``$EZCHAT_LLAMA_TOOLS``
+moves them), named by the same key as the library's wheel: other flags or another CPU's
+features give another folder. The tests, the benchmarks and users share one build of each.
+
+The wheel is built here too (``scripts/setup.sh`` calls ``wheel``), from the pinned sdist kept
+in the cache, with its CMake tree kept in the portable build folder. The tools are then built
+in that same tree, so they link the wheel's own libllama and ggml instead of compiling them a
+second time (see ``_configure_step``). Without that tree (a wheel from ``$EZCHAT_WHEELHOUSE``,
+or the native variant) they are built on their own from the vendored llama.cpp, statically.
 
 Stdlib and ezchat.engine.cpu only (the latter is stdlib too): it runs before or beside anything else.
 """
@@ -58,11 +66,11 @@ _COMMON_ARGS = [
 
 
 def variant_args(variant: str = PORTABLE) -> list[str]:
-    """The flags of a build: the library's own (plus RPC, which adds a backend and changes no
-    CPU kernel), or llama.cpp's ``-march=native`` default for benchmarks/build.py."""
+    """The flags of a build: the library's own, or llama.cpp's ``-march=native`` default for
+    benchmarks/build.py."""
     if variant == NATIVE:
         return ["-DGGML_NATIVE=ON"]
-    return [*cpu.cmake_args(), "-DGGML_RPC=ON"]
+    return cpu.cmake_args()
 
 
 def tools_root() -> Path:
@@ -82,12 +90,14 @@ def binary(name: str, variant: str = PORTABLE) -> Path:
     return build_dir(variant) / "build" / "bin" / name
 
 
-def source_dir() -> Path:
-    """The vendored llama.cpp of the pinned llama-cpp-python sdist, fetched once with pip."""
-    source = tools_root() / f"src-{cpu.LLAMA_CPP_PYTHON_VERSION}"
-    if (source / "CMakeLists.txt").exists():
-        return source
-    with tempfile.TemporaryDirectory() as tmp:
+def sdist_dir() -> Path:
+    """The pinned llama-cpp-python sdist, fetched once with pip and kept unpacked: the wheel is
+    built from it (in place, so that its CMake tree can be configured again for the tools)."""
+    sdist = tools_root() / f"sdist-{cpu.LLAMA_CPP_PYTHON_VERSION}"
+    if (sdist / "vendor" / "llama.cpp" / "CMakeLists.txt").exists():
+        return sdist
+    sdist.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=sdist.parent) as tmp:
         subprocess.run(
             [
                 sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary",
@@ -98,13 +108,68 @@ def source_dir() -> Path:
         archive = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
         with tarfile.open(archive) as tar:
             tar.extractall(tmp, filter="data")
-        vendored = next(Path(tmp).glob("llama_cpp_python-*/vendor/llama.cpp"))
-        partial = source.with_name(source.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(vendored, partial)
-        shutil.rmtree(source, ignore_errors=True)
-        partial.rename(source)
-    return source
+        unpacked = next(path for path in Path(tmp).glob("llama_cpp_python-*") if path.is_dir())
+        shutil.rmtree(sdist, ignore_errors=True)
+        unpacked.rename(sdist)
+    return sdist
+
+
+def source_dir() -> Path:
+    """The llama.cpp that the pinned llama-cpp-python vendors."""
+    return sdist_dir() / "vendor" / "llama.cpp"
+
+
+def wheel_tree() -> Path:
+    """The CMake tree of the wheel's build, kept for the tools (the portable build folder)."""
+    return build_dir(PORTABLE) / "build"
+
+
+def build_wheel(destination: Path) -> Path:
+    """Build llama-cpp-python's wheel with the library's flags into ``destination``, keeping
+    its CMake tree in ``wheel_tree()``; return the wheel's path."""
+    sdist = sdist_dir()
+    tree = wheel_tree()
+    shutil.rmtree(tree, ignore_errors=True)  # a tree configured for the tools is not the wheel's
+    environ = {**os.environ, "CMAKE_ARGS": " ".join(cpu.cmake_args()), "FORCE_CMAKE": "1"}
+    destination.mkdir(parents=True, exist_ok=True)
+    # --no-cache-dir: neither take a wheel pip cached under the version alone, nor leave one
+    subprocess.run(
+        [
+            sys.executable, "-m", "pip", "wheel", "-q", "--no-cache-dir", "--no-deps",
+            f"--config-settings=build-dir={tree}", str(sdist), "-w", str(destination),
+        ],
+        check=True,
+        env=environ,
+    )  # fmt: skip
+    return next(destination.glob("llama_cpp_python-*.whl"))
+
+
+def _wheel_tree_source(variant: str) -> Path | None:
+    """The sdist that the wheel's kept CMake tree was configured from, or None where there is
+    no such tree to build ``variant``'s tools in."""
+    cache = wheel_tree() / "CMakeCache.txt"
+    if variant != PORTABLE or not cache.exists():
+        return None
+    for line in cache.read_text(errors="replace").splitlines():
+        if line.startswith("CMAKE_HOME_DIRECTORY:"):
+            source = Path(line.split("=", 1)[1])
+            return source if (source / "CMakeLists.txt").exists() else None
+    return None
+
+
+def _configure_step(variant: str) -> list[str]:
+    """The cmake command that configures ``variant``'s build of the tools.
+
+    In the wheel's tree: its build adds tools/mtmd from outside llama.cpp (llama-cpp-python's
+    LLAVA_BUILD option), and llama.cpp's tools folder adds it again, so the tree is configured
+    with LLAVA_BUILD off and the tools folder makes the same mtmd target in the same place. The
+    wheel is packed already: nothing it holds changes."""
+    source = _wheel_tree_source(variant)
+    if source is not None:
+        return ["cmake", "-S", str(source), "-B", str(wheel_tree()), "-DLLAVA_BUILD=OFF",
+                "-DLLAMA_BUILD_TOOLS=ON", "-DLLAMA_BUILD_SERVER=ON"]  # fmt: skip
+    return ["cmake", "-S", str(source_dir()), "-B", str(build_dir(variant) / "build"),
+            *_COMMON_ARGS, *variant_args(variant)]  # fmt: skip
 
 
 def ensure_built(
@@ -124,10 +189,9 @@ def ensure_built(
     started = time.monotonic()
     with log.open("a") as out:
         steps = [
-            ["cmake", "-S", str(source_dir()), "-B", str(root / "build"), *_COMMON_ARGS,
-             *variant_args(variant)],
+            _configure_step(variant),
             ["cmake", "--build", str(root / "build"), "--target", *missing, "-j", jobs],
-        ]  # fmt: skip
+        ]
         for step in steps:
             out.write(f"$ {' '.join(step)}\n")
             out.flush()
@@ -140,9 +204,11 @@ def ensure_built(
 
 
 def main(argv: list[str]) -> int:
-    targets = argv or list(SERVER_TARGETS)
     try:
-        print(ensure_built(targets, quiet=True))
+        if argv[:1] == ["wheel"] and len(argv) == 2:
+            print(build_wheel(Path(argv[1])))
+        else:
+            print(ensure_built(argv or list(SERVER_TARGETS), quiet=True))
     except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
         print(f"llama_tools: {exc}", file=sys.stderr)
         return 2

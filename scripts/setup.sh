@@ -40,9 +40,9 @@ if [ "$rebuild" = 1 ] || ! ls "$wheelhouse"/llama_cpp_python-*.whl >/dev/null 2>
   rm -rf "$wheelhouse.partial"
   mkdir -p "$wheelhouse.partial"
   start=$(date +%s)
-  # --no-cache-dir: neither take a wheel pip cached under the version alone, nor leave one there.
-  CMAKE_ARGS="$cmake_args" FORCE_CMAKE=1 $py -m pip wheel -q --no-cache-dir --no-deps \
-    --no-binary llama-cpp-python "llama-cpp-python==$version" -w "$wheelhouse.partial"
+  # From the pinned sdist, with pip's cache off (a wheel it cached under the version alone is
+  # never taken), keeping the CMake tree for llama.cpp's tools (scripts/llama_tools.py).
+  $py scripts/llama_tools.py wheel "$wheelhouse.partial" >/dev/null
   printf '%s\n' "$cmake_args" > "$wheelhouse.partial/CMAKE_ARGS"
   echo "setup.sh: built in $(( $(date +%s) - start )) s"
   rm -rf "$wheelhouse"

@@ -181,7 +181,8 @@ def _options_set(args: list[str]) -> dict[str, str]:
 
 
 def cmake_args(flags: frozenset[str] | None = None, extra: list[str] | None = None) -> list[str]:
-    """The CMAKE_ARGS for llama-cpp-python on this CPU: portable, no AMX, then the user's extras.
+    """The CMAKE_ARGS for llama-cpp-python on this CPU: portable, no AMX, RPC, then the user's
+    extras.
 
     On x86 every instruction-set option is named, ON exactly where the CPU reports all the
     flags it needs (opt-in ones OFF), so nothing the compiler happens to know leaks in. Elsewhere
@@ -189,7 +190,9 @@ def cmake_args(flags: frozenset[str] | None = None, extra: list[str] | None = No
     """
     flags = cpu_flags() if flags is None else flags
     extra = extra_args() if extra is None else extra
-    args: list[str] = []
+    # The RPC backend changes no CPU kernel; it is on so that llama.cpp's ggml-rpc-server and
+    # llama-server can be built in the wheel's own CMake tree (scripts/llama_tools.py).
+    args: list[str] = ["-DGGML_RPC=ON"]
     if is_x86() and flags:
         args.append("-DGGML_NATIVE=OFF")
         for isa in X86_INSTRUCTION_SETS:
