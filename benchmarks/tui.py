@@ -67,6 +67,8 @@ def app_class():
 
         async def on_reply_finished(self, message: ReplyFinished) -> None:
             await super().on_reply_finished(message)
+            # Textual would run the base class's handler again (it walks the MRO)
+            message.prevent_default()
             self.app.finished_at = time.perf_counter()
 
     class TimedApp(EzChatApp):
@@ -163,6 +165,7 @@ def startup_times() -> tuple[float, float]:
         "        self.call_after_refresh(lambda: marks.setdefault('first', time.time()))\n"
         "    async def on_model_loaded(self, m):\n"
         "        await super().on_model_loaded(m)\n"
+        "        m.prevent_default()  # else Textual runs the base handler again\n"
         "        self.call_after_refresh(lambda: marks.setdefault('ready', time.time()))\n"
         "async def main():\n"
         "    app = App(ChatOptions())\n"
