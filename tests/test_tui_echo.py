@@ -53,6 +53,29 @@ async def test_a_key_typed_while_2000_messages_fill_the_screen_is_echoed_at_once
         assert conversation.views[-1].index == MESSAGES - 1
 
 
+async def test_a_resize_while_the_screen_fills_leaves_the_filling_to_the_fill(tmp_path):
+    """A resize with the column shorter than the screen (the terminal's first size, or the
+    user's) mounted a batch of 20 earlier messages as Markdown at once, 0.4 s during which keys
+    waited (1 open in 6, by when the first size came); while the fill is at it, it is left to
+    the fill, which mounts one message a frame as plain text."""
+    store_path = tmp_path / "chats.db"
+    chat = store_with(store_path, many_messages(MESSAGES))
+    app = recording_app(store_path, chat)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.ready, "the chat to open")
+        conversation = app.chat_screen.conversation
+        assert conversation.filling
+        mounted = len(conversation.views)
+        await pilot.resize_terminal(SIZE[0], SIZE[1] + 20)
+        await pilot.pause()
+        views = conversation.views
+        assert len(views) <= mounted + 2  # a message a frame, not a batch
+        assert all(view.draft for view in views[:-1])  # plain text while the screen fills
+        await wait_counted(pilot)
+        assert not conversation.filling
+        assert conversation.virtual_size.height > conversation.size.height  # full, scrollable
+
+
 async def test_home_reaches_the_first_of_2000_messages_and_end_the_newest(tmp_path):
     messages = many_messages(MESSAGES)
     store_path = tmp_path / "chats.db"

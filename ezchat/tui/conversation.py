@@ -298,10 +298,15 @@ class ConversationView(WindowMoves, VerticalScroll, can_focus=False):
         if self._loading_earlier:  # the user scrolled up meanwhile: after that batch
             self.call_after_refresh(self._fill_screen, shown)
             return
+        if not self.size.height:  # not laid out yet, when any height would count as full
+            self.call_after_refresh(self._fill_screen, shown)
+            return
         # over a screen, so that it can be scrolled up (which mounts more)
-        full = self.virtual_size.height > FIRST_SCREENS * max(self.size.height, 1)
+        full = self.virtual_size.height > FIRST_SCREENS * self.size.height
         if self._first_mounted == 0 or self._make_view is None or full:
             self._finish_drafts(shown)
+            return
+        if self._typing_wait(partial(self._fill_screen, shown)):
             return
         self._loading_earlier = True
         try:
@@ -348,8 +353,9 @@ class ConversationView(WindowMoves, VerticalScroll, can_focus=False):
             self._request_later()
 
     def on_resize(self) -> None:
-        # a column shorter than the screen cannot be scrolled up: fill it
-        if self.max_scroll_y == 0 and self._first_mounted > 0:
+        # a column shorter than the screen cannot be scrolled up: fill it (unless the fill
+        # after a show is at it, a message a frame: a batch of Markdown here is 0.4 s)
+        if self.max_scroll_y == 0 and self._first_mounted > 0 and not self.filling:
             self._request_earlier()
 
     def _request_earlier(self) -> None:

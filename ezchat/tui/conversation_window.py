@@ -11,6 +11,7 @@ messages a batch at a time, and End, or a new message, shows the newest again.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -95,9 +96,14 @@ class WindowMoves:
         if self._loading_earlier:
             self.call_after_refresh(self._fill_below, shown)
             return
-        full = self.virtual_size.height > FIRST_SCREENS * max(self.size.height, 1)
+        if not self.size.height:  # not laid out yet, when any height would count as full
+            self.call_after_refresh(self._fill_below, shown)
+            return
+        full = self.virtual_size.height > FIRST_SCREENS * self.size.height
         if not self.unmounted_after or self._make_view is None or full:
             self._finish_drafts(shown)
+            return
+        if self._typing_wait(partial(self._fill_below, shown)):
             return
         self._loading_earlier = True
         try:
@@ -114,6 +120,16 @@ class WindowMoves:
     def user_typed(self) -> None:
         """The user typed in the prompt: drafts wait QUIET_SECONDS more for their Markdown."""
         self._typed_at = time.monotonic()
+
+    def _typing_wait(self, callback: Callable[[], object]) -> bool:
+        """While the user types (in the last QUIET_SECONDS), put ``callback`` off until they
+        pause and return True: a message mounted costs the UI 20-60 ms, which a key typed
+        meanwhile waits for."""
+        quiet_for = time.monotonic() - self._typed_at
+        if quiet_for >= QUIET_SECONDS:
+            return False
+        self.set_timer(max(QUIET_SECONDS - quiet_for, 0.05), callback)
+        return True
 
     def _draft(self, index: int) -> MessageView:
         """Message ``index``'s view, drawn as plain text until ``_finish_drafts`` gets to it."""
