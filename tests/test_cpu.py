@@ -163,6 +163,22 @@ def test_threads_are_physical_cores(tmp_path, monkeypatch):
     assert cpu.default_thread_count(plain).count == 4
 
 
+def test_the_app_leaves_its_drawing_a_cpu_only_where_the_model_would_take_them_all(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    two_cores = fake_sysfs(tmp_path / "two", ["0", "1"])
+    assert cpu.default_thread_count(two_cores).count == 2
+    chosen = cpu.app_thread_count(two_cores)
+    assert chosen.count == 1 and "less one for the app's drawing" in chosen.how
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    smt = fake_sysfs(tmp_path / "smt", ["0,2", "1,3", "0,2", "1,3"])
+    assert cpu.app_thread_count(smt).count == 2  # the siblings are free for the drawing
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    one = fake_sysfs(tmp_path / "one", ["0"])
+    assert cpu.app_thread_count(one).count == 1
+
+
 def test_threads_on_a_hybrid_intel_are_its_p_cores(tmp_path, monkeypatch):
     # 2 P-cores with SMT (CPUs 0-3) and 4 E-cores (4-7)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))

@@ -165,6 +165,24 @@ def default_thread_count(sys_root: str | Path = "/sys/devices") -> ThreadCount:
     return ThreadCount(len(cores), ", ".join(parts))
 
 
+def app_thread_count(sys_root: str | Path = "/sys/devices") -> ThreadCount:
+    """The default for an app that draws while the model decodes (the TUI): llama.cpp's rule,
+    less one thread where that rule takes every CPU this process may use.
+
+    ggml's threads wait for each other at every step, so when the app's drawing takes one of
+    them off its CPU, the whole step waits: on a 2-core VM the app streamed at 74-83 tokens/s
+    with 2 threads and at 125-130 with 1 (benchmarks/tui.py, paired with raw llama-cpp-python
+    at 123-133). With SMT or spare cores the drawing runs elsewhere and nothing changes."""
+    threads = default_thread_count(sys_root)
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        allowed = os.cpu_count() or 1
+    if threads.count > 1 and threads.count >= allowed:
+        return ThreadCount(threads.count - 1, f"{threads.how}, less one for the app's drawing")
+    return threads
+
+
 def extra_args(environ: dict[str, str] | None = None) -> list[str]:
     environ = os.environ if environ is None else environ
     return shlex.split(environ.get(EXTRA_ARGS_VARIABLE, ""))

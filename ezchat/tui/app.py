@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from textual import work
 from textual.app import App
 from textual.worker import get_current_worker
 
+from ..engine import cpu
 from ..errors import EzChatError
 from ..safetext import visible
 from ..session import ChatOptions, load_model, make_thread
@@ -147,6 +149,13 @@ class EzChatApp(App):
         except EzChatError as error:
             self.notify(f"{error}; this chat will not be saved", severity="error", timeout=10)
 
+    def _load_options(self) -> ChatOptions:
+        """The options the model loads with: the user's thread count, else one that leaves
+        the drawing a CPU where the model would take them all (cpu.app_thread_count)."""
+        if self.options.n_threads or self.options.server:
+            return self.options
+        return replace(self.options, n_threads=cpu.app_thread_count().count)
+
     @work(thread=True, group="model", exit_on_error=False)
     def _load_model(self, loading: LoadingScreen) -> None:
         started = time.perf_counter()
@@ -158,7 +167,7 @@ class EzChatApp(App):
 
         try:
             with self.model_lock:
-                model = load_model(self.options, progress)
+                model = load_model(self._load_options(), progress)
                 self.model = model
                 thread = make_thread(model, self.options)
         except EzChatError as error:
