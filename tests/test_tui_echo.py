@@ -34,10 +34,14 @@ def recording_app(store_path, chat_id: int) -> EchoRecordingApp:
     return EchoRecordingApp(options, store_path=store_path, chat_id=chat_id)
 
 
-async def test_a_key_typed_while_2000_messages_fill_the_screen_is_echoed_at_once(tmp_path):
+def app_on_a_big_chat(tmp_path) -> EchoRecordingApp:
+    """The app opening a stored chat of MESSAGES short messages."""
     store_path = tmp_path / "chats.db"
-    chat = store_with(store_path, many_messages(MESSAGES))
-    app = recording_app(store_path, chat)
+    return recording_app(store_path, store_with(store_path, many_messages(MESSAGES)))
+
+
+async def test_a_key_typed_while_2000_messages_fill_the_screen_is_echoed_at_once(tmp_path):
+    app = app_on_a_big_chat(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.ready, "the chat to open")
         conversation = app.chat_screen.conversation
@@ -58,9 +62,7 @@ async def test_a_resize_while_the_screen_fills_leaves_the_filling_to_the_fill(tm
     user's) mounted a batch of 20 earlier messages as Markdown at once, 0.4 s during which keys
     waited (1 open in 6, by when the first size came); while the fill is at it, it is left to
     the fill, which mounts one message a frame as plain text."""
-    store_path = tmp_path / "chats.db"
-    chat = store_with(store_path, many_messages(MESSAGES))
-    app = recording_app(store_path, chat)
+    app = app_on_a_big_chat(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.ready, "the chat to open")
         conversation = app.chat_screen.conversation
