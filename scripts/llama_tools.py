@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -130,7 +131,8 @@ def build_wheel(destination: Path) -> Path:
     sdist = sdist_dir()
     tree = wheel_tree()
     shutil.rmtree(tree, ignore_errors=True)  # a tree configured for the tools is not the wheel's
-    environ = {**os.environ, "CMAKE_ARGS": " ".join(cpu.cmake_args()), "FORCE_CMAKE": "1"}
+    # shlex.join, as setup.sh prints them (cpu.py cmake-args): scikit-build-core splits them so
+    environ = {**os.environ, "CMAKE_ARGS": shlex.join(cpu.cmake_args()), "FORCE_CMAKE": "1"}
     destination.mkdir(parents=True, exist_ok=True)
     # --no-cache-dir: neither take a wheel pip cached under the version alone, nor leave one
     subprocess.run(
@@ -145,8 +147,9 @@ def build_wheel(destination: Path) -> Path:
 
 
 def _wheel_tree_source(variant: str) -> Path | None:
-    """The sdist that the wheel's kept CMake tree was configured from, or None where there is
-    no such tree to build ``variant``'s tools in."""
+    """The source a kept CMake tree of the portable folder was configured from (the sdist, for
+    the wheel's tree; llama.cpp itself, for tools built on their own earlier), or None where
+    there is no tree to build ``variant``'s tools in."""
     cache = wheel_tree() / "CMakeCache.txt"
     if variant != PORTABLE or not cache.exists():
         return None

@@ -124,6 +124,15 @@ class ThreadCount:
     how: str  # how the count was chosen, for ``ezchat info``
 
 
+def _allowed_cpus() -> list[int]:
+    """The CPUs this process may run on (a container's cpuset), or all of them where the
+    platform cannot say."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return list(range(os.cpu_count() or 1))
+
+
 def default_thread_count(sys_root: str | Path = "/sys/devices") -> ThreadCount:
     """llama.cpp's rule for its default thread count: the physical performance cores.
 
@@ -136,10 +145,7 @@ def default_thread_count(sys_root: str | Path = "/sys/devices") -> ThreadCount:
     without SMT: 58 against llama-bench's 110 tokens/s on a 2-core VM.
     """
     root = Path(sys_root)
-    try:
-        allowed = sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        allowed = list(range(os.cpu_count() or 1))
+    allowed = _allowed_cpus()
     performance: set[int] | None = None
     try:  # the kernel lists a hybrid CPU's P-cores under the cpu_core PMU
         performance = parse_cpu_list((root / "cpu_core" / "cpus").read_text())
@@ -174,11 +180,7 @@ def app_thread_count(sys_root: str | Path = "/sys/devices") -> ThreadCount:
     with 2 threads and at 125-130 with 1 (benchmarks/tui.py, paired with raw llama-cpp-python
     at 123-133). With SMT or spare cores the drawing runs elsewhere and nothing changes."""
     threads = default_thread_count(sys_root)
-    try:
-        allowed = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        allowed = os.cpu_count() or 1
-    if threads.count > 1 and threads.count >= allowed:
+    if threads.count > 1 and threads.count >= len(_allowed_cpus()):
         return ThreadCount(threads.count - 1, f"{threads.how}, less one for the app's drawing")
     return threads
 

@@ -38,7 +38,6 @@ from . import heap
 from .conversation_window import (
     BATCH_MESSAGES,
     FILL_PAUSE_SECONDS,
-    FIRST_SCREENS,
     SCREENS_AHEAD,
     WindowMoves,
 )
@@ -295,15 +294,9 @@ class ConversationView(WindowMoves, VerticalScroll, can_focus=False):
         appear at once and keys echo between messages."""
         if shown != self._shown:
             return  # shown again since; that show fills its own screen
-        if self._loading_earlier:  # the user scrolled up meanwhile: after that batch
-            self.call_after_refresh(self._fill_screen, shown)
+        if self._fill_after_paint(partial(self._fill_screen, shown)):
             return
-        if not self.size.height:  # not laid out yet, when any height would count as full
-            self.call_after_refresh(self._fill_screen, shown)
-            return
-        # over a screen, so that it can be scrolled up (which mounts more)
-        full = self.virtual_size.height > FIRST_SCREENS * self.size.height
-        if self._first_mounted == 0 or self._make_view is None or full:
+        if self._first_mounted == 0 or self._make_view is None or self._screen_full:
             self._finish_drafts(shown)
             return
         if self._typing_wait(partial(self._fill_screen, shown)):

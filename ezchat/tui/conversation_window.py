@@ -93,14 +93,9 @@ class WindowMoves:
         """``_fill_screen``'s counterpart after Home: one message a frame below the last."""
         if shown != self._shown:
             return
-        if self._loading_earlier:
-            self.call_after_refresh(self._fill_below, shown)
+        if self._fill_after_paint(partial(self._fill_below, shown)):
             return
-        if not self.size.height:  # not laid out yet, when any height would count as full
-            self.call_after_refresh(self._fill_below, shown)
-            return
-        full = self.virtual_size.height > FIRST_SCREENS * self.size.height
-        if not self.unmounted_after or self._make_view is None or full:
+        if not self.unmounted_after or self._make_view is None or self._screen_full:
             self._finish_drafts(shown)
             return
         if self._typing_wait(partial(self._fill_below, shown)):
@@ -120,6 +115,20 @@ class WindowMoves:
     def user_typed(self) -> None:
         """The user typed in the prompt: drafts wait QUIET_SECONDS more for their Markdown."""
         self._typed_at = time.monotonic()
+
+    def _fill_after_paint(self, step: Callable[[], object]) -> bool:
+        """Put a fill's ``step`` off to after the next paint, and return True, while a batch
+        is mounting (the user scrolled meanwhile) or the column is not laid out yet (when any
+        height would count as full)."""
+        if self._loading_earlier or not self.size.height:
+            self.call_after_refresh(step)
+            return True
+        return False
+
+    @property
+    def _screen_full(self) -> bool:
+        """Over FIRST_SCREENS screens mounted, so that it can be scrolled (which mounts more)."""
+        return self.virtual_size.height > FIRST_SCREENS * self.size.height
 
     def _typing_wait(self, callback: Callable[[], object]) -> bool:
         """While the user types (in the last QUIET_SECONDS), put ``callback`` off until they
