@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from ..errors import EzChatError
 from ..safetext import visible
@@ -20,6 +20,7 @@ from ..settings import paths
 from ..storage.markdown import markdown_from_export
 from ..storage.store import ChatStore
 from .dialogs import ConfirmScreen, TextEditScreen
+from .footer import KeyFooter
 
 
 def export_chat(store: ChatStore, chat_id: int, folder: Path | None = None) -> list[Path]:
@@ -60,7 +61,7 @@ class ChatListScreen(ModalScreen[int | None]):
         with Vertical(classes="dialog -wide"):
             yield Static("Saved chats  (Enter opens)", classes="dialog-title")
             yield DataTable(id="chat-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -15,7 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from ..chat import formats, samplers
 from ..errors import EzChatError
@@ -29,6 +29,7 @@ from .context import ContextPane
 from .conversation import ConversationView, MessageView
 from .dialogs import ConfirmScreen, PickerScreen, TextEditScreen
 from .events import SaveFailed
+from .footer import KeyFooter
 from .grow_flow import GrowFlow
 from .heat_view import HeatmapToggle
 from .prompt_input import PromptInput
@@ -68,7 +69,7 @@ class ChatScreen(
             with Vertical(id="side"):
                 yield CandidatesPane(id="candidates")
                 yield ContextPane(id="context")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._setup_replies()

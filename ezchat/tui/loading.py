@@ -10,9 +10,10 @@ from textual.binding import Binding
 from textual.containers import Center, Vertical
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, ProgressBar, Static
+from textual.widgets import ProgressBar, Static
 
 from ..safetext import visible
+from .footer import KeyFooter
 
 
 class LoadingScreen(Screen):
@@ -37,7 +38,7 @@ class LoadingScreen(Screen):
             yield Static(Content(visible(title)), id="loading-title")
             yield ProgressBar(total=100, show_eta=False, id="loading-progress")
             yield Static("", id="loading-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._timer = self.set_interval(0.1, self._tick)

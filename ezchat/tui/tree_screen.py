@@ -14,12 +14,13 @@ from typing import Protocol
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from ..chat.tree import Node, Tree
 from ..errors import EzChatError
 from .actions import TREE, bindings
 from .dialogs import ConfirmScreen, plain
+from .footer import KeyFooter
 from .tree_rows import percent, preview
 from .tree_view import TreeView
 
@@ -74,7 +75,7 @@ class TreeScreen(Screen[Node | None]):
         yield TreeView(self.chat_tree, id="tree-view")
         yield Static(id="tree-detail")
         yield Input(placeholder="search the tree (Enter searches, Escape closes)", id="tree-search")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         view = self.view
