@@ -5,6 +5,7 @@ the real REPL; and a Thread handing its replies' reasoning to a template as llam
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import httpx
@@ -51,6 +52,19 @@ def thread(model: ez.Model, greedy: ez.SamplerSettings, qwen3) -> ez.Thread:
     thread = ez.Thread(model, qwen3, greedy)
     thread.add_message("user", "Name three colours.")
     return thread
+
+
+def test_an_empty_chat_has_no_length_and_no_template_warning(
+    model: ez.Model, greedy: ez.SamplerSettings, qwen3
+) -> None:
+    # Qwen3's template reads messages[0]: on an empty chat (the app's context pane counting a
+    # new chat) it used to fail and fall back to chatml with a warning
+    empty = ez.Thread(model, qwen3, greedy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(empty) == (1 if model.add_bos else 0)
+        empty.add_message("user", "Hi")
+        assert len(empty) > 3
 
 
 def test_the_switch_changes_qwen3s_prompt(thread: ez.Thread) -> None:
