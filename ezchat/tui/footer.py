@@ -9,7 +9,6 @@ change; when only some become enabled or disabled, it dims or undims the keys it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from textual.widgets import Footer
@@ -65,13 +64,10 @@ class KeyFooter(Footer):
             return
         old = self._keys_shown
         if old is not None and [look for look, _ in keys] == [look for look, _ in old]:
-            for footer_key, (_look, enabled) in zip(self._footer_keys(), keys, strict=False):
+            for footer_key, (_look, enabled) in zip(self.query(FooterKey), keys, strict=False):
                 # FooterKey reads _disabled when clicked and dims by its class
                 footer_key._disabled = not enabled
                 footer_key.set_class(not enabled, "-disabled")
             self._keys_shown = keys
             return
         await self.recompose()
-
-    def _footer_keys(self) -> Iterator[FooterKey]:
-        return iter(self.query(FooterKey))
