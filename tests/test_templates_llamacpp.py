@@ -81,6 +81,8 @@ CONVERSATIONS = {
     "chat+tools": (CHAT, True),
     "tool calls": (TOOL_CHAT, True),
     "reasoning": (REASONING_CHAT, False),
+    # a new chat: the prompt for a bot that speaks first (Qwen's templates read messages[0])
+    "empty": ([], False),
 }
 # The files whose templates read a reply's reasoning (the others must leave it out, as they do).
 READS_REASONING = [path for path in TEMPLATE_FILES if "reasoning_content" in path.read_text()]

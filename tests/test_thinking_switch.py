@@ -54,17 +54,23 @@ def thread(model: ez.Model, greedy: ez.SamplerSettings, qwen3) -> ez.Thread:
     return thread
 
 
-def test_an_empty_chat_has_no_length_and_no_template_warning(
+def test_an_empty_chat_renders_the_templates_own_generation_prompt_without_a_warning(
     model: ez.Model, greedy: ez.SamplerSettings, qwen3
 ) -> None:
     # Qwen3's template reads messages[0]: on an empty chat (the app's context pane counting a
-    # new chat) it used to fail and fall back to chatml with a warning
+    # new chat and the next reply's prompt) it used to fail and fall back to chatml, warning
     empty = ez.Thread(model, qwen3, greedy)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(empty) == (1 if model.add_bos else 0)
+        assert empty.inference_str_from_messages() == THINKING_TAIL
+        assert empty.switch_thinking(False) == "thinking off"
+        assert empty.inference_str_from_messages() == NO_THINKING_TAIL
+        stats = empty.context_stats()  # the app's context pane: the plan, then the counts
+        assert (stats.in_context, stats.messages, stats.left_out) == (len(empty), 0, 0)
         empty.add_message("user", "Hi")
         assert len(empty) > 3
+        assert empty.inference_str_from_messages().endswith(NO_THINKING_TAIL)
 
 
 def test_the_switch_changes_qwen3s_prompt(thread: ez.Thread) -> None:

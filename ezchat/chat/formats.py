@@ -138,12 +138,7 @@ class Format(dict):
         ``tools`` (OpenAI-style function descriptions) reach a Jinja template as llama.cpp
         passes them; a format of prefixes and suffixes has no place for them."""
         if self.is_jinja:
-            prepared = _jinja_messages(messages)
-            if not (prepared or add_generation_prompt or tools):
-                # nothing to render (an empty chat's length); templates that read
-                # messages[0], as Qwen's do, fail on an empty list
-                return []
-            return self._jinja_segments(prepared, add_generation_prompt, tools)
+            return self._jinja_segments(_jinja_messages(messages), add_generation_prompt, tools)
         turns = _normalize(messages)
         if self.system_prompt and not any(role == "system" for role, _ in turns):
             # Published templates (Qwen, SmolLM2) add their default the same way.

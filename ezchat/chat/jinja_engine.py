@@ -18,7 +18,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import jinja2
+import jinja2.compiler
 import jinja2.ext
+import jinja2.nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from ..errors import TemplateLimitError
@@ -117,9 +119,10 @@ class _GenerationTag(jinja2.ext.Extension):
         return parser.parse_statements(("name:endgeneration",), drop_needle=True)
 
 
-class _LenientUndefined(jinja2.Undefined):
+class _LenientUndefined(jinja2.ChainableUndefined):
     """llama.cpp's undefined joins a string as nothing (``suffix + functions`` with no
-    ``functions``), where Python's Jinja raises."""
+    ``functions``), and its fields are undefined too (``messages[0].role`` on a new, empty
+    chat, which Qwen's and Llama 3's templates read), where Python's Jinja raises."""
 
     def __add__(self, other: Any) -> Any:
         return other if isinstance(other, str) else super().__add__(other)
@@ -128,8 +131,23 @@ class _LenientUndefined(jinja2.Undefined):
         return other if isinstance(other, str) else super().__radd__(other)
 
 
+class _CodeGenerator(jinja2.compiler.CodeGenerator):
+    """``a in b`` through ``environment.contains``, so an undefined ``a`` can be refused."""
+
+    def visit_Compare(self, node: jinja2.nodes.Compare, frame: jinja2.compiler.Frame) -> None:
+        if len(node.ops) != 1 or node.ops[0].op not in ("in", "notin"):
+            return super().visit_Compare(node, frame)
+        self.write("(not " if node.ops[0].op == "notin" else "(")
+        self.write("environment.contains(")
+        self.visit(node.ops[0].expr, frame)
+        self.write(", ")
+        self.visit(node.expr, frame)
+        self.write("))")
+
+
 # Mutable, as llama.cpp's engine is: templates append to lists they build (Kimi K2).
 class _Environment(SandboxedEnvironment):
+    code_generator_class = _CodeGenerator
     # '*' and '**' can build a huge string or number in one C call, which no timer stops.
     intercepted_binops = frozenset(["*", "**"])
 
@@ -143,6 +161,13 @@ class _Environment(SandboxedEnvironment):
             if sized and len(sequence) * count > MAX_RENDER_CHARS:
                 raise _OutputTooLarge
         return left * right
+
+    def contains(self, container: Any, item: Any) -> bool:
+        # llama.cpp refuses an undefined value looked up ``in`` something (Gemma 4 on an
+        # empty chat), where ``'x' in undefined`` and every other use of one pass
+        if isinstance(item, jinja2.Undefined):
+            raise ChatTemplateError("Cannot perform operation in on undefined values")
+        return item in container
 
 
 def _raise_exception(message: str) -> None:
