@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import socketserver
 import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -144,12 +143,3 @@ def hostile_server(
         server.closing.set()
         server.shutdown()
         server.server_close()
-
-
-class Stopwatch:
-    def __enter__(self) -> Stopwatch:
-        self.started = time.monotonic()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.monotonic() - self.started

@@ -1,7 +1,7 @@
 """Servers that misbehave: an endless body, a drip, a hang, a reply that goes quiet, HTML, bad
-JSON, a 500. Each ends in one line within its bound, whether it misbehaves while ezchat
+JSON, a 500. Each ends in one line naming the limit it hit, whether it misbehaves while ezchat
 connects or mid-reply, in the library (RemoteModel, Thread), the CLI and the app. The limits
-are set low here so that the bounds are short (tests/hostile_servers.py has the servers)."""
+are set low here so that they are reached soon (tests/hostile_servers.py has the servers)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from pathlib import Path
 
@@ -30,7 +31,6 @@ from hostile_servers import (
     HTML,
     KINDS,
     QUIET,
-    Stopwatch,
     hostile_server,
 )
 
@@ -43,15 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT, IDLE, MAX_READ_MB = 1.0, 1.0, 2.0
 LIMITS = {"timeout": TIMEOUT, "idle_timeout": IDLE, "max_read_mb": MAX_READ_MB, "retries": 1}
 LIMIT_FLAGS = ["--timeout", "1", "--idle-timeout", "1", "--max-read-mb", "2"]
-# a timeout fires within one read slice of its deadline; the rest is startup and a backoff
-BOUND = TIMEOUT + 2.0
 COMPLETIONS = ("/completions",)
-
-
-def bound(kind: str) -> float:
-    """How long a misbehaviour may take to be reported: the timeouts' bound, or for a stream
-    of well-formed events, however long reading (and parsing) 2 MiB of them takes."""
-    return 15.0 if kind == ENDLESS_EVENTS else BOUND
 
 
 # what each misbehaviour is reported as
@@ -86,13 +78,8 @@ def _one_line(message: str, *fragments: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_connecting_to_a_misbehaving_server(kind: str) -> None:
-    with (
-        hostile_server(kind) as server,
-        Stopwatch() as clock,
-        pytest.raises(ServerUnavailableError) as failure,
-    ):
+    with hostile_server(kind) as server, pytest.raises(ServerUnavailableError) as failure:
         ez.RemoteModel(server.url, **LIMITS)
-    assert clock.seconds < bound(kind), clock.seconds
     _one_line(str(failure.value), server.url, SAYS_CONNECTING[kind])
     assert server.misbehaved >= 1
 
@@ -100,14 +87,13 @@ def test_connecting_to_a_misbehaving_server(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_reply_from_a_misbehaving_server(kind: str, server_url: str, greedy) -> None:
     """The real server answers everything but the completion, which misbehaves: the Thread
-    raises one line within the bound and keeps the user's message (and any partial reply)."""
+    raises one line naming the limit that stopped it and keeps the user's message (and any partial reply)."""
     with hostile_server(kind, server_url, COMPLETIONS) as server:
         remote = ez.RemoteModel(server.url, **LIMITS)
         thread = ez.Thread(remote, ez.formats.chatml, greedy)
-        with Stopwatch() as clock, pytest.raises(RemoteError) as failure:
+        with pytest.raises(RemoteError) as failure:
             thread.send("Say hi.")
         remote.unload()
-    assert clock.seconds < bound(kind), clock.seconds
     _one_line(str(failure.value), SAYS[kind])
     # the Thread records what streamed as the reply, empty where nothing did
     assert [m["role"] for m in thread.messages] == ["user", "bot"]
@@ -121,29 +107,26 @@ def test_a_reply_from_a_misbehaving_server(kind: str, server_url: str, greedy) -
 
 
 def test_a_stopped_reply_ends_while_the_server_is_silent(server_url: str, greedy) -> None:
-    """cancel() from another thread ends a reply within a read slice, even when the server
-    sends nothing at all (the idle timeout is long here)."""
-    import threading
-
+    """cancel() from another thread ends a reply even when the server sends nothing at all:
+    it ends cancelled, not at the timeout (far beyond the test's own time limit here)."""
     with hostile_server(HANG, server_url, COMPLETIONS) as server:
-        remote = ez.RemoteModel(server.url, timeout=60, retries=0)
+        remote = ez.RemoteModel(server.url, timeout=3600, idle_timeout=3600, retries=0)
         generation = remote.start("Say hi.", sampler=greedy)
-        threading.Timer(0.5, generation.cancel).start()
-        with Stopwatch() as clock:
-            generation.run()
+        running = threading.Thread(target=generation.run)
+        running.start()
+        while not server.misbehaved:
+            time.sleep(0.05)  # in a loop: until the server holds the completion request
+        generation.cancel()
+        running.join()
         remote.unload()
-    assert clock.seconds < 2.0, clock.seconds
     assert generation.result.stop_reason == "cancelled"
 
 
 def test_a_timeout_is_not_retried() -> None:
-    with (
-        hostile_server(HANG) as server,
-        Stopwatch() as clock,
-        pytest.raises(ServerUnavailableError),
-    ):
+    with hostile_server(HANG) as server, pytest.raises(ServerUnavailableError) as failure:
         ez.RemoteModel(server.url, timeout=1, retries=3)
-    assert clock.seconds < BOUND and server.misbehaved == 1
+    assert server.misbehaved == 1
+    _one_line(str(failure.value), "did not answer within 1 s")
 
 
 def test_bad_limits_are_one_line() -> None:
@@ -187,11 +170,8 @@ def test_cli_takes_the_timeout_from_the_config_file(isolated_home: Path) -> None
         set_it = _ezchat("config", "set", "server_timeout", "1")
         assert set_it.returncode == 0, set_it.stderr
         assert load_config().server_timeout == 1.0
-        started = time.monotonic()
         result = _ezchat("generate", "Say hi.", "--server", server.url)
-        seconds = time.monotonic() - started
-    _cli_error(result, server.url, "did not answer within 1 s", "--timeout")
-    assert seconds < 30, seconds  # the interpreter's start included, not the default 120 s
+    _cli_error(result, server.url, "did not answer within 1 s", "--timeout")  # not 120 s
     refused = _ezchat("config", "set", "server_timeout", "nan")
     _cli_error(refused, "server_timeout must be a positive number")
 
@@ -199,16 +179,16 @@ def test_cli_takes_the_timeout_from_the_config_file(isolated_home: Path) -> None
 # --- the app --------------------------------------------------------------------------------------
 
 
-def test_quitting_the_app_while_it_connects_is_immediate(isolated_home: Path) -> None:
-    """The app connects to a server that never answers (the default timeout, 120 s): q on the
-    loading screen ends the process at once, not when the connection gives up."""
+def test_quitting_the_app_while_it_connects_ends_it(isolated_home: Path) -> None:
+    """The app connects to a server that never answers, with a timeout longer than any test
+    runs: q on the loading screen ends the process, and the connection never gives up first."""
     with hostile_server(HANG) as server:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
         env = dict(os.environ, EZCHAT_HOME=str(isolated_home), PYTHONPATH=str(ROOT))
         env.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
         process = subprocess.Popen(
-            [sys.executable, "-m", "ezchat", "--server", server.url],
+            [sys.executable, "-m", "ezchat", "--server", server.url, "--timeout", "3600"],
             cwd=ROOT,
             env=env,
             stdin=slave,
@@ -219,30 +199,34 @@ def test_quitting_the_app_while_it_connects_is_immediate(isolated_home: Path) ->
         )
         os.close(slave)
         screen = b""
-        try:
-            deadline = time.monotonic() + 60
-            while b"Connecting" not in screen and time.monotonic() < deadline:  # the app's title
-                if select.select([master], [], [], 0.2)[0]:
+
+        def read_screen() -> bool:
+            """Read what the app drew in the next 0.1 s; False once the terminal is closed."""
+            nonlocal screen
+            if select.select([master], [], [], 0.1)[0]:
+                try:
                     screen += os.read(master, 65536)
-            assert b"Connecting" in screen, screen[-500:]
-            time.sleep(0.5)  # the worker is waiting on the server by now
-            assert server.misbehaved >= 1
+                except OSError:  # the terminal closed as the app ended
+                    return False
+            return True
+
+        try:
+            while b"Connecting" not in screen:  # the app's title on its loading screen
+                assert process.poll() is None, screen[-500:]
+                read_screen()
+            while not server.misbehaved:  # until the app's worker waits on the server
+                read_screen()
             os.write(master, b"q")
-            started = time.monotonic()
-            while process.poll() is None and time.monotonic() - started < 10:
-                if select.select([master], [], [], 0.1)[0]:
-                    try:
-                        screen += os.read(master, 65536)
-                    except OSError:  # the terminal closed as the app ended
-                        time.sleep(0.05)
-            seconds = time.monotonic() - started
+            while process.poll() is None and read_screen():  # until the app ends, on q alone
+                pass
+            process.wait()
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             os.close(master)
-    assert seconds < 3.0, seconds
     assert process.returncode == 0
+    assert b"did not answer" not in screen
 
 
 def test_limits_in_the_config_file_are_checked(isolated_home: Path) -> None:

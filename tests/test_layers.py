@@ -3,7 +3,7 @@
 The layers, bottom to top (a module imports its own layer and the ones below it, never one
 above, never a peer at the same height):
 
-    foundation  errors, utf8, safetext, interrupt, crashguard: stdlib-only helpers
+    foundation  errors, utf8, safetext, interrupt, crashguard, gates: stdlib-only helpers
     settings    files users edit and where they live
     chat        the conversation as data: Thread, formats, sampler settings
     engine      the only code that imports llama_cpp
@@ -48,7 +48,7 @@ PACKAGE_MODULES = ("", "__main__", "model", "thread", "formats", "samplers")
 # (layer, rank, module prefixes). Same rank, different layer: peers, which may not import
 # each other.
 LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
-    ("foundation", 0, ("errors", "utf8", "safetext", "interrupt", "crashguard")),
+    ("foundation", 0, ("errors", "utf8", "safetext", "interrupt", "crashguard", "gates")),
     ("settings", 1, ("settings",)),
     ("chat", 2, ("chat",)),
     ("engine", 3, ("engine",)),

@@ -313,12 +313,13 @@ def test_thread_interact_runs_the_repl(thread: ez.Thread, monkeypatch: pytest.Mo
 class Terminal:
     """``ezchat chat`` in a pseudo-terminal, as a user runs it: keys in, screen bytes out."""
 
-    def __init__(self, args: list[str], home: Path) -> None:
+    def __init__(self, args: list[str], home: Path, env: dict[str, str] | None = None) -> None:
         env = {
             **os.environ,
             "EZCHAT_HOME": str(home),
             "PYTHONPATH": str(ROOT),
             "TERM": "xterm-256color",
+            **(env or {}),
         }
         env.pop("NO_COLOR", None)
         self.pid, self.fd = pty.fork()

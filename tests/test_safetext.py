@@ -22,6 +22,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from gates import holding
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from tui_support import wait_idle, wait_loaded, wait_until
@@ -329,15 +330,21 @@ async def test_app_shows_smollm2s_own_escape_visibly_while_it_streams(tmp_path: 
     async with app.run_test(size=BIG) as pilot:
         await wait_loaded(pilot, max_len_tokens=150)
         view = app.chat_screen.conversation.views[-1]
-        await pilot.press("ctrl+g")
-        await wait_until(
-            pilot,
-            lambda: "\x1b" in view.content[len(OSC_REPLY) :] or not app.chat_screen.generating,
-            "the model's ESC",
-        )
-        streaming = app.chat_screen.generating
-        shown = assert_screen_safe(app, "the reply as it streams")
-        await pilot.press("escape")
+        with holding("token", lambda count, text: "\x1b" in text) as gate:
+            await pilot.press("ctrl+g")
+            await wait_until(
+                pilot,
+                lambda: gate.held.is_set() or not app.chat_screen.generating,
+                "the model's ESC",
+            )
+            assert gate.held.is_set(), "the reply ended without an ESC"
+            # the reply is held just after the ESC: everything before it is on its way
+            await wait_until(
+                pilot, lambda: view.content.endswith(gate.text), "the held reply to be shown"
+            )
+            assert app.chat_screen.generating
+            shown = assert_screen_safe(app, "the reply as it streams")
+            await pilot.press("escape")
         await wait_idle(pilot)
         written = app.chat_screen.thread.messages[-1]["content"][len(OSC_REPLY) :]
         assert "\x1b" in written, written  # the model's own ESC, kept raw in the thread
@@ -346,7 +353,6 @@ async def test_app_shows_smollm2s_own_escape_visibly_while_it_streams(tmp_path: 
         assert first_line[:24] in shown
     with ChatStore(store_path) as store:
         assert store.messages(chat_id)[-1].content == OSC_REPLY + written
-    assert streaming  # the first check saw the reply mid-stream
 
 
 async def test_app_chat_list_dialogs_and_notifications_show_titles_visibly(

@@ -5,6 +5,7 @@ newest again. (benchmarks/open_chat.py measures the echo times; no clock is read
 
 from __future__ import annotations
 
+from gates import holding
 from test_tui_bigchat import many_messages, store_with
 from textual import events
 from textual.widgets import TextArea
@@ -42,40 +43,46 @@ def app_on_a_big_chat(tmp_path) -> EchoRecordingApp:
 
 async def test_a_key_typed_while_2000_messages_fill_the_screen_is_echoed_at_once(tmp_path):
     app = app_on_a_big_chat(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.ready, "the chat to open")
-        conversation = app.chat_screen.conversation
-        prompt = app.query_one("#input")
-        assert conversation.filling and prompt.has_focus
-        # as the terminal driver posts a key: a message to the app, not Pilot's press (which
-        # waits for the app to be idle)
-        app.post_message(events.Key("x", "x"))
-        await wait_until(pilot, lambda: bool(app.echoes), "the key's echo")
-        assert app.echoes == [("x", True)]  # in the prompt while the screen was still filling
-        await wait_counted(pilot)
-        assert prompt.text == "x" and not conversation.filling
-        assert conversation.views[-1].index == MESSAGES - 1
+    with holding("fill", lambda count, text: count >= 3) as fill:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, fill.held.is_set, "the fill to be held")
+            await wait_until(pilot, lambda: app.ready, "the chat to open")
+            conversation = app.chat_screen.conversation
+            prompt = app.query_one("#input")
+            assert conversation.filling and prompt.has_focus
+            # as the terminal driver posts a key: a message to the app, not Pilot's press
+            # (which waits for the app to be idle)
+            app.post_message(events.Key("x", "x"))
+            await wait_until(pilot, lambda: bool(app.echoes), "the key's echo")
+            assert app.echoes == [("x", True)]  # in the prompt while the screen still filled
+            fill.release()
+            await wait_counted(pilot)
+            assert prompt.text == "x" and not conversation.filling
+            assert conversation.views[-1].index == MESSAGES - 1
 
 
 async def test_a_resize_while_the_screen_fills_leaves_the_filling_to_the_fill(tmp_path):
     """A resize with the column shorter than the screen (the terminal's first size, or the
-    user's) mounted a batch of 20 earlier messages as Markdown at once, 0.4 s during which keys
-    waited (1 open in 6, by when the first size came); while the fill is at it, it is left to
-    the fill, which mounts one message a frame as plain text."""
+    user's) would mount a batch of 20 earlier messages as Markdown at once, during which keys
+    wait; while the fill is at it, it is left to the fill, which mounts one message a frame as
+    plain text."""
     app = app_on_a_big_chat(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.ready, "the chat to open")
-        conversation = app.chat_screen.conversation
-        assert conversation.filling
-        mounted = len(conversation.views)
-        await pilot.resize_terminal(SIZE[0], SIZE[1] + 20)
-        await pilot.pause()
-        views = conversation.views
-        assert len(views) <= mounted + 2  # a message a frame, not a batch
-        assert all(view.draft for view in views[:-1])  # plain text while the screen fills
-        await wait_counted(pilot)
-        assert not conversation.filling
-        assert conversation.virtual_size.height > conversation.size.height  # full, scrollable
+    with holding("fill", lambda count, text: count >= 3) as fill:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, fill.held.is_set, "the fill to be held")
+            await wait_until(pilot, lambda: app.ready, "the chat to open")
+            conversation = app.chat_screen.conversation
+            assert conversation.filling
+            mounted = len(conversation.views)
+            await pilot.resize_terminal(SIZE[0], SIZE[1] + 20)
+            await pilot.pause()
+            views = conversation.views
+            assert len(views) == mounted  # the resize mounted nothing: that is the fill's job
+            assert all(view.draft for view in views[:-1])  # plain text while the screen fills
+            fill.release()
+            await wait_counted(pilot)
+            assert not conversation.filling
+            assert conversation.virtual_size.height > conversation.size.height  # scrollable
 
 
 async def test_home_reaches_the_first_of_2000_messages_and_end_the_newest(tmp_path):

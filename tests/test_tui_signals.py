@@ -7,10 +7,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
+from gates import ProcessHold
 from test_repl import ENTER, Terminal
 
 import ezchat as ez
@@ -19,14 +19,22 @@ from ezchat.storage.store import ChatStore
 
 PROMPT = "Write a long story about a dragon."
 LONG = 400
+HELD_AT = 16
 
 
 @pytest.fixture
-def app_terminal(isolated_home: Path):
+def held_at_token(tmp_path: Path) -> ProcessHold:
+    """The app's reply is held once HELD_AT tokens are out, so a signal lands mid-reply."""
+    return ProcessHold(tmp_path / "gate", "token", HELD_AT)
+
+
+@pytest.fixture
+def app_terminal(isolated_home: Path, held_at_token: ProcessHold):
     presets = paths.user_dir("samplers")
     presets.mkdir(parents=True)
     (presets / "LongGreedy.toml").write_text(f"temp = 0.0\nmax_len_tokens = {LONG}\n")
-    term = Terminal(["-f", "chatml", "-s", "LongGreedy", "-c", "2048"], isolated_home)
+    args = ["-f", "chatml", "-s", "LongGreedy", "-c", "2048"]
+    term = Terminal(args, isolated_home, held_at_token.env)
     yield term
     for pid in (term.pid, *_children(term.pid)):
         with contextlib.suppress(ProcessLookupError):
@@ -60,18 +68,16 @@ def _stored() -> list[tuple[str, str]]:
         return [(m.role, m.content) for m in store.messages(chats[0].id)] if chats else []
 
 
-def _start_a_reply(term: Terminal) -> int:
+def _start_a_reply(term: Terminal, gate: ProcessHold) -> int:
     """Type the prompt once the app is ready; return the app's pid (the guard's child) once
-    the reply is streaming."""
+    the reply is held mid-stream."""
     term.expect(b"\x1b[?1049h")
-    term.expect(b"Reroll")  # the chat's keys show in the footer once the model is loaded
-    time.sleep(0.5)
+    ready = term.expect(b"Reroll")  # the chat's keys show in the footer once the model is loaded
     (app_pid,) = _children(term.pid)
-    term.type(PROMPT + ENTER)
-    deadline = time.monotonic() + 120
-    while not any(role == "bot" and content.strip() for role, content in _stored()):
-        assert time.monotonic() < deadline, "the reply never started"
-        term.read(0.1)
+    term.type(PROMPT)
+    term.expect(PROMPT.encode(), after=ready)  # the prompt box shows it: keys reach the app
+    term.type(ENTER)
+    assert gate.wait_held(app_pid) == f"token {HELD_AT}"
     return app_pid
 
 
@@ -83,10 +89,11 @@ def _greedy_reply(model: ez.Model) -> str:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_signal_mid_reply_keeps_the_reply_and_gives_the_terminal_back(
-    app_terminal: Terminal, signum: int, model: ez.Model
+    app_terminal: Terminal, held_at_token: ProcessHold, signum: int, model: ez.Model
 ) -> None:
-    app_pid = _start_a_reply(app_terminal)
+    app_pid = _start_a_reply(app_terminal, held_at_token)
     os.kill(app_pid, signum)
+    held_at_token.release(app_pid)  # the app's reply goes on until the signal stops it
     assert app_terminal.wait() == 128 + signum
     assert b"\x1b[?1049l" in app_terminal.screen  # the app left the alternate screen itself
     (user, bot) = _stored()
@@ -96,14 +103,13 @@ def test_a_signal_mid_reply_keeps_the_reply_and_gives_the_terminal_back(
 
 
 def test_the_guard_killed_mid_reply_ends_the_app_with_the_reply_saved(
-    app_terminal: Terminal, model: ez.Model
+    app_terminal: Terminal, held_at_token: ProcessHold, model: ez.Model
 ) -> None:
-    app_pid = _start_a_reply(app_terminal)
+    app_pid = _start_a_reply(app_terminal, held_at_token)
     os.kill(app_terminal.pid, signal.SIGKILL)
     os.waitpid(app_terminal.pid, 0)
-    deadline = time.monotonic() + 30
-    while _running(app_pid):
-        assert time.monotonic() < deadline, "the app ran on after its guard was killed"
+    held_at_token.release(app_pid)
+    while _running(app_pid):  # until the app ends, which it must on its own
         app_terminal.read(0.1)
     (user, bot) = _stored()
     assert user == ("user", PROMPT)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from .. import gates
 from .decoder import Decoder
 from .results import Candidate, EvalReport, GenerationResult, TokenEvent
 from .textstream import TextAssembler
@@ -98,9 +99,12 @@ class Generation:
         weigher, infos = self._weigher, result.token_info
         room = decoder.n_ctx
         limit = self._max_tokens if self._max_tokens > 0 else room
+        gate = gates.installed()
         started = time.perf_counter()
         try:
             while True:
+                if gate is not None:
+                    gate("token", len(tokens), assembler.text)
                 if cancelled():
                     result.stop_reason = "cancelled"
                     break

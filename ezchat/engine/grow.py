@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import llama_cpp
 import numpy as np
 
+from .. import gates
 from ..chat.samplers import SamplerSettings
 from ..chat.tree import TokenInfo
 from ..errors import GenerationError
@@ -279,7 +280,11 @@ class Growth:
             sequence.since = now
         # the first tokens come from the Model's context when its cache was copied
         from_model = first_logits is not None
+        gate, steps = gates.installed(), 0
         while running:
+            if gate is not None:
+                gate("grow", steps, "")
+                steps += 1
             for sequence in running:
                 if cancelled():
                     return  # every sequence not done ends as "cancelled", keeping its text

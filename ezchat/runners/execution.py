@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .. import gates
 from ..chat.thread import Thread
 from ..engine.batched import Request, run_batched
 from ..engine.model import Model
@@ -148,10 +149,17 @@ def execute(
     responses: list[Response | None] = [None] * len(jobs)
     keys: dict[int, str] = {}
 
+    gate = gates.installed()
+    finished = 0
+
     def finish(index: int, response: Response) -> None:
+        nonlocal finished
         responses[index] = response
         if on_response is not None:
             on_response(response)
+        finished += 1
+        if gate is not None:
+            gate("response", finished, "")
 
     to_run: list[int] = []
     for index, job in enumerate(jobs):

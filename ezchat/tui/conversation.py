@@ -296,6 +296,8 @@ class ConversationView(WindowMoves, VerticalScroll, can_focus=False):
             return  # shown again since; that show fills its own screen
         if self._fill_after_paint(partial(self._fill_screen, shown)):
             return
+        if self._fill_held(partial(self._fill_screen, shown)):
+            return
         if self._first_mounted == 0 or self._make_view is None or self._screen_full:
             self._finish_drafts(shown)
             return
