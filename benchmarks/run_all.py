@@ -33,6 +33,7 @@ ALL = [
     "batch",
     "grow",
     "loom",
+    "tree_screen",
     "tui",
     "server",
 ]

@@ -20,6 +20,7 @@ HTML = "html"  # a web page where JSON or an event stream belongs
 BAD_JSON = "bad-json"  # JSON that does not parse
 ERROR_500 = "500"  # an internal error, its body endless
 KINDS = [ENDLESS_LINE, ENDLESS_EVENTS, DRIP, HANG, QUIET, HTML, BAD_JSON, ERROR_500]
+SCRIPTED = "scripted"  # 200, then one good event, then the events it was given, then [DONE]
 
 DRIP_SECONDS = 0.2
 _EVENT = b'data: {"choices": [{"text": "a", "index": 0, "finish_reason": null}]}\n\n'
@@ -29,10 +30,18 @@ class HostileServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, kind: str, upstream: str | None = None, paths: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        kind: str,
+        upstream: str | None = None,
+        paths: tuple[str, ...] = (),
+        events: tuple[str, ...] = (),
+    ):
         """Misbehave as ``kind`` on requests whose path ends with one of ``paths`` (all, when
-        none are given), forward the rest to ``upstream``."""
+        none are given), forward the rest to ``upstream``. ``events`` are the JSON texts a
+        SCRIPTED server streams."""
         self.kind = kind
+        self.events = events
         self.upstream = upstream
         self.paths = paths
         self.closing = threading.Event()
@@ -109,6 +118,10 @@ class _Handler(socketserver.StreamRequestHandler):
         elif kind == HTML:
             page = b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
             self._send(self._head("200 OK", "text/html", len(page)) + page)
+        elif kind == SCRIPTED:
+            script = [f"data: {event}\n\n".encode() for event in self.server.events]
+            body = _EVENT + b"".join(script) + b"data: [DONE]\n\n"
+            self._send(self._head("200 OK", content_type, len(body)) + body)
         elif kind == BAD_JSON:
             bad = b"data: {not json\n\n" if stream else b"{not json"
             self._send(self._head("200 OK", content_type, len(bad)) + bad)
@@ -132,9 +145,12 @@ class _Handler(socketserver.StreamRequestHandler):
 
 @contextlib.contextmanager
 def hostile_server(
-    kind: str, upstream: str | None = None, paths: tuple[str, ...] = ()
+    kind: str,
+    upstream: str | None = None,
+    paths: tuple[str, ...] = (),
+    events: tuple[str, ...] = (),
 ) -> Iterator[HostileServer]:
-    server = HostileServer(kind, upstream, paths)
+    server = HostileServer(kind, upstream, paths, events)
     serving = threading.Thread(target=server.serve_forever, daemon=True)
     serving.start()
     try:

@@ -16,7 +16,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import llama_tools  # noqa: E402
 
 SERVER_CONTEXT = 2048
-STARTUP_SECONDS = 90
 
 
 def free_port() -> int:
@@ -72,17 +71,15 @@ def _started(
 ) -> subprocess.Popen:
     with log.open("ab") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
+    while True:  # a server that never comes up is ended by the test's own time limit
         if process.poll() is not None:
             raise RuntimeError(f"the test server exited: see {log}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}{health}", timeout=2).status_code == 200:
                 return process
         except httpx.HTTPError:
-            time.sleep(0.2)
-    stop_server(process)
-    raise RuntimeError(f"the test server did not start in {STARTUP_SECONDS} s: see {log}")
+            pass  # not listening yet
+        time.sleep(0.2)  # in a loop: until the server answers its health check
 
 
 def stop_server(process: subprocess.Popen) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import TextArea
-from tui_support import SIZE, make_app, wait_idle, wait_loaded, wait_until
+from tui_support import SIZE, make_app, palette_command, wait_idle, wait_loaded, wait_until
 
 import ezchat as ez
 from ezchat.chat.reply import reroll_sampler
@@ -41,15 +41,10 @@ async def test_the_palette_lists_every_titled_action_and_runs_it(tmp_path):
     app = make_app(tmp_path / "chats.db")
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
-        await pilot.press("ctrl+p")
-        await pilot.pause(0.3)
-        palette = app.screen
-        await pilot.press(*"Switch prompt format")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: app.screen is not palette, "the palette to close")
-        await pilot.pause(0.3)
-        assert type(app.screen).__name__ == "PickerScreen"
+        await palette_command(pilot, "Switch prompt format")
+        await wait_until(
+            pilot, lambda: type(app.screen).__name__ == "PickerScreen", "the format picker"
+        )
     titles = [entry.title for entry in actions.palette_entries()]
     assert "Switch thinking" in titles and "Export this chat" in titles
 

@@ -3,6 +3,7 @@ continue shape the reply, and the input keeps its history."""
 
 from __future__ import annotations
 
+from gates import at_token, holding
 from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
 
 import ezchat as ez
@@ -12,22 +13,24 @@ async def test_reply_streams_in_and_matches_the_library(tmp_path, model):
     app = make_app(tmp_path / "chats.db")
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=120)
-        await send(pilot, "Name three colours.", wait=False)
-        seen: list[str] = []
-
-        def partial_seen() -> bool:
-            view = app.chat_screen.conversation.views[-1]
-            if view.role == "bot" and view.streaming and view.content:
-                seen.append(view.content)
-            return not app.chat_screen.generating
-
-        await wait_until(pilot, partial_seen, "the reply")
+        conversation = app.chat_screen.conversation
+        with holding("token", at_token(6)) as gate:
+            await send(pilot, "Name three colours.", wait=False)
+            await wait_until(pilot, gate.held.is_set, "the reply held at its 6th token")
+            # it streams: the view shows the reply's first tokens before the rest exist
+            await wait_until(
+                pilot,
+                lambda: (
+                    conversation.views[-1].role == "bot"
+                    and conversation.views[-1].content == gate.text
+                ),
+                "the first tokens shown",
+            )
+            assert conversation.views[-1].streaming and gate.text
         await wait_idle(pilot)
         reply = app.chat_screen.thread.messages[-1]
-        assert reply["role"] == "bot" and reply["content"]
-        # it streamed: the view showed a part of the reply before the end
-        assert seen and all(reply["content"].startswith(part) for part in seen)
-        assert any(len(part) < len(reply["content"]) for part in seen)
+        assert reply["role"] == "bot"
+        assert reply["content"].startswith(gate.text) and len(reply["content"]) > len(gate.text)
         assert app.chat_screen.conversation.views[-1].content == reply["content"]
         assert [v.role for v in app.chat_screen.conversation.views] == [
             m["role"] for m in app.chat_screen.thread.messages
@@ -44,20 +47,14 @@ async def test_stop_keeps_the_partial_reply(tmp_path):
     app = make_app(tmp_path / "chats.db")
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=400)
-        await send(pilot, "Write a long story about a dragon.", wait=False)
-        await wait_until(
-            pilot,
-            lambda: (
-                len(app.chat_screen.conversation.views[-1].content) > 10
-                and app.chat_screen.conversation.views[-1].role == "bot"
-            ),
-            "some reply text",
-        )
-        await pilot.press("escape")
+        with holding("token", at_token(12)) as gate:
+            await send(pilot, "Write a long story about a dragon.", wait=False)
+            await wait_until(pilot, gate.held.is_set, "the reply held at its 12th token")
+            await pilot.press("escape")  # the stop is seen before the 13th token
         await wait_idle(pilot)
         result = app.chat_screen.thread.last_result
         assert result.stop_reason == "cancelled"
-        assert 0 < result.n_generated < 400
+        assert result.n_generated == 12
         reply = app.chat_screen.thread.messages[-1]
         assert reply["role"] == "bot" and reply["content"].strip()
         assert app.chat_screen.conversation.views[-1].content == reply["content"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+from gates import holding
+from textual import events
 from tui_support import SIZE, make_app, send, wait_loaded, wait_until
 
 from ezchat.settings import paths
@@ -23,10 +25,13 @@ async def test_ctrl_q_mid_reply_keeps_the_partial_reply(tmp_path):
     app = make_app(store_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=400)
-        await send(pilot, "Tell me a long story about a lighthouse.", wait=False)
-        await wait_until(pilot, lambda: _some_reply_text(app), "some reply text")
-        assert app.chat_screen.generating
-        await pilot.press("ctrl+q")
+        with holding("token", lambda count, text: len(text) > 10) as gate:
+            await send(pilot, "Tell me a long story about a lighthouse.", wait=False)
+            await wait_until(pilot, gate.held.is_set, "the reply held mid-stream")
+            await wait_until(pilot, lambda: _some_reply_text(app), "some reply text")
+            assert app.chat_screen.generating
+            # posted, not pressed: quitting waits for the reply, which the hold keeps going
+            app.post_message(events.Key("ctrl+q", None))
     # the app is gone: what it had of the reply is in the Thread, and the same is on disk
     shown = app.chat_screen.thread.messages[-1]
     assert shown["role"] == "bot" and len(shown["content"]) > 10
@@ -50,17 +55,18 @@ async def test_ctrl_q_mid_reroll_keeps_the_partial_version(tmp_path):
         await send(pilot, "Tell me a long story about a lighthouse.")
         first = app.chat_screen.thread.messages[-1]["content"]
         app.chat_screen.thread.sampler.max_len_tokens = 400
-        await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: app.chat_screen.generating, "the reroll to start")
-        await wait_until(
-            pilot,
-            lambda: (
-                app.chat_screen._stream_view is not None
-                and len(app.chat_screen._stream_view.content) > 10
-            ),
-            "some rerolled text",
-        )
-        await pilot.press("ctrl+q")
+        with holding("token", lambda count, text: len(text) > 10) as gate:
+            await pilot.press("ctrl+r")
+            await wait_until(pilot, gate.held.is_set, "the reroll held mid-stream")
+            await wait_until(
+                pilot,
+                lambda: (
+                    app.chat_screen._stream_view is not None
+                    and len(app.chat_screen._stream_view.content) > 10
+                ),
+                "some rerolled text",
+            )
+            app.post_message(events.Key("ctrl+q", None))
     with ChatStore(store_path) as store:
         (summary,) = store.chats()
         bot = store.messages(summary.id)[-1]

@@ -3,6 +3,7 @@ in the tree and in the chats file; Escape stops all N and each keeps its part.""
 
 from __future__ import annotations
 
+from gates import holding
 from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
 
 from ezchat.chat.tree import Made
@@ -37,7 +38,11 @@ async def test_grow_three_pick_the_second_and_reopen_with_all_three(tmp_path):
 
         panel = await _open_panel(pilot)
         await wait_until(pilot, lambda: not panel.growing, "the replies to grow")
-        await pilot.pause(0.2)
+        await wait_until(
+            pilot,
+            lambda: len(_grown(screen.thread.tree.siblings(first_reply))) == 3,
+            "the grown replies in the chat's tree",
+        )
         grown = _grown(screen.thread.tree.siblings(first_reply))
         assert [node.origin.describe() for node in grown] == [f"grown {i} of 3" for i in (1, 2, 3)]
         assert all(node.content for node in grown)
@@ -88,16 +93,18 @@ async def test_escape_stops_all_the_growing_replies_and_each_keeps_its_part(tmp_
         screen = app.chat_screen
         await send(pilot, "Tell me a long story about a dragon.")
         screen.thread.sampler.max_len_tokens = 400
-        panel = await _open_panel(pilot)
-        await wait_until(
-            pilot, lambda: all(screen._grown_texts()[:2]) and screen._growing, "both to start"
-        )
-        await pilot.press("escape")
+        with holding("grow", lambda steps, text: steps >= 6) as gate:
+            panel = await _open_panel(pilot)
+            await wait_until(pilot, gate.held.is_set, "the grow held at its 6th step")
+            await wait_until(
+                pilot, lambda: all(screen._grown_texts()[:2]) and screen._growing, "both shown"
+            )
+            await pilot.press("escape")  # the stop is seen before the next step
         await wait_until(pilot, lambda: not panel.growing, "the stop")
         grown = screen._growing.nodes
         assert len(grown) == 2
         assert all(node.content for node in grown)
-        assert all(len(node.tokens) < 400 for node in grown)
+        assert all(len(node.tokens) <= 6 for node in grown)
         assert "cancelled" in [r.stop_reason for r in screen._growing.results]
         await pilot.press("escape")  # closes the panel; reply 1 stays the chat's
         await wait_until(pilot, lambda: app.screen is screen, "the panel to close")

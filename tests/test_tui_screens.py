@@ -4,7 +4,16 @@ app instead of tracebacks."""
 
 from __future__ import annotations
 
-from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
+from gates import at_token, holding
+from tui_support import (
+    SIZE,
+    make_app,
+    palette_command,
+    send,
+    wait_idle,
+    wait_loaded,
+    wait_until,
+)
 
 from ezchat.session import ChatOptions
 from ezchat.settings import paths
@@ -180,11 +189,7 @@ async def test_palette_commands_system_prompt_and_clear(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=6)
         await send(pilot, "Hello")
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"system prompt")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+        await palette_command(pilot, "system prompt")
         await wait_until(pilot, lambda: screen_name(app) == "TextEditScreen", "the editor")
         app.screen.query_one("TextArea").load_text("You are a pirate.")
         await pilot.press("ctrl+s")
@@ -300,17 +305,18 @@ async def test_keys_work_while_the_bot_writes(tmp_path):
     app = make_app(tmp_path / "chats.db")
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, max_len_tokens=1500)
-        await send(pilot, "Count from 1 to 1000, separated by commas.", wait=False)
-        await wait_until(pilot, lambda: app.chat_screen._reply is not None, "the reply")
-        box = app.query_one("#input")
-        await pilot.press("h", "i")
-        assert box.text == "hi"
-        # sending now keeps the text and says why
-        assert app.chat_screen.generating
-        await pilot.press("enter")
-        assert box.text == "hi"
-        assert any("press Escape" in n.message for n in app._notifications)
-        await pilot.press("escape")
+        with holding("token", at_token(8)) as gate:
+            await send(pilot, "Count from 1 to 1000, separated by commas.", wait=False)
+            await wait_until(pilot, gate.held.is_set, "the reply held mid-stream")
+            box = app.query_one("#input")
+            await pilot.press("h", "i")
+            assert box.text == "hi"
+            # sending now keeps the text and says why
+            assert app.chat_screen.generating
+            await pilot.press("enter")
+            assert box.text == "hi"
+            assert any("press Escape" in n.message for n in app._notifications)
+            await pilot.press("escape")
         await wait_idle(pilot)
         assert app.chat_screen.thread.last_result.stop_reason == "cancelled"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from gates import at_token, holding
 from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
 
 from ezchat.storage.store import ChatStore
@@ -139,10 +140,12 @@ async def test_unreadable_store_is_reported_and_the_chat_still_works(tmp_path):
         assert app.chat_screen.thread.messages[-1]["role"] == "bot"
 
 
-async def test_mid_reply_everything_finished_is_already_on_disk(tmp_path):
+async def test_mid_reply_everything_finished_is_already_on_disk(tmp_path, monkeypatch):
     """What a kill mid-reply would leave: every finished message, the new one typed included,
     and the reply as far as it was flushed, are committed before the reply ends (read through
-    another connection, as after a restart)."""
+    another connection, as after a restart). The reply is flushed at every token here, so that
+    a flush has come by the time the reply is held."""
+    monkeypatch.setattr(ReplySaver, "FLUSH_SECONDS", 0.0)
     store_path = tmp_path / "chats.db"
     app = make_app(store_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -150,29 +153,29 @@ async def test_mid_reply_everything_finished_is_already_on_disk(tmp_path):
         app.chat_screen.thread.sampler.max_len_tokens = 12
         await send(pilot, "Hello!")
         app.chat_screen.thread.sampler.max_len_tokens = 200
-        await send(pilot, "Tell me a long story about a lighthouse.", wait=False)
-        await wait_until(
-            pilot,
-            lambda: (
-                app.chat_screen.conversation.views[-1].role == "bot"
-                and len(app.chat_screen.conversation.views[-1].content) > 10
-            ),
-            "some reply text",
-        )
-        # a flush comes at most FLUSH_SECONDS apart while the reply streams
-        await pilot.pause(ReplySaver.FLUSH_SECONDS * 2)
-        assert app.chat_screen.generating
-        with ChatStore(store_path) as other:
-            (summary,) = other.chats()
-            stored = [(m.role, m.content) for m in other.messages(summary.id)]
-        assert stored[:3] == [
-            ("user", "Hello!"),
-            ("bot", app.chat_screen.thread.messages[1]["content"]),
-            ("user", "Tell me a long story about a lighthouse."),
-        ]
-        role, partial = stored[3]
-        assert role == "bot" and partial.strip()
-        await pilot.press("escape")
+
+        def stored_reply() -> str:
+            with ChatStore(store_path) as other:  # another connection, as after a restart
+                (summary,) = other.chats()
+                stored = other.messages(summary.id)
+            return stored[3].content if len(stored) == 4 else ""
+
+        with holding("token", at_token(12)) as gate:
+            await send(pilot, "Tell me a long story about a lighthouse.", wait=False)
+            await wait_until(pilot, gate.held.is_set, "the reply held mid-stream")
+            await wait_until(pilot, lambda: stored_reply().strip(), "the reply flushed")
+            assert app.chat_screen.generating
+            with ChatStore(store_path) as other:
+                (summary,) = other.chats()
+                stored = [(m.role, m.content) for m in other.messages(summary.id)]
+            assert stored[:3] == [
+                ("user", "Hello!"),
+                ("bot", app.chat_screen.thread.messages[1]["content"]),
+                ("user", "Tell me a long story about a lighthouse."),
+            ]
+            role, partial = stored[3]
+            assert role == "bot" and partial.strip()
+            await pilot.press("escape")
         await wait_idle(pilot)
         assert app.chat_screen.thread.messages[-1]["content"].startswith(partial)
         with ChatStore(store_path) as other:

@@ -5,9 +5,16 @@ hostile text, and a big tree opening fast."""
 from __future__ import annotations
 
 import random
-import time
 
-from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
+from tui_support import (
+    SIZE,
+    make_app,
+    palette_command,
+    send,
+    wait_idle,
+    wait_loaded,
+    wait_until,
+)
 
 from ezchat.chat.tree import Made, Origin, TokenInfo, Tree
 from ezchat.storage.store import ChatStore
@@ -178,30 +185,27 @@ def big_tree(count: int, seed: int = 7) -> Tree:
     return tree
 
 
-async def test_a_big_tree_opens_fast(tmp_path):
+async def test_a_2000_node_tree_opens_at_the_active_leaf_and_pages(tmp_path):
+    """Every node gets a row, the cursor starts on the active leaf, and the paging keys move
+    by whole pages (benchmarks/tree_screen.py measures how fast)."""
     tree = big_tree(2000)
     app = make_app(tmp_path / "chats.db")
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
-        started = time.perf_counter()
         screen = TreeScreen(tree)
         app.push_screen(screen)
         await wait_until(pilot, lambda: screen.query(TreeView) and screen.view.rows, "the tree")
         await pilot.pause()
-        opened = time.perf_counter() - started
         view = screen.view
         assert len(view.rows) == 2000
         assert view.cursor_node is tree.active
         assert "●" in line_of(view, tree.active)  # scrolled to the active leaf
-        assert opened < 1.5, f"the tree screen took {opened:.2f} s to open 2,000 nodes"
-        started = time.perf_counter()
         await pilot.press("g", "pagedown", "pagedown")
         assert view.cursor == 2 * view.page
         await pilot.press("G")
         assert view.cursor == 1999
         await pilot.press("pageup")
-        moved = time.perf_counter() - started
-        assert moved < 1.0, f"paging took {moved:.2f} s"
+        assert view.cursor == 1999 - view.page
 
 
 async def test_the_tree_key_switches_the_conversation_to_an_earlier_reply(tmp_path):
@@ -274,11 +278,7 @@ async def test_the_palette_opens_the_tree_and_a_deleted_reply_leaves_the_convers
         user, first, second = screen.thread.tree.walk()
         assert screen.thread.tree.active is second
 
-        await pilot.press("ctrl+p")
-        await pilot.pause(0.3)
-        await pilot.press(*"Chat tree")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        await palette_command(pilot, "Chat tree")
         await wait_until(pilot, lambda: isinstance(app.screen, TreeScreen), "the tree screen")
         await pilot.pause()
         await pilot.press("d")  # the cursor is on the active reply, the reroll

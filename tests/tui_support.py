@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual import events
+from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 
 from ezchat.session import ChatOptions
@@ -67,3 +68,22 @@ async def send(pilot: Pilot, text: str, wait: bool = True) -> None:
             events.Key("enter", None)
         )  # as the terminal sends it: through the bindings
         await wait_until(pilot, lambda: app.chat_screen.generating, "the reply to start")
+
+
+async def palette_command(pilot: Pilot, title: str) -> None:
+    """Open the command palette, search for ``title`` and run the command once it is the
+    highlighted hit (the palette searches in a worker)."""
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
+    commands = app.screen.query_one(CommandList)
+    await pilot.press(*title)
+
+    def highlighted() -> str:
+        if not commands.option_count or commands.highlighted is None:
+            return ""
+        return str(commands.get_option_at_index(commands.highlighted).prompt)
+
+    await wait_until(pilot, lambda: title.lower() in highlighted().lower(), f"'{title}' found")
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: not isinstance(app.screen, CommandPalette), "its command")
