@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from .http import RemoteError, ServerClient
-from .servers import LLAMA_CPP, LLAMA_CPP_PYTHON, VLLM, ServerInfo
+from .servers import LLAMA_CPP, LLAMA_CPP_PYTHON, VLLM, ServerInfo, checked_token_id
 from .streaming import SHAPE_ERRORS
 from .tokens import (
     MARKER_IDS,
@@ -80,21 +80,23 @@ class RemoteTokenCalls:
                 if isinstance(item, dict):
                     piece = item.get("piece", "")
                     data = bytes(piece) if isinstance(piece, list) else str(piece).encode()
-                    self._memory.remember_piece(int(item["id"]), data)
-                    tokens.append(int(item["id"]))
+                    token = checked_token_id(item["id"])
+                    self._memory.remember_piece(token, data)
+                    tokens.append(token)
                 else:
-                    tokens.append(int(item))
+                    tokens.append(checked_token_id(item))
             return tokens
         if kind == VLLM:
             answer = client.post(
                 "/tokenize",
                 {"model": self.model_id, "prompt": text, "add_special_tokens": add_bos},
             )
-            return [int(t) for t in answer.get("tokens", [])]
+            return [checked_token_id(t) for t in answer.get("tokens", [])]
         body = {"input": text}
         if self.model_id:
             body["model"] = self.model_id
-        tokens = [int(t) for t in client.post("/extras/tokenize", body).get("tokens", [])]
+        answer = client.post("/extras/tokenize", body)
+        tokens = [checked_token_id(t) for t in answer.get("tokens", [])]
         # llama-cpp-python adds the BOS token whenever the model asks for one.
         bos = getattr(self, "bos_token", -1)
         if not add_bos and getattr(self, "add_bos", False) and tokens[:1] == [bos]:

@@ -201,8 +201,14 @@ class Chunk:
     timings: dict[str, Any] | None
 
 
+class OddField(ValueError):
+    """A field of a server's answer of the wrong type or out of range; says which."""
+
+
 def parse_chunk(event: dict[str, Any]) -> Chunk:
-    """One streamed (or whole) completion or chat completion, whatever the engine."""
+    """One streamed (or whole) completion or chat completion, whatever the engine. A field of
+    the wrong type or out of range raises ``OddField``: the server's mistake, which must not
+    reach the reply's text, its token ids (stored as int32) or its figures."""
     choices = event.get("choices") or []
     choice = choices[0] if choices else {}
     if "delta" in choice or "message" in choice:
@@ -210,13 +216,58 @@ def parse_chunk(event: dict[str, Any]) -> Chunk:
         text = message.get("content") or ""
     else:
         text = choice.get("text") or ""
+    if not isinstance(text, str):
+        raise OddField(f"its text is not a string but {type(text).__name__}")
+    finish = choice.get("finish_reason")
     return Chunk(
         text=text,
         tokens=_token_infos(choice.get("logprobs")),
-        finish_reason=choice.get("finish_reason"),
-        usage=event.get("usage"),
-        timings=event.get("timings"),
+        finish_reason=str(finish) if finish is not None else None,
+        usage=_figures(event.get("usage"), "usage", _USAGE_COUNTS),
+        timings=_figures(event.get("timings"), "timings", _TIMINGS_COUNTS),
     )
+
+
+# The figures ezchat reads from ``usage`` and ``timings``: counts of tokens, and milliseconds.
+_USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+_TIMINGS_COUNTS = ("prompt_n", "cache_n", "predicted_n", "prompt_ms", "predicted_ms")
+_MOST_TOKENS = 2**31 - 1  # token ids and counts are stored as int32
+
+
+def _figures(value: Any, what: str, names: tuple[str, ...]) -> dict[str, Any] | None:
+    """``usage`` or ``timings`` with the figures ezchat reads checked: each a finite number
+    from 0 to 2**31 - 1 where present."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise OddField(f"{what} is not an object but {type(value).__name__}")
+    for name in names:
+        if value.get(name) is not None:
+            _figure(value[name], f"{what}.{name}")
+    details = value.get("prompt_tokens_details")
+    if details is not None:
+        if not isinstance(details, dict):
+            raise OddField(f"{what}.prompt_tokens_details is not an object")
+        if details.get("cached_tokens") is not None:
+            _figure(details["cached_tokens"], f"{what}.prompt_tokens_details.cached_tokens")
+    return value
+
+
+def _figure(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise OddField(f"{name} is not a number")
+    if not (math.isfinite(value) and 0 <= value <= _MOST_TOKENS):
+        raise OddField(f"{name} is out of range")
+    return value
+
+
+def checked_token_id(value: Any) -> int:
+    """A token id as a server sends it: a whole number that fits the int32 it is stored as."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MOST_TOKENS:
+        raise OddField(f"a token id ({str(value)[:20]}) is not a whole number from 0 to 2**31 - 1")
+    return value
 
 
 def _token_infos(logprobs: Any) -> list[TokenInfo]:
@@ -243,7 +294,7 @@ def _token_infos(logprobs: Any) -> list[TokenInfo]:
 def _entry_info(entry: dict[str, Any]) -> TokenInfo:
     token_id, text = _split_token(str(entry.get("token", "")))
     if entry.get("id") is not None:
-        token_id = int(entry["id"])
+        token_id = checked_token_id(entry["id"])
     raw = entry.get("bytes")
     piece = bytes(raw) if isinstance(raw, list) else None
     candidates = None
@@ -253,7 +304,7 @@ def _entry_info(entry: dict[str, Any]) -> TokenInfo:
         for top in tops:
             top_id, top_text = _split_token(str(top.get("token", "")))
             if top.get("id") is not None:
-                top_id = int(top["id"])
+                top_id = checked_token_id(top["id"])
             candidates.append((top_id, top_text, _prob(top.get("logprob"))))
         candidates.sort(key=lambda c: c[2], reverse=True)
     own = entry.get("logprob")
@@ -263,11 +314,16 @@ def _entry_info(entry: dict[str, Any]) -> TokenInfo:
 
 def _split_token(token: str) -> tuple[int | None, str]:
     match = _TOKEN_ID.match(token)
-    return (int(match.group(1)), "") if match else (None, token)
+    return (checked_token_id(int(match.group(1))), "") if match else (None, token)
 
 
 def _prob(logprob: Any) -> float:
+    """A probability from a log-probability; 0 for what is not one (NaN, infinities, a
+    positive log-probability, text), so that nothing draws as "nan%" or past 100%."""
     try:
-        return math.exp(float(logprob))
+        value = float(logprob)
     except (TypeError, ValueError, OverflowError):
         return 0.0
+    if not math.isfinite(value) or value > 1e-6:
+        return 0.0
+    return min(1.0, math.exp(value))

@@ -18,13 +18,13 @@ import httpx
 
 from ..engine.results import EvalReport, GenerationResult, TokenEvent
 from .http import RemoteError, StreamEnded, _Retryable, backoff_delay
-from .servers import Chunk, TokenInfo, parse_chunk
+from .servers import Chunk, OddField, TokenInfo, parse_chunk
 from .transport import ReadStopped, WaitExpired
 from .weights import ids_by_text, token_info_from_stream
 
 # What parsing JSON of an unexpected shape raises (a list where an object belongs, ...): at
 # the edge with a server, that is the server's mistake, reported as one.
-SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, OverflowError)
 
 if TYPE_CHECKING:
     from .remote import RemoteModel
@@ -157,11 +157,12 @@ class RemoteGeneration:
     def _parse(self, event: dict[str, Any]) -> Chunk:
         try:
             return parse_chunk(event)
-        except SHAPE_ERRORS:
+        except SHAPE_ERRORS as exc:
+            what = f"{exc}: " if isinstance(exc, OddField) else ""
             raise RemoteError(
                 f"the server at {self._model.base_url} streamed an event ezchat cannot read "
-                f"({str(event)[:60]}); the partial reply is kept: is it an OpenAI-compatible "
-                "server?"
+                f"({what}{str(event)[:60]}); the partial reply is kept: is it an "
+                "OpenAI-compatible server?"
             ) from None
 
     def _token_events(self, text: str, infos: list[TokenInfo]) -> Iterator[TokenEvent]:

@@ -1,0 +1,178 @@
+"""Input ezchat did not write, of the wrong shape or size: a server's stream event with a field
+of the wrong type or out of range, stored chats and files that are damaged or hostile. Each
+ends in one line naming the thing and the fix, keeps what the user had (the partial reply, the
+rest of the chats), and never leaves an interface stuck."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_support import one_error_line, run_ezchat
+from hostile_servers import SCRIPTED, hostile_server
+from tui_support import SIZE, send, wait_until
+
+import ezchat as ez
+from ezchat.backends import RemoteError
+from ezchat.session import ChatOptions
+from ezchat.storage.chats import chat_from_thread
+from ezchat.storage.store import ChatStore
+from ezchat.tui import EzChatApp
+
+COMPLETIONS = ("/completions",)
+
+
+def _event(choice: dict | None = None, **fields) -> str:
+    """A completion event: the token "b", finished, with ``choice``'s and ``fields``' changes."""
+    return json.dumps(
+        {
+            "choices": [{"text": "b", "index": 0, "finish_reason": "stop", **(choice or {})}],
+            **fields,
+        }
+    )
+
+
+def _token(token_id) -> dict:
+    """Log-probabilities in llama.cpp's form, naming the token's id."""
+    entry = {"token": "b", "id": token_id, "logprob": -0.1, "top_logprobs": []}
+    return {"logprobs": {"content": [entry]}}
+
+
+# Each streams after one good token ("a"); each names what was wrong.
+MALFORMED = {
+    "text-number": (_event({"text": 12345}), "text is not a string"),
+    "text-object": (_event({"text": {"a": 1}}), "text is not a string"),
+    "usage-number": (_event(usage=5), "usage is not an object"),
+    "timings-infinite": (
+        _event(timings={"prompt_n": 1}).replace('"prompt_n": 1', '"prompt_n": 1e400'),
+        "timings.prompt_n is out of range",
+    ),
+    "usage-text": (_event(usage={"prompt_tokens": "many"}), "usage.prompt_tokens is not a number"),
+    "id-infinite": (
+        _event(_token(1)).replace('"id": 1', '"id": 1e400'),
+        "token id (inf)",
+    ),
+    "id-past-int32": (_event(_token(10**30)), "token id (1000000000000000"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_stream_event_is_one_line_and_keeps_the_partial_reply(
+    case: str, server_url: str, greedy, tmp_path: Path
+) -> None:
+    """The Thread raises RemoteError naming the field; the reply holds the text before the
+    bad event, and the chat saves (no token id past int32 reaches the store)."""
+    event, says = MALFORMED[case]
+    with hostile_server(SCRIPTED, server_url, COMPLETIONS, events=(event,)) as server:
+        remote = ez.RemoteModel(server.url)
+        thread = ez.Thread(remote, ez.formats.chatml, greedy)
+        with pytest.raises(RemoteError) as failure:
+            thread.send("Say hi.")
+        remote.unload()
+    message = str(failure.value)
+    assert "\n" not in message and says in message, message
+    assert "partial reply is kept" in message
+    assert [(m["role"], m["content"]) for m in thread.messages] == [
+        ("user", "Say hi."),
+        ("bot", "a"),
+    ]
+    assert thread.last_result.stop_reason == "error"
+    with ChatStore(tmp_path / "chats.db") as store:
+        chat_id = chat_from_thread(store, thread)
+        assert [m.content for m in store.messages(chat_id)] == ["Say hi.", "a"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["text-number", "usage-number", "id-past-int32"])
+def test_cli_generate_says_a_malformed_event_in_one_line(
+    case: str, server_url: str, isolated_home: Path
+) -> None:
+    event, says = MALFORMED[case]
+    with hostile_server(SCRIPTED, server_url, COMPLETIONS, events=(event,)) as server:
+        args = ["generate", "Say hi.", "--server", server.url, "-f", "chatml", "-n", "8"]
+        result = run_ezchat(*args, timeout=60)
+    one_error_line(result, "cannot read", says)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["text-object", "timings-infinite", "id-past-int32"])
+async def test_the_app_ends_a_reply_at_a_malformed_event_and_saves_it(
+    case: str, server_url: str, tmp_path: Path
+) -> None:
+    """The app says the server's mistake, is ready for the next message (not "writing" for
+    good), and the chats file holds the partial reply."""
+    event, says = MALFORMED[case]
+    store_path = tmp_path / "chats.db"
+    with hostile_server(SCRIPTED, server_url, COMPLETIONS, events=(event,)) as server:
+        options = ChatOptions(sampler="GreedyDecoding", server=server.url)
+        app = EzChatApp(options, store_path=store_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.ready, "the server to connect")
+            await send(pilot, "Say hi.")
+            assert not app.chat_screen.generating
+            said = [n.message for n in app._notifications if says in n.message]
+            assert len(said) == 1, [n.message for n in app._notifications]
+            assert app.chat_screen.thread.messages[-1]["content"] == "a"
+    with ChatStore(store_path) as store:
+        (summary,) = store.chats()
+        assert [(m.role, m.content) for m in store.messages(summary.id)][-2:] == [
+            ("user", "Say hi."),
+            ("bot", "a"),
+        ]
+
+
+# The token "b" whose candidates' log-probabilities are not numbers a probability comes from.
+ODD_LOGPROBS = _event(
+    {
+        "logprobs": {
+            "content": [
+                {
+                    "token": "b",
+                    "logprob": float("nan"),
+                    "top_logprobs": [
+                        {"token": "b", "logprob": float("nan")},
+                        {"token": "c", "logprob": float("inf")},
+                        {"token": "d", "logprob": 50.0},
+                        {"token": "e", "logprob": -0.5},
+                    ],
+                }
+            ]
+        }
+    }
+)
+
+
+@pytest.mark.slow
+def test_nan_and_infinite_logprobs_are_no_probability(server_url: str, greedy) -> None:
+    """A server's NaN, infinite or positive log-probability is probability 0, never NaN or
+    more than 1; a real one keeps its value."""
+    with hostile_server(SCRIPTED, server_url, COMPLETIONS, events=(ODD_LOGPROBS,)) as server:
+        remote = ez.RemoteModel(server.url)
+        events = list(remote.start("Say hi.", sampler=greedy, candidates=4))
+        remote.unload()
+    (odd,) = [event for event in events if event.text == "b"]
+    probabilities = {c.text: float(c.probability) for c in odd.candidates}
+    assert probabilities["b"] == probabilities["c"] == probabilities["d"] == 0.0
+    assert probabilities["e"] == pytest.approx(0.6065, abs=1e-4)
+
+
+@pytest.mark.slow
+async def test_the_candidates_pane_draws_no_nan_for_a_servers_odd_logprobs(
+    server_url: str, tmp_path: Path
+) -> None:
+    with hostile_server(SCRIPTED, server_url, COMPLETIONS, events=(ODD_LOGPROBS,)) as server:
+        options = ChatOptions(sampler="GreedyDecoding", server=server.url)
+        app = EzChatApp(options, store_path=tmp_path / "chats.db")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.ready, "the server to connect")
+            await send(pilot, "Say hi.")
+            pane = app.chat_screen.candidates_pane
+            await wait_until(
+                pilot, lambda: len(pane.candidates) == 4, "the last token's candidates"
+            )
+            rows = pane.query_one(".candidates-list").options
+            drawn = [str(row.prompt) for row in rows]
+    assert not any("nan" in row or "inf" in row for row in drawn), drawn
+    assert sum("0.0%" in row for row in drawn) == 3, drawn
