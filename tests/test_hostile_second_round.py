@@ -6,15 +6,17 @@ rest of the chats), and never leaves an interface stuck."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 from cli_support import one_error_line, run_ezchat
 from hostile_servers import SCRIPTED, hostile_server
-from tui_support import SIZE, send, wait_until
+from tui_support import SIZE, make_app, send, wait_loaded, wait_until
 
 import ezchat as ez
 from ezchat.backends import RemoteError
+from ezchat.errors import StoreError
 from ezchat.session import ChatOptions
 from ezchat.storage.chats import chat_from_thread
 from ezchat.storage.store import ChatStore
@@ -176,3 +178,62 @@ async def test_the_candidates_pane_draws_no_nan_for_a_servers_odd_logprobs(
             drawn = [str(row.prompt) for row in rows]
     assert not any("nan" in row or "inf" in row for row in drawn), drawn
     assert sum("0.0%" in row for row in drawn) == 3, drawn
+
+
+# --- stored chats -------------------------------------------------------------------------------
+
+
+def _export(created: str) -> str:
+    nodes = [{"id": 1, "parent": 0, "role": "user", "content": "hello"}]
+    data = {"kind": "ezchat-chat", "version": 2, "created": created, "nodes": nodes, "active": 1}
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize("created", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_import_refuses_a_date_no_clock_shows(created: str, tmp_path: Path) -> None:
+    with ChatStore(tmp_path / "chats.db") as store:
+        with pytest.raises(StoreError) as failure:
+            store.import_json(_export(created))
+        message = str(failure.value)
+        assert "\n" not in message and "'created'" in message and "1970" in message, message
+        assert store.chats() == []
+
+
+def _chat_with_impossible_dates(store_path: Path) -> int:
+    """A chat whose row holds dates past year 9999 and before year 1, as an ezchat that did
+    not check imported dates wrote them, beside a healthy older chat."""
+    with ChatStore(store_path) as store:
+        store.import_json(_export("2024-05-01T12:00:00+00:00"))
+        chat_id = store.import_json(_export("2024-05-02T12:00:00+00:00"))
+    with sqlite3.connect(store_path) as conn:
+        conn.execute(
+            "UPDATE chats SET created = ?, updated = ? WHERE id = ?",
+            (253402351199.0, 1e300, chat_id),
+        )
+    conn.close()
+    return chat_id
+
+
+def test_a_stored_chat_with_an_impossible_date_does_not_stop_the_store(tmp_path: Path) -> None:
+    store_path = tmp_path / "chats.db"
+    chat_id = _chat_with_impossible_dates(store_path)
+    with ChatStore(store_path) as store:
+        assert len(store.chats()) == 2
+        assert store.last_chat().id == chat_id
+        assert store.chat(chat_id).created.year == 1970
+        exported = store.export_json(chat_id)
+        assert store.import_json(exported) != chat_id  # and the export imports again
+        assert "hello" in store.export_markdown(chat_id)
+
+
+async def test_the_app_resumes_and_lists_a_chat_with_an_impossible_date(tmp_path: Path) -> None:
+    store_path = tmp_path / "chats.db"
+    chat_id = _chat_with_impossible_dates(store_path)
+    app = make_app(store_path, resume=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        assert app.chat_screen.chat.chat_id == chat_id
+        assert app.chat_screen.thread.messages[-1]["content"] == "hello"
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "ChatListScreen", "list")
+        assert app.screen.query_one("DataTable").row_count == 2

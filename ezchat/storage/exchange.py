@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import utf8
@@ -257,6 +257,22 @@ def tree_from_nodes(raw: Any, active: Any, bad: Callable[[str, str], StoreError]
     return tree
 
 
+# The dates a chat may have been made on: every one of them shows as a local date and time.
+_FIRST_TIME = 0.0
+_LAST_TIME = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
+
+
+def _checked_time(text: str, bad: Callable[[str, str], StoreError]) -> float:
+    """An export's ``created`` as a timestamp; a date before 1970 or past 9998 is refused."""
+    try:
+        moment = datetime.fromisoformat(text).timestamp()
+    except (ValueError, OverflowError, OSError):
+        moment = None
+    if moment is None or not _FIRST_TIME <= moment <= _LAST_TIME:
+        raise bad("'created'", "is not an ISO date from 1970 to 9998")
+    return moment
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -299,10 +315,7 @@ def checked_export(
             settings[key] = thinking_setting(check_thinking(value, where, StoreError))
     created = None
     if isinstance(data.get("created"), str):
-        try:
-            created = datetime.fromisoformat(data["created"]).timestamp()
-        except ValueError:
-            raise bad("'created'", "is not an ISO date") from None
+        created = _checked_time(data["created"], bad)
     if version >= 2:
         return (
             title,

@@ -44,8 +44,16 @@ def default_store_path() -> Path:
     return paths.data_dir() / STORE_FILENAME
 
 
-def _timestamp(value: float) -> datetime:
-    return datetime.fromtimestamp(value).astimezone()
+# A stored time that is no time (hand-edited, or imported by an ezchat that did not check
+# it) reads as the start of 1970: one odd row must not stop the chat list from opening.
+_NO_TIME = 0.0
+
+
+def _timestamp(value: Any) -> datetime:
+    try:
+        return datetime.fromtimestamp(float(value)).astimezone()
+    except (TypeError, ValueError, OverflowError, OSError):
+        return datetime.fromtimestamp(_NO_TIME).astimezone()
 
 
 class ChatStore(SavedStates, ChatExchange):
@@ -106,8 +114,14 @@ class ChatStore(SavedStates, ChatExchange):
 
     @staticmethod
     def _summary(row: tuple) -> ChatSummary:
+        title, model = row[1], row[5]
         return ChatSummary(
-            int(row[0]), row[1], _timestamp(row[2]), _timestamp(row[3]), int(row[4]), row[5]
+            int(row[0]),
+            title if isinstance(title, str) else DEFAULT_TITLE,
+            _timestamp(row[2]),
+            _timestamp(row[3]),
+            int(row[4]),
+            model if isinstance(model, str) else "",
         )
 
     def chats(self) -> list[ChatSummary]:
