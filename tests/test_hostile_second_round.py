@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 from cli_support import one_error_line, run_ezchat
 from hostile_servers import SCRIPTED, hostile_server
+from test_repl import ENTER
+from test_repl import chat as repl_chat
 from tui_support import SIZE, make_app, send, wait_loaded, wait_until
 
 import ezchat as ez
 from ezchat.backends import RemoteError
 from ezchat.errors import StoreError
 from ezchat.session import ChatOptions
-from ezchat.storage.chats import chat_from_thread
+from ezchat.storage.chats import chat_from_thread, thread_from_store
 from ezchat.storage.store import ChatStore
 from ezchat.tui import EzChatApp
 
@@ -237,3 +239,58 @@ async def test_the_app_resumes_and_lists_a_chat_with_an_impossible_date(tmp_path
         await pilot.press("f5")
         await wait_until(pilot, lambda: app.screen.__class__.__name__ == "ChatListScreen", "list")
         assert app.screen.query_one("DataTable").row_count == 2
+
+
+# --- deeply nested JSON -------------------------------------------------------------------------
+
+DEEP = "[" * 100_000
+
+
+def test_importing_deeply_nested_json_is_one_line(tmp_path: Path) -> None:
+    with ChatStore(tmp_path / "chats.db") as store:
+        with pytest.raises(StoreError) as failure:
+            store.import_json(DEEP)
+        assert store.chats() == []
+    message = str(failure.value)
+    assert "\n" not in message and "nests too deeply" in message, message
+
+
+def test_a_stored_sampler_of_deeply_nested_json_opens_with_the_default(
+    model: ez.Model, tmp_path: Path
+) -> None:
+    """A chat imported with such a sampler value exports, and opens on the default preset
+    with a note saying why."""
+    data = json.loads(_export("2024-05-01T12:00:00+00:00"))
+    data["settings"] = {"sampler": '{"temp": ' + DEEP}
+    notes: list[str] = []
+    with ChatStore(tmp_path / "chats.db") as store:
+        chat_id = store.import_json(data)
+        assert "hello" in store.export_markdown(chat_id)
+        thread = thread_from_store(store, chat_id, model, notes=notes)
+    assert thread.sampler.name == ez.samplers.load_default().name
+    assert [m["content"] for m in thread.messages] == ["hello"]
+    (note,) = notes
+    assert "saved sampler values are invalid" in note and "\n" not in note
+
+
+def test_repl_load_of_deeply_nested_json_keeps_the_chat(
+    model: ez.Model, greedy, tmp_path: Path
+) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text(DEEP)
+    thread = ez.Thread(model, "chatml", greedy)
+    thread.add_message("user", "Keep me.")
+    kept = tmp_path / "kept.json"
+    out = repl_chat(thread, f"!load {deep}{ENTER}!save {kept}{ENTER}")
+    said = [line for line in out.splitlines() if "nests too deeply" in line]
+    assert len(said) == 1 and str(deep) in said[0], out
+    assert "Traceback" not in out
+    assert [m["content"] for m in thread.messages] == ["Keep me."]
+    assert json.loads(kept.read_text())["messages"][-1]["content"] == "Keep me."
+
+
+@pytest.mark.slow
+def test_cli_prompt_of_deeply_nested_json_is_one_line(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text(DEEP)
+    one_error_line(run_ezchat("prompt", "-f", "chatml", str(deep)), str(deep), "nests too deeply")

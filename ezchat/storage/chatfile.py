@@ -80,6 +80,10 @@ def parse_chat_text(text: str, where: str) -> ChatFile:
         raise UserFileError(
             f"{where}:{exc.lineno}:{exc.colno}: malformed JSON ({exc.msg}); fix the JSON"
         ) from None
+    except RecursionError:
+        raise UserFileError(
+            f"{where}: the JSON nests too deeply to be a chat; fix the JSON"
+        ) from None
     return parse_chat(data, where)
 
 

@@ -43,7 +43,7 @@ def sampler_from_setting(text: str) -> SamplerSettings:
             raise ValueError("not an object")
         settings = SamplerSettings(**{k: v for k, v in values.items() if k in _SAMPLER_FIELDS})
         return settings.validate()
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise StoreError(
             f"the chat's saved sampler values are invalid ({exc}); pick a sampler preset"
         ) from None

@@ -290,6 +290,8 @@ def checked_export(
             data = json.loads(data)
         except json.JSONDecodeError as exc:
             raise bad("the text", f"is not JSON ({exc})") from None
+        except RecursionError:
+            raise bad("the text", "nests too deeply to be a chat export") from None
     if not isinstance(data, dict):
         raise bad("the data", "must be a JSON object from an ezchat chat export")
     if data.get("kind", EXPORT_KIND) != EXPORT_KIND:

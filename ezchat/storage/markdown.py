@@ -66,6 +66,6 @@ def sampler_label(setting: str) -> str:
             if key != "name" and key in defaults and value != defaults[key]
         ]
         name = str(values.get("name", "custom"))
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return "custom"
     return f"{name} ({', '.join(changed)})" if changed else name
