@@ -294,3 +294,55 @@ def test_cli_prompt_of_deeply_nested_json_is_one_line(tmp_path: Path) -> None:
     deep = tmp_path / "deep.json"
     deep.write_text(DEEP)
     one_error_line(run_ezchat("prompt", "-f", "chatml", str(deep)), str(deep), "nests too deeply")
+
+
+# --- damaged rows and pages -----------------------------------------------------------------------
+
+
+def _chat_with_damaged_token_ids(store_path: Path) -> int:
+    """A saved chat of one exchange whose reply's token ids are 5 bytes, no whole token."""
+    with ChatStore(store_path) as store:
+        chat_id = store.create_chat("damaged")
+        store.add_message(chat_id, "user", "What is the capital of France?")
+        store.add_message(chat_id, "bot", "Paris.", tokens=[12, 34])
+    with sqlite3.connect(store_path) as conn:
+        conn.execute(
+            "UPDATE nodes SET tokens = X'0102030405' WHERE chat_id = ? AND role = 'bot'",
+            (chat_id,),
+        )
+    conn.close()
+    return chat_id
+
+
+def test_damaged_token_ids_are_a_note_and_the_text_is_kept(tmp_path: Path) -> None:
+    store_path = tmp_path / "chats.db"
+    chat_id = _chat_with_damaged_token_ids(store_path)
+    notes: list[str] = []
+    with ChatStore(store_path) as store:
+        tree = store.load_tree(chat_id, notes)
+    assert [(n.content, n.tokens) for n in tree.active_path] == [
+        ("What is the capital of France?", None),
+        ("Paris.", None),
+    ]
+    (note,) = notes
+    assert "\n" not in note and note.startswith(f"chat {chat_id}: message 2:"), note
+    assert "token ids are damaged" in note
+
+
+async def test_the_app_resumes_a_chat_with_damaged_token_ids_and_goes_on(tmp_path: Path) -> None:
+    store_path = tmp_path / "chats.db"
+    chat_id = _chat_with_damaged_token_ids(store_path)
+    app = make_app(store_path, resume=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=6)
+        assert app.chat_screen.chat.chat_id == chat_id
+        said = [n.message for n in app._notifications if "token ids are damaged" in n.message]
+        assert said, [n.message for n in app._notifications]
+        await send(pilot, "And of Italy?")
+        assert [m["role"] for m in app.chat_screen.thread.messages][-4:] == [
+            "user",
+            "bot",
+            "user",
+            "bot",
+        ]
+        assert app.chat_screen.thread.messages[-1]["content"]

@@ -16,7 +16,7 @@ from ..chat.roles import normalize_role
 from ..chat.tree import Made, Node, Origin, TokenInfo, Tree
 from ..errors import StoreError
 from .connection import StoreFile
-from .schema import DEFAULT_TITLE, packed_or_none, unpack_tokens
+from .schema import DEFAULT_TITLE, packed_or_none, unpack_tokens, unpacked_or_noted
 from .tokeninfo import pack_token_info, unpack_token_info
 
 TITLE_LENGTH = 40
@@ -393,12 +393,7 @@ class NodeRows(StoreFile):
                 "the messages under it are left out (the rest of the chat opens)"
             )
             return None
-        token_info = None
-        if info is not None:
-            try:
-                token_info = unpack_token_info(bytes(info))
-            except StoreError as error:
-                notes.append(f"chat {chat_id}: message {node_id}: {error}")
+        where = f"chat {chat_id}: message {node_id}"
         message: dict[str, Any] = {"role": role, "content": content}
         if reasoning:
             message["reasoning"] = reasoning
@@ -408,8 +403,8 @@ class NodeRows(StoreFile):
             Origin.decode(origin),
             id=node_id,
             activate=False,
-            tokens=unpack_tokens(bytes(tokens)) if tokens is not None else None,
-            token_info=token_info,
+            tokens=unpacked_or_noted(unpack_tokens, tokens, where, notes),
+            token_info=unpacked_or_noted(unpack_token_info, info, where, notes),
             bookmarked=bool(marked),
             created=float(made),
         )

@@ -16,7 +16,9 @@ from __future__ import annotations
 import sqlite3
 import sys
 from array import array
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import StoreError
 
@@ -178,7 +180,27 @@ def packed_or_none(tokens: list[int] | None) -> bytes | None:
     return pack_tokens(tokens) if tokens is not None else None
 
 
+def unpacked_or_noted(
+    unpack: Callable[[bytes], Any], blob: Any, where: str, notes: list[str]
+) -> Any | None:
+    """A saved blob read with ``unpack``; None when there is none, or when it is damaged,
+    which is noted: the message's text is kept, and what the blob held is worked out again."""
+    if blob is None:
+        return None
+    try:
+        return unpack(bytes(blob))
+    except StoreError as error:
+        notes.append(f"{where}: {error}")
+        return None
+
+
 def unpack_tokens(data: bytes) -> list[int]:
+    """The token ids ``pack_tokens`` wrote; a blob cut short or overwritten is a StoreError."""
+    if len(data) % array("i").itemsize:
+        raise StoreError(
+            f"saved token ids are damaged ({len(data)} bytes, not 4 a token); the text is "
+            "kept and counted again"
+        )
     packed = array("i")
     packed.frombytes(data)
     if sys.byteorder == "big":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from ..errors import StoreError
 from .connection import StoreFile
 from .schema import pack_tokens, unpack_tokens
 
@@ -57,7 +58,10 @@ class SavedStates(StoreFile):
             tokens, state = conn.execute(
                 "SELECT tokens, state FROM states WHERE chat_id = ?", (chat_id,)
             ).fetchone()
-        return unpack_tokens(tokens), bytes(state)
+        try:
+            return unpack_tokens(tokens), bytes(state)
+        except StoreError:
+            return None  # a damaged cache is no cache: the chat's prompt is evaluated again
 
     def delete_state(self, chat_id: int) -> None:
         with self._writing() as conn:
