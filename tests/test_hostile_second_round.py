@@ -14,6 +14,7 @@ from cli_support import one_error_line, run_ezchat
 from hostile_servers import SCRIPTED, hostile_server
 from test_repl import ENTER
 from test_repl import chat as repl_chat
+from test_tui_dataloss import damage_nodes_table
 from tui_support import SIZE, make_app, send, wait_loaded, wait_until
 
 import ezchat as ez
@@ -346,3 +347,19 @@ async def test_the_app_resumes_a_chat_with_damaged_token_ids_and_goes_on(tmp_pat
             "bot",
         ]
         assert app.chat_screen.thread.messages[-1]["content"]
+
+
+async def test_resume_with_a_damaged_page_says_so_and_opens_a_new_chat(tmp_path: Path) -> None:
+    """The chats file's header is fine but the page --resume reads is garbage: one
+    notification naming the file, and a new chat that works (said unsaved when it is not)."""
+    store_path = tmp_path / "chats.db"
+    damage_nodes_table(store_path)
+    app = make_app(store_path, resume=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=6)
+        said = [n.message for n in app._notifications if "last chat" in n.message]
+        assert len(said) == 1, [n.message for n in app._notifications]
+        assert "\n" not in said[0] and str(store_path) in said[0] and "malformed" in said[0]
+        assert app.chat_screen.chat.chat_id is None
+        await send(pilot, "Hello!")
+        assert [m["role"] for m in app.chat_screen.thread.messages][-2:] == ["user", "bot"]

@@ -185,10 +185,17 @@ class EzChatApp(App):
         self.load_seconds = message.load_seconds
         chat_id = self.requested_chat_id
         if chat_id is None and self.resume and self.store is not None:
-            last = self.store.last_chat()
-            chat_id = last.id if last is not None else None
-            if chat_id is None:
-                self.notify("No saved chat to resume yet; this is a new one.")
+            try:
+                last = self.store.last_chat()
+            except EzChatError as error:  # a damaged page: the file opened, the list did not
+                self.notify(
+                    f"The last chat could not be read, so this is a new one: {error}",
+                    severity="error",
+                )
+            else:
+                chat_id = last.id if last is not None else None
+                if chat_id is None:
+                    self.notify("No saved chat to resume yet; this is a new one.")
         if isinstance(self.screen, LoadingScreen):
             self.pop_screen()
         await self.chat_screen.begin(message.thread, chat_id)
