@@ -21,6 +21,7 @@ import ezchat as ez
 from ezchat.backends import RemoteError
 from ezchat.errors import StoreError
 from ezchat.session import ChatOptions
+from ezchat.settings.config import Config, load_config, save_config
 from ezchat.storage.chats import chat_from_thread, thread_from_store
 from ezchat.storage.store import ChatStore
 from ezchat.tui import EzChatApp
@@ -363,3 +364,26 @@ async def test_resume_with_a_damaged_page_says_so_and_opens_a_new_chat(tmp_path:
         assert app.chat_screen.chat.chat_id is None
         await send(pilot, "Hello!")
         assert [m["role"] for m in app.chat_screen.thread.messages][-2:] == ["user", "bot"]
+
+
+# --- the settings file --------------------------------------------------------------------------
+
+CONTROL_TEXT = 'hi\x1b]0;X\x07\ttab\r\x7f\x00"\\q\nend'
+
+
+def test_a_setting_with_control_characters_is_written_escaped_and_reads_back() -> None:
+    path = save_config(Config(system_prompt=CONTROL_TEXT, keymap={"chat.send\x1b é": "ctrl+j"}))
+    written = path.read_text(encoding="utf-8")
+    assert not any(ch in written for ch in "\x1b\x07\r\x7f\x00"), written
+    loaded = load_config()
+    assert loaded.system_prompt == CONTROL_TEXT
+    assert loaded.keymap == {"chat.send\x1b é": "ctrl+j"}
+
+
+@pytest.mark.slow
+def test_cli_config_set_with_control_characters_leaves_a_readable_file() -> None:
+    result = run_ezchat("config", "set", "system_prompt", CONTROL_TEXT.replace("\x00", ""))
+    assert result.returncode == 0, result.stderr
+    shown = run_ezchat("config", "show")
+    assert shown.returncode == 0, shown.stderr
+    assert load_config().system_prompt == CONTROL_TEXT.replace("\x00", "")

@@ -8,6 +8,7 @@ is reported with its file, line and key.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,14 @@ def _to_toml(values: dict[str, Any]) -> str:
 
 
 def _toml_key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
+    bare = key.isascii() and key.replace("_", "").replace("-", "").isalnum()
+    return key if bare else _toml_value(key)
+
+
+# TOML's basic strings may hold no control character but tab: each is written as an escape,
+# so a value with one (a pasted system prompt) never makes the file unreadable.
+_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+_TOML_ESCAPED = re.compile(r'[\\"\x00-\x08\x0a-\x1f\x7f]')
 
 
 def _toml_value(value: Any) -> str:
@@ -167,5 +175,5 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    text = _TOML_ESCAPED.sub(lambda m: _TOML_ESCAPES.get(m[0], f"\\u{ord(m[0]):04X}"), str(value))
     return f'"{text}"'
