@@ -387,3 +387,30 @@ def test_cli_config_set_with_control_characters_leaves_a_readable_file() -> None
     shown = run_ezchat("config", "show")
     assert shown.returncode == 0, shown.stderr
     assert load_config().system_prompt == CONTROL_TEXT.replace("\x00", "")
+
+
+# --- limits -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("limits", "says"),
+    [
+        ({"timeout": 1e300}, "timeout (--timeout, server_timeout) may be at most 604800 s"),
+        ({"idle_timeout": 1e10}, "idle_timeout (--idle-timeout, server_idle_timeout) may be"),
+        ({"max_read_mb": float("inf")}, "max_read (--max-read-mb, server_max_read_mb) must be"),
+        ({"max_read_mb": 1e300}, "max_read (--max-read-mb, server_max_read_mb) may be at most"),
+    ],
+    ids=["timeout", "idle-timeout", "max-read-infinite", "max-read-huge"],
+)
+def test_a_limit_too_large_for_the_clock_or_a_count_is_one_line(limits: dict, says: str) -> None:
+    with pytest.raises(ez.EzChatError) as failure:
+        ez.RemoteModel("http://127.0.0.1:9", **limits)
+    message = str(failure.value)
+    assert "\n" not in message and says in message, message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag", [("--timeout", "1e300"), ("--max-read-mb", "inf")])
+def test_cli_refuses_a_limit_too_large_in_one_line(flag: tuple[str, str]) -> None:
+    result = run_ezchat("generate", "hi", "--server", "http://127.0.0.1:9", *flag, timeout=60)
+    one_error_line(result, flag[0])

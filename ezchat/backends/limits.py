@@ -25,6 +25,10 @@ MAX_EVENT_BYTES = 1 << 20
 # The longest the TCP connection itself may take, within the timeout.
 CONNECT_TIMEOUT = 10.0
 MB = 1 << 20
+# The most each limit may be: past these a wait overflows the clock's arithmetic and a size
+# the integer it is counted in; a week and a tebibyte are beyond any answer anyway.
+MOST_SECONDS = 7 * 24 * 3600.0
+MOST_MB = float(1 << 20)
 
 # what each limit is called on the command line and in config.toml, for the messages
 _SETTINGS = {
@@ -46,10 +50,7 @@ class ServerLimits:
 
     def __post_init__(self) -> None:
         for name in ("timeout", "idle_timeout", "max_read"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                flag, key = _SETTINGS[name]
-                raise LimitError(f"{name} ({flag}, {key}) must be a positive number, not {value!r}")
+            _check(name, getattr(self, name), MOST_MB * MB if name == "max_read" else MOST_SECONDS)
 
     @classmethod
     def of(
@@ -59,15 +60,28 @@ class ServerLimits:
         max_read_mb: float | None = None,
     ) -> ServerLimits:
         """The limits with the given ones in place of the defaults (``None``: the default)."""
+        mb = DEFAULT_MAX_READ_MB if max_read_mb is None else max_read_mb
+        _check("max_read", mb, MOST_MB)  # in MiB, before it is counted in bytes
         return cls(
             DEFAULT_TIMEOUT if timeout is None else timeout,
             DEFAULT_IDLE_TIMEOUT if idle_timeout is None else idle_timeout,
-            int((DEFAULT_MAX_READ_MB if max_read_mb is None else max_read_mb) * MB),
+            int(mb * MB),
         )
 
     @property
     def max_event(self) -> int:
         return min(self.max_read, MAX_EVENT_BYTES)
+
+
+def _check(name: str, value: object, most: float) -> None:
+    flag, key = _SETTINGS[name]
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise LimitError(f"{name} ({flag}, {key}) must be a positive number, not {value!r}")
+    if value > most:
+        shown = (
+            f"{MOST_MB:.0f} MiB (1 TiB)" if name == "max_read" else f"{MOST_SECONDS:.0f} s (a week)"
+        )
+        raise LimitError(f"{name} ({flag}, {key}) may be at most {shown}, not {value!r}")
 
 
 def raise_hint(name: str) -> str:
