@@ -6,6 +6,7 @@ rest of the chats), and never leaves an interface stuck."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -19,9 +20,10 @@ from tui_support import SIZE, make_app, send, wait_loaded, wait_until
 
 import ezchat as ez
 from ezchat.backends import RemoteError
-from ezchat.errors import StoreError
+from ezchat.errors import StoreError, UserFileError
 from ezchat.session import ChatOptions
-from ezchat.settings.config import Config, load_config, save_config
+from ezchat.settings import paths
+from ezchat.settings.config import Config, config_path, load_config, save_config
 from ezchat.storage.chats import chat_from_thread, thread_from_store
 from ezchat.storage.store import ChatStore
 from ezchat.tui import EzChatApp
@@ -414,3 +416,79 @@ def test_a_limit_too_large_for_the_clock_or_a_count_is_one_line(limits: dict, sa
 def test_cli_refuses_a_limit_too_large_in_one_line(flag: tuple[str, str]) -> None:
     result = run_ezchat("generate", "hi", "--server", "http://127.0.0.1:9", *flag, timeout=60)
     one_error_line(result, flag[0])
+
+
+# --- settings files that are not files ----------------------------------------------------------
+
+
+def _odd_setting_files(kind: str) -> dict[str, str]:
+    """In the user's ``kind`` folder: a link to nothing, a link to /dev/zero and a FIFO, each
+    with what its one line says."""
+    folder = paths.user_dir(kind)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "Ghost.toml").symlink_to(folder / "gone.toml")
+    (folder / "Zero.toml").symlink_to("/dev/zero")
+    os.mkfifo(folder / "Pipe.toml")
+    return {
+        "Ghost": "a link to a file that does not exist",
+        "Zero": "not a regular file",
+        "Pipe": "not a regular file",
+    }
+
+
+def test_odd_preset_files_are_each_one_line_and_the_others_load() -> None:
+    odd = _odd_setting_files("samplers")
+    assert set(odd) <= set(ez.samplers.available())
+    for name, says in odd.items():
+        with pytest.raises(UserFileError) as failure:
+            ez.samplers.description(name)
+        message = str(failure.value)
+        assert "\n" not in message and f"{name}.toml" in message and says in message, message
+    assert ez.samplers.load("GreedyDecoding").temp == 0.0
+
+
+def test_odd_format_files_are_each_one_line() -> None:
+    odd = _odd_setting_files("formats")
+    for name, says in odd.items():
+        with pytest.raises(UserFileError, match=says):
+            ez.formats.load(name)
+    assert ez.formats.load("chatml").name == "chatml"
+
+
+def test_a_config_file_that_is_a_fifo_is_one_line() -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+    with pytest.raises(UserFileError, match="not a regular file"):
+        load_config()
+
+
+@pytest.mark.slow
+def test_cli_lists_presets_beside_odd_files_and_refuses_to_show_one() -> None:
+    odd = _odd_setting_files("samplers")
+    listed = run_ezchat("samplers", timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line.strip()}
+    assert "GreedyDecoding" in rows and "(broken:" not in rows["GreedyDecoding"]
+    for name, says in odd.items():
+        assert "(broken:" in rows[name] and says in rows[name], rows[name]
+    one_error_line(run_ezchat("samplers", "show", "Pipe", timeout=60), "Pipe.toml")
+
+
+async def test_the_app_reports_a_fifo_preset_and_goes_on(tmp_path: Path) -> None:
+    _odd_setting_files("samplers")
+    app = make_app(tmp_path / "chats.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, max_len_tokens=4)
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "PickerScreen", "presets")
+        choices = dict(app.screen.choices)
+        assert all(choices[name].startswith("(broken:") for name in ("Ghost", "Zero", "Pipe"))
+        app.screen.query_one("OptionList").highlighted = list(choices).index("Pipe")
+        await pilot.press("enter")
+        await wait_until(
+            pilot, lambda: any("Pipe.toml" in n.message for n in app._notifications), "a note"
+        )
+        assert app.chat_screen.thread.sampler.name == "GreedyDecoding"
+        await send(pilot, "Still here?")
+        assert app.chat_screen.thread.messages[-1]["role"] == "bot"

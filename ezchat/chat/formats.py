@@ -292,7 +292,7 @@ def sources() -> dict[str, UserFile]:
 def load(name: str) -> Format:
     """The shipped or user format ``name`` (case-insensitive); user files win."""
     found = userfiles.find(KIND, name, "format")
-    return _build(_read(found.path, found.path.stat().st_mtime_ns), found.name, found.path)
+    return _build(_read(found.path, userfiles.file_stamp(found.path)), found.name, found.path)
 
 
 @functools.lru_cache(maxsize=128)

@@ -179,11 +179,11 @@ def _number(bound: float) -> str:
 
 # --- presets ------------------------------------------------------------------------------------
 
-_cache: dict[tuple[str, float], tuple[SamplerSettings, str]] = {}
+_cache: dict[tuple[str, int], tuple[SamplerSettings, str]] = {}
 
 
 def _load_file(file: userfiles.UserFile) -> tuple[SamplerSettings, str]:
-    key = (str(file.path), file.path.stat().st_mtime)
+    key = (str(file.path), userfiles.file_stamp(file.path))
     if key in _cache:
         settings, description = _cache[key]
         return replace(

@@ -54,7 +54,7 @@ def _list_files(
 
 def _show_file(kind: str, name: str, what: str) -> None:
     path = userfiles.find(kind, name, what).path
-    sys.stdout.write(visible(userfiles.read_user_text(path, f"a {what} file")))
+    sys.stdout.write(visible(userfiles.read_settings_text(path)))
 
 
 @formats_app.callback(invoke_without_command=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import UserFileError
 from . import paths
-from .userfiles import check_keys, read_toml, where
+from .userfiles import MOST_TOML_BYTES, check_keys, read_toml, where
 
 CONFIG_FILE = "config.toml"
 _POSITIVE = ("server_timeout", "server_idle_timeout", "server_max_read_mb")
@@ -131,7 +131,13 @@ def save_config(config: Config, path: Path | None = None) -> Path:
     path = path or config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     values = {k: v for k, v in asdict(config).items() if v not in (None, {})}
-    path.write_text(_to_toml(values), encoding="utf-8")
+    text = _to_toml(values)
+    if len(text.encode("utf-8", "surrogatepass")) > MOST_TOML_BYTES:  # it would not be read
+        raise UserFileError(
+            f"{path}: the settings would take more than {MOST_TOML_BYTES} bytes; shorten the "
+            "longest value (a system prompt that long belongs in a file of its own)"
+        )
+    path.write_text(text, encoding="utf-8")
     return path
 
 

@@ -7,7 +7,9 @@ and the key, so the user can go straight to it.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,10 @@ from typing import Any
 
 from ..errors import UnknownNameError, UserFileError
 from . import paths
+
+# The most a format, preset or config file may hold: each is a few KiB (a config with a long
+# system prompt more); a file past this is refused before it is read.
+MOST_TOML_BYTES = 8 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +82,61 @@ def read_user_text(
     return text if keep_newlines else text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def file_stamp(path: Path) -> int:
+    """When the settings file ``path`` last changed (a cache key), once it is known to be a
+    regular file ezchat will read: a dangling link, a FIFO, a device or a file past
+    MOST_TOML_BYTES is a ``UserFileError`` naming it, not a hang or a flood."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        link = " (a link to a file that does not exist)" if path.is_symlink() else ""
+        raise UserFileError(f"{path}: no such file{link}; remove it or fix the link") from None
+    except OSError as exc:
+        raise UserFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    _check_regular(path, found)
+    return found.st_mtime_ns
+
+
+def _check_regular(path: Path, found: os.stat_result) -> None:
+    if not stat.S_ISREG(found.st_mode):
+        raise UserFileError(
+            f"{path}: not a regular file (a folder, FIFO or device); replace it with a .toml file"
+        )
+    if found.st_size > MOST_TOML_BYTES:
+        raise UserFileError(
+            f"{path}: {found.st_size} bytes, more than a settings file holds (at most "
+            f"{MOST_TOML_BYTES}); is it the right file?"
+        )
+
+
+def _read_settings_bytes(path: Path) -> bytes:
+    """The bytes of a settings file, read only if it is a regular file of at most
+    MOST_TOML_BYTES; opened without blocking, so a FIFO put in its place cannot hang."""
+    file_stamp(path)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise UserFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    with os.fdopen(descriptor, "rb") as file:
+        _check_regular(path, os.fstat(descriptor))  # what was opened, if it changed since
+        data = file.read(MOST_TOML_BYTES + 1)
+    if len(data) > MOST_TOML_BYTES:
+        raise UserFileError(f"{path}: grew past {MOST_TOML_BYTES} bytes while read")
+    return data
+
+
+def read_settings_text(path: Path) -> str:
+    """A settings file's text (a format, sampler preset or the config), bounded as
+    ``_read_settings_bytes`` reads it."""
+    try:
+        text = _read_settings_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserFileError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def read_toml(path: Path) -> dict[str, Any]:
-    text = read_user_text(path, "a .toml file")
+    text = read_settings_text(path)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
