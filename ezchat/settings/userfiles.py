@@ -89,8 +89,12 @@ def file_stamp(path: Path) -> int:
     try:
         found = path.stat()
     except FileNotFoundError:
-        link = " (a link to a file that does not exist)" if path.is_symlink() else ""
-        raise UserFileError(f"{path}: no such file{link}; remove it or fix the link") from None
+        if path.is_symlink():
+            raise UserFileError(
+                f"{path}: no such file (a link to a file that does not exist); remove it or "
+                "fix the link"
+            ) from None
+        raise UserFileError(f"{path}: no such file; check the path") from None
     except OSError as exc:
         raise UserFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     _check_regular(path, found)
@@ -98,9 +102,11 @@ def file_stamp(path: Path) -> int:
 
 
 def _check_regular(path: Path, found: os.stat_result) -> None:
+    if stat.S_ISDIR(found.st_mode):
+        raise UserFileError(f"{path}: is a folder; give the path of a .toml file")
     if not stat.S_ISREG(found.st_mode):
         raise UserFileError(
-            f"{path}: not a regular file (a folder, FIFO or device); replace it with a .toml file"
+            f"{path}: not a regular file (a FIFO or a device); replace it with a .toml file"
         )
     if found.st_size > MOST_TOML_BYTES:
         raise UserFileError(
