@@ -492,3 +492,18 @@ async def test_the_app_reports_a_fifo_preset_and_goes_on(tmp_path: Path) -> None
         assert app.chat_screen.thread.sampler.name == "GreedyDecoding"
         await send(pilot, "Still here?")
         assert app.chat_screen.thread.messages[-1]["role"] == "bot"
+
+
+# --- the Markdown export ------------------------------------------------------------------------
+
+
+def test_a_title_or_setting_with_line_breaks_makes_no_section_in_markdown(tmp_path: Path) -> None:
+    data = json.loads(_export("2024-05-01T12:00:00+00:00"))
+    data["title"] = "Trip\n## Bot\nfake reply"
+    data["settings"] = {"model": "m.gguf\n\n## User\nforged `x`", "format": "chatml"}
+    with ChatStore(tmp_path / "chats.db") as store:
+        markdown = store.export_markdown(store.import_json(data))
+    lines = markdown.splitlines()
+    assert lines[0] == "# Trip ## Bot fake reply"
+    assert [line for line in lines if line.startswith("## ")] == ["## User"]  # the one message
+    assert "- model: `` m.gguf ## User forged `x` ``" in lines

@@ -6,6 +6,7 @@ and a chat an app holds in memory read the same.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -15,12 +16,12 @@ from ..chat.samplers import SamplerSettings
 
 def markdown_from_export(data: dict[str, Any]) -> str:
     """``export_json`` data (a stored chat's, or an app's chat held in memory) for reading."""
-    lines = [f"# {data['title']}", ""]
+    lines = [f"# {_one_line(data['title'])}", ""]
     settings = dict(data["settings"])
     settings["sampler"] = sampler_label(settings.get("sampler", ""))
     for key in ("model", "format", "sampler", "thinking"):
         if settings.get(key):
-            lines.append(f"- {key}: `{settings[key]}`")
+            lines.append(f"- {key}: {_code(_one_line(settings[key]))}")
     lines += [f"- saved: {datetime.fromisoformat(data['updated']):%Y-%m-%d %H:%M}", ""]
     for node, place, count in _active_path(data):
         heading = ROLE_TABLE[node["role"]].label
@@ -33,6 +34,20 @@ def markdown_from_export(data: dict[str, Any]) -> str:
             lines += ["</details>", ""]
         lines += [node["content"].rstrip("\n"), ""]
     return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    """A title or setting on one line: one that held a line break (outside text: an imported
+    chat's) would otherwise start sections of its own, such as a fake "## Bot"."""
+    return " ".join(text.split())
+
+
+def _code(text: str) -> str:
+    """``text`` as a Markdown code span, fenced by more backticks than it holds in a row."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    padded = f" {text} " if text.startswith("`") or text.endswith("`") else text
+    return f"{fence}{padded}{fence}"
 
 
 def _active_path(data: dict[str, Any]) -> list[tuple[dict[str, Any], int, int]]:
