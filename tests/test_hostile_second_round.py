@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from cli_support import one_error_line, run_ezchat
+from cli_support import ROOT, one_error_line, run_ezchat
+from gates import ProcessHold
 from hostile_servers import SCRIPTED, hostile_server
 from test_repl import ENTER
 from test_repl import chat as repl_chat
@@ -507,3 +510,48 @@ def test_a_title_or_setting_with_line_breaks_makes_no_section_in_markdown(tmp_pa
     assert lines[0] == "# Trip ## Bot fake reply"
     assert [line for line in lines if line.startswith("## ")] == ["## User"]  # the one message
     assert "- model: `` m.gguf ## User forged `x` ``" in lines
+
+
+# --- batch runs -----------------------------------------------------------------------------------
+
+
+def _prompts(path: Path, count: int) -> list[str]:
+    ids = [f"p{number}" for number in range(count)]
+    lines = [
+        json.dumps({"id": i, "prompt": f"Name a number above {n}."}) for n, i in enumerate(ids)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return ids
+
+
+@pytest.mark.slow
+def test_a_second_batch_run_on_one_output_is_refused_in_one_line(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    """The first run holds OUTPUT (held after its first response); a second run on it is
+    refused in one line and writes nothing; the first then ends with each id once."""
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    ids = _prompts(source, 4)
+    args = [str(source), "-o", str(output), "--max-tokens", "4", "-p", "1", "-c", "512", "-q"]
+    gate = ProcessHold(tmp_path / "gate", "response", 1)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EZCHAT_HOME": str(isolated_home), **gate.env}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "ezchat", "batch", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert gate.wait_held(first) == "response 1"
+        written = output.read_text()
+        second = run_ezchat("batch", *args, timeout=120)
+        one_error_line(second, str(output), "another ezchat batch run")
+        assert output.read_text() == written
+    finally:
+        gate.release(first)
+        _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert sorted(row["id"] for row in rows) == ids

@@ -28,6 +28,7 @@ from ..runners.prompts import Prompt, PromptCollection
 from ..runners.responses import Response
 from ..runners.typed import OutputType
 from ..safetext import visible
+from .batch_output import OutputFailed, OutputFile, check_output_folder, finished_ids
 
 PROG = "ezchat batch"
 _RESERVED = {"prompt", "id", "system", "metadata", "context"}
@@ -81,82 +82,6 @@ def parse_records(
         )
         items.append(InputLine(line, item_id, prompt))
     return items, problems
-
-
-def finished_ids(output: Path, retry_failed: bool) -> set[str]:
-    """Ids already answered in OUTPUT (with --retry-failed, skipped and failed ones are not
-    counted as answered). A damaged line (a run killed mid-write) is ignored. Only a regular
-    file is read: a pipe or a device (/dev/stdout, /dev/full) holds nothing to resume, and
-    reading /dev/full or /dev/zero never ends."""
-    if not output.is_file():
-        return set()
-    records, _damaged = read_jsonl(output)
-    done = set()
-    for _line, record in records:
-        if "id" not in record:
-            continue
-        if retry_failed and ("skipped" in record or "error" in record):
-            continue
-        done.add(str(record["id"]))
-    return done
-
-
-def check_output_folder(output: Path, make_folder: bool) -> None:
-    """OUTPUT's folder must exist, unless --mkdir asks for it: a typo in the path should not
-    create folders somewhere unexpected."""
-    folder = output.parent
-    if folder.is_dir():
-        return
-    if folder.exists():
-        raise EzChatError(f"{output}: {folder} is not a folder; pick another -o path")
-    if not make_folder:
-        raise EzChatError(
-            f"{output}: the folder {folder} does not exist; create it, or pass --mkdir"
-        )
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EzChatError(
-            f"{output}: cannot create the folder {folder} ({exc.strerror or exc})"
-        ) from None
-
-
-class OutputFile:
-    """OUTPUT opened for appending, unbuffered: a line is on disk (or refused) as soon as it is
-    written, and a failed write leaves nothing in a buffer that closing would retry."""
-
-    def __init__(self, output: Path) -> None:
-        self.path = output
-        needs_newline = (
-            output.is_file() and output.stat().st_size > 0 and not _ends_with_newline(output)
-        )
-        self._file = output.open("ab", buffering=0)
-        if needs_newline:  # the last run was killed mid-line: start a fresh line
-            self.write_line("")
-
-    def write_line(self, text: str) -> None:
-        data = memoryview((text + "\n").encode("utf-8"))
-        while data:  # a raw write may take only part, as a disk fills up
-            data = data[self._file.write(data) :]
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> OutputFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class OutputFailed(EzChatError):
-    """Writing OUTPUT failed (a full disk, a file size limit); the run stops."""
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with path.open("rb") as file:
-        file.seek(-1, 2)
-        return file.read(1) == b"\n"
 
 
 def _output_line(item: InputLine, response: Response) -> str:
@@ -241,39 +166,39 @@ def batch_command(
     problems += bad_records
     for problem in problems:
         _warn(problem)
-    done = finished_ids(output, retry_failed)
-    todo = [item for item in items if str(item.id) not in done]
-    options = ChatOptions(
-        model=model,
-        format=format,
-        sampler=sampler,
-        system=system,
-        context_length=context_length,
-        n_threads=threads,
-    ).with_config()
-    for item in todo:
-        if item.prompt.sys_prompt is None and options.system:
-            item.prompt.sys_prompt = options.system
-    if not todo:
-        _warn(
-            f"nothing to do: {len(items) - len(todo)} of {len(items)} ids are already in {output}"
-        )
-        raise typer.Exit(1 if problems else 0)
+    with OutputFile(output) as file:  # held from here: another run on OUTPUT is refused
+        done = finished_ids(output, retry_failed)
+        todo = [item for item in items if str(item.id) not in done]
+        options = ChatOptions(
+            model=model,
+            format=format,
+            sampler=sampler,
+            system=system,
+            context_length=context_length,
+            n_threads=threads,
+        ).with_config()
+        for item in todo:
+            if item.prompt.sys_prompt is None and options.system:
+                item.prompt.sys_prompt = options.system
+        if not todo:
+            _warn(
+                f"nothing to do: {len(items) - len(todo)} of {len(items)} ids are already in {output}"
+            )
+            raise typer.Exit(1 if problems else 0)
 
-    chosen_sampler = load_sampler(options)
-    if max_tokens is not None:
-        chosen_sampler = chosen_sampler.replace(max_len_tokens=max_tokens)
-    runner = BatchRunner(
-        load_model(options) if quiet else load_model_showing_progress(options),
-        chosen_sampler,
-        options.format or "auto",
-        cache=cache,
-        parallel=parallel,
-        progress=not quiet,
-    )
-    by_id = {item.prompt.id: item for item in todo}
-    written = 0
-    with OutputFile(output) as file:
+        chosen_sampler = load_sampler(options)
+        if max_tokens is not None:
+            chosen_sampler = chosen_sampler.replace(max_len_tokens=max_tokens)
+        runner = BatchRunner(
+            load_model(options) if quiet else load_model_showing_progress(options),
+            chosen_sampler,
+            options.format or "auto",
+            cache=cache,
+            parallel=parallel,
+            progress=not quiet,
+        )
+        by_id = {item.prompt.id: item for item in todo}
+        written = 0
 
         def write(response: Response) -> None:
             nonlocal written
