@@ -555,3 +555,24 @@ def test_a_second_batch_run_on_one_output_is_refused_in_one_line(
     assert first.returncode == 0, stderr
     rows = [json.loads(line) for line in output.read_text().splitlines()]
     assert sorted(row["id"] for row in rows) == ids
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["before the command", "after the command"])
+def test_batch_uses_the_server_named_before_or_after_the_command(
+    where: str, server_url: str, tmp_path: Path
+) -> None:
+    """The server's every reply is "ab" (its scripted stream): the output holds it, so the
+    prompts went to the server, not to the local model."""
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    ids = _prompts(source, 2)
+    with hostile_server(SCRIPTED, server_url, COMPLETIONS, events=(_event(),)) as server:
+        named = ["--server", server.url]
+        batch = ["batch", str(source), "-o", str(output), "--max-tokens", "4", "-q"]
+        args = [*named, *batch] if where == "before the command" else [*batch, *named]
+        result = run_ezchat(*args, timeout=300)
+        assert server.misbehaved == 2
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert sorted(row["id"] for row in rows) == ids
+    assert [row["response"] for row in rows] == ["ab", "ab"]

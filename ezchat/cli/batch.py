@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from .. import utf8
 from ..errors import EzChatError
 from ..runners.data import read_jsonl
 from ..runners.prompts import Prompt, PromptCollection
@@ -29,8 +28,13 @@ from ..runners.responses import Response
 from ..runners.typed import OutputType
 from ..safetext import visible
 from .batch_output import OutputFailed, OutputFile, check_output_folder, finished_ids
+from .server_options import SERVER_LIMIT_PARAMETERS
 
 PROG = "ezchat batch"
+# the server's limits, as every command that takes --server names them
+TimeoutOption = SERVER_LIMIT_PARAMETERS["timeout"]
+IdleTimeoutOption = SERVER_LIMIT_PARAMETERS["idle_timeout"]
+MaxReadOption = SERVER_LIMIT_PARAMETERS["max_read_mb"]
 _RESERVED = {"prompt", "id", "system", "metadata", "context"}
 
 
@@ -99,6 +103,7 @@ def _warn(message: str) -> None:
 
 
 def batch_command(
+    ctx: typer.Context,
     input: Annotated[
         Path, typer.Argument(metavar="INPUT.jsonl", help="prompts, one JSON object a line")
     ],
@@ -108,6 +113,15 @@ def batch_command(
     model: Annotated[
         str | None, typer.Option("--model", "-m", metavar="PATH", help="GGUF model file")
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server", metavar="URL", help="an OpenAI-compatible server to use instead of a model"
+        ),
+    ] = None,
+    timeout: TimeoutOption = None,
+    idle_timeout: IdleTimeoutOption = None,
+    max_read_mb: MaxReadOption = None,
     format: Annotated[
         str | None,
         typer.Option(
@@ -156,9 +170,24 @@ def batch_command(
     from ..runners.batch import BatchRunner
     from ..session import ChatOptions, load_model, load_sampler
     from .loadbar import load_model_showing_progress
+    from .options import prepare, root_options
 
-    if system is not None:
-        utf8.check(system, "--system")
+    # The options given before the command (ezchat --server URL batch) count where batch's own
+    # are not given: a server or model named anywhere is the one used.
+    own = {
+        "model": model,
+        "server": server,
+        "timeout": timeout,
+        "idle_timeout": idle_timeout,
+        "max_read_mb": max_read_mb,
+        "format": format,
+        "sampler": sampler,
+        "system": system,
+        "context_length": context_length,
+        "n_threads": threads,
+    }
+    given = {name: value for name, value in own.items() if value is not None}
+    options = prepare(replace(root_options(ctx) or ChatOptions(), **given))
     typed = OutputType.from_json(output_type) if output_type is not None else None
     check_output_folder(output, make_folder)
     records, problems = read_jsonl(input)
@@ -169,14 +198,6 @@ def batch_command(
     with OutputFile(output) as file:  # held from here: another run on OUTPUT is refused
         done = finished_ids(output, retry_failed)
         todo = [item for item in items if str(item.id) not in done]
-        options = ChatOptions(
-            model=model,
-            format=format,
-            sampler=sampler,
-            system=system,
-            context_length=context_length,
-            n_threads=threads,
-        ).with_config()
         for item in todo:
             if item.prompt.sys_prompt is None and options.system:
                 item.prompt.sys_prompt = options.system
