@@ -421,6 +421,13 @@ def test_cli_refuses_a_limit_too_large_in_one_line(flag: tuple[str, str]) -> Non
     one_error_line(result, flag[0])
 
 
+@pytest.mark.slow
+def test_config_set_refuses_a_limit_too_large_in_one_line() -> None:
+    result = run_ezchat("config", "set", "server_timeout", "1e300", timeout=60)
+    one_error_line(result, "server_timeout", "at most 604800 s")
+    assert load_config().server_timeout is None  # nothing was written
+
+
 # --- settings files that are not files ----------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..backends.limits import ServerLimits
 from ..chat import formats, samplers
 from ..engine.gguf import read_gguf
 from ..safetext import visible
@@ -110,6 +111,13 @@ def _parse_config_value(key: str, value: str, kind: type) -> Any:
     return value
 
 
+_LIMIT_KEYS = {
+    "server_timeout": "timeout",
+    "server_idle_timeout": "idle_timeout",
+    "server_max_read_mb": "max_read_mb",
+}
+
+
 def _check_config_value(key: str, value: Any) -> None:
     """Names and paths are checked now rather than at the next start."""
     if key == "sampler":
@@ -118,5 +126,7 @@ def _check_config_value(key: str, value: Any) -> None:
         formats.load(value)
     elif key == "model":
         read_gguf(value)
+    elif key in _LIMIT_KEYS:  # each also has a most: past it the clock or a count overflows
+        ServerLimits.of(**{_LIMIT_KEYS[key]: value})
     elif key == "context_length" and value < MIN_CONTEXT:
         raise fail(f"context_length must be at least {MIN_CONTEXT}, got {value}")
