@@ -583,3 +583,36 @@ def test_batch_uses_the_server_named_before_or_after_the_command(
     rows = [json.loads(line) for line in output.read_text().splitlines()]
     assert sorted(row["id"] for row in rows) == ids
     assert [row["response"] for row in rows] == ["ab", "ab"]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "says"),
+    [
+        ("content", b"\x00\xff", "message 4 is damaged (its text is not text)"),
+        ("role", 7, "message 4 has an unknown role '7'"),
+    ],
+)
+def test_a_saved_row_whose_text_or_role_is_not_one_leaves_the_rest_open(
+    column: str, value: object, says: str, tmp_path: Path
+) -> None:
+    """The message is left out with a note (and those under it); one whose time is text keeps
+    its text. The chat opens with the rest."""
+    store_path = tmp_path / "chats.db"
+    with ChatStore(store_path) as store:
+        chat_id = store.create_chat("hand-edited")
+        for turn in range(3):
+            store.add_message(chat_id, "user", f"question {turn}")
+            store.add_message(chat_id, "bot", f"answer {turn}")
+    with sqlite3.connect(store_path) as conn:
+        conn.execute("UPDATE nodes SET created = 'soon' WHERE chat_id = ? AND id = 1", (chat_id,))
+        conn.execute(
+            f"UPDATE nodes SET {column} = ? WHERE chat_id = ? AND id = 4", (value, chat_id)
+        )
+    conn.close()
+    notes: list[str] = []
+    with ChatStore(store_path) as store:
+        tree = store.load_tree(chat_id, notes)
+        assert "question 0" in store.export_markdown(chat_id)
+    assert [node.content for node in tree.active_path] == ["question 0", "answer 0", "question 1"]
+    assert all("\n" not in note for note in notes), notes
+    assert says in notes[0], notes

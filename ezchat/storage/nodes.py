@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any
 
 from ..chat.roles import normalize_role
 from ..chat.tree import Made, Node, Origin, TokenInfo, Tree
 from ..errors import StoreError
 from .connection import StoreFile
-from .schema import DEFAULT_TITLE, packed_or_none, unpack_tokens, unpacked_or_noted
-from .tokeninfo import pack_token_info, unpack_token_info
+from .node_reading import node_from_row
+from .schema import DEFAULT_TITLE, packed_or_none
+from .tokeninfo import pack_token_info
 
 TITLE_LENGTH = 40
 
@@ -356,7 +356,7 @@ class NodeRows(StoreFile):
         waiting = [0]
         while waiting:
             for row in children.pop(waiting.pop(), []):
-                node = self._node_from_row(tree, chat_id, row, notes)
+                node = node_from_row(tree, chat_id, row, notes)
                 if node is not None:
                     waiting.append(node.id)
                     if row[2]:
@@ -380,31 +380,3 @@ class NodeRows(StoreFile):
             )
         tree.truncate_to(active if active is not None else tree.leaf_of(tree.root))
         return tree
-
-    @staticmethod
-    def _node_from_row(tree: Tree, chat_id: int, row: tuple, notes: list[str]) -> Node | None:
-        node_id, parent_id, _, role, content, reasoning, tokens, info, origin, marked, made = row
-        parent = tree.nodes[parent_id]
-        try:
-            role = normalize_role(role)
-        except ValueError:
-            notes.append(
-                f"chat {chat_id}: saved message {node_id} has an unknown role {role!r}; it and "
-                "the messages under it are left out (the rest of the chat opens)"
-            )
-            return None
-        where = f"chat {chat_id}: message {node_id}"
-        message: dict[str, Any] = {"role": role, "content": content}
-        if reasoning:
-            message["reasoning"] = reasoning
-        return tree.add(
-            parent,
-            message,
-            Origin.decode(origin),
-            id=node_id,
-            activate=False,
-            tokens=unpacked_or_noted(unpack_tokens, tokens, where, notes),
-            token_info=unpacked_or_noted(unpack_token_info, info, where, notes),
-            bookmarked=bool(marked),
-            created=float(made),
-        )
