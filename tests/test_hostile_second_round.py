@@ -1,7 +1,9 @@
-"""Input ezchat did not write, of the wrong shape or size: a server's stream event with a field
-of the wrong type or out of range, stored chats and files that are damaged or hostile. Each
-ends in one line naming the thing and the fix, keeps what the user had (the partial reply, the
-rest of the chats), and never leaves an interface stuck."""
+"""Input ezchat did not write, of the wrong shape or size: a server's stream events and
+log-probabilities, imported and stored chats (dates, nesting, damaged blobs and pages, rows
+edited by hand), settings files that are links, FIFOs or hold control characters, limits past
+what a clock or a count holds, and two batch runs on one output. Each ends in one line naming
+the thing and the fix, keeps what the user had (the partial reply, the rest of the chats), and
+never leaves an interface stuck."""
 
 from __future__ import annotations
 
@@ -235,6 +237,7 @@ def test_a_stored_chat_with_an_impossible_date_does_not_stop_the_store(tmp_path:
         assert "hello" in store.export_markdown(chat_id)
 
 
+@pytest.mark.slow  # the real app, as the TUI tests run it
 async def test_the_app_resumes_and_lists_a_chat_with_an_impossible_date(tmp_path: Path) -> None:
     store_path = tmp_path / "chats.db"
     chat_id = _chat_with_impossible_dates(store_path)
@@ -336,6 +339,7 @@ def test_damaged_token_ids_are_a_note_and_the_text_is_kept(tmp_path: Path) -> No
     assert "token ids are damaged" in note
 
 
+@pytest.mark.slow  # the real app, as the TUI tests run it
 async def test_the_app_resumes_a_chat_with_damaged_token_ids_and_goes_on(tmp_path: Path) -> None:
     store_path = tmp_path / "chats.db"
     chat_id = _chat_with_damaged_token_ids(store_path)
@@ -355,6 +359,7 @@ async def test_the_app_resumes_a_chat_with_damaged_token_ids_and_goes_on(tmp_pat
         assert app.chat_screen.thread.messages[-1]["content"]
 
 
+@pytest.mark.slow  # the real app, as the TUI tests run it
 async def test_resume_with_a_damaged_page_says_so_and_opens_a_new_chat(tmp_path: Path) -> None:
     """The chats file's header is fine but the page --resume reads is garbage: one
     notification naming the file, and a new chat that works (said unsaved when it is not)."""
@@ -485,6 +490,7 @@ def test_cli_lists_presets_beside_odd_files_and_refuses_to_show_one() -> None:
     one_error_line(run_ezchat("samplers", "show", "Pipe", timeout=60), "Pipe.toml")
 
 
+@pytest.mark.slow  # the real app, as the TUI tests run it
 async def test_the_app_reports_a_fifo_preset_and_goes_on(tmp_path: Path) -> None:
     _odd_setting_files("samplers")
     app = make_app(tmp_path / "chats.db")
