@@ -228,9 +228,10 @@ def parse_chunk(event: dict[str, Any]) -> Chunk:
     )
 
 
-# The figures ezchat reads from ``usage`` and ``timings``: counts of tokens, and milliseconds.
-_USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
-_TIMINGS_COUNTS = ("prompt_n", "cache_n", "predicted_n", "prompt_ms", "predicted_ms")
+# The figures ezchat reads from ``usage`` and ``timings`` (streaming._eval_report): counts of
+# tokens, and milliseconds. The others are left as the server sent them, unread.
+_USAGE_COUNTS = ("prompt_tokens",)
+_TIMINGS_COUNTS = ("prompt_n", "cache_n", "prompt_ms")
 _MOST_TOKENS = 2**31 - 1  # token ids and counts are stored as int32
 
 
