@@ -42,6 +42,7 @@ class ChatOptions:
     idle_timeout: float | None = None
     max_read_mb: float | None = None
     template_timeout: float | None = None
+    template_memory_mb: float | None = None
     # the thinking switch for templates that take one; None: the template's default
     thinking: bool | None = None
 
@@ -64,6 +65,7 @@ class ChatOptions:
             idle_timeout=self.idle_timeout or config.server_idle_timeout,
             max_read_mb=self.max_read_mb or config.server_max_read_mb,
             template_timeout=self.template_timeout or config.template_timeout,
+            template_memory_mb=self.template_memory_mb or config.template_memory_mb,
             model=resolve_model_path(self.model, config.model)
             if not (self.server or config.server)
             else self.model,

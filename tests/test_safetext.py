@@ -18,11 +18,11 @@ import os
 import pty
 import re
 import select
-import struct
 from pathlib import Path
 
 import pytest
 from gates import holding
+from gguf_craft import craft_gguf
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from tui_support import wait_idle, wait_loaded, wait_until
@@ -136,59 +136,6 @@ def test_json_text_is_safe_to_print_and_reads_back_raw() -> None:
 
 # --- a GGUF file with hostile metadata ------------------------------------------------------------
 
-_FIXED_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-
-
-def _skip_value(data: bytes, pos: int, kind: int) -> int:
-    if kind in _FIXED_SIZES:
-        return pos + _FIXED_SIZES[kind]
-    if kind == 8:  # string
-        return pos + 8 + struct.unpack_from("<Q", data, pos)[0]
-    if kind == 9:  # array
-        item, count = struct.unpack_from("<IQ", data, pos)
-        pos += 12
-        if item in _FIXED_SIZES:
-            return pos + _FIXED_SIZES[item] * count
-        for _ in range(count):
-            pos = _skip_value(data, pos, item)
-        return pos
-    raise ValueError(f"GGUF value type {kind}")
-
-
-def _gguf_string(text: str) -> bytes:
-    raw = text.encode("utf-8")
-    return struct.pack("<Q", len(raw)) + raw
-
-
-def craft_gguf(source: Path, target: Path, strings: dict[str, str]) -> Path:
-    """A copy of the GGUF ``source`` with the string metadata ``strings`` set (replaced, or
-    added); the tensor table and data are the same bytes, so llama.cpp loads the same model."""
-    data = source.read_bytes()
-    magic, version, n_tensors, n_kv = struct.unpack_from("<4sIQQ", data, 0)
-    pos, entries, alignment = 24, {}, 32
-    for _ in range(n_kv):
-        start = pos
-        key_length = struct.unpack_from("<Q", data, pos)[0]
-        key = data[pos + 8 : pos + 8 + key_length].decode()
-        pos += 8 + key_length
-        kind = struct.unpack_from("<I", data, pos)[0]
-        if key == "general.alignment":
-            alignment = struct.unpack_from("<I", data, pos + 4)[0]
-        pos = _skip_value(data, pos + 4, kind)
-        entries[key] = data[start:pos]
-    kv_end = pos
-    for _ in range(n_tensors):
-        pos += 8 + struct.unpack_from("<Q", data, pos)[0]
-        pos += 4 + 8 * struct.unpack_from("<I", data, pos)[0] + 4 + 8
-    data_start = -(-pos // alignment) * alignment
-    for key, value in strings.items():
-        entries[key] = _gguf_string(key) + struct.pack("<I", 8) + _gguf_string(value)
-    header = struct.pack("<4sIQQ", magic, version, n_tensors, len(entries))
-    header += b"".join(entries.values()) + data[kv_end:pos]
-    target.write_bytes(header + b"\0" * (-len(header) % alignment) + data[data_start:])
-    return target
-
-
 EVIL_NAME = "Evil\x1b]0;INJECTED\x07Model\x9b2J"
 EVIL_NAME_SHOWN = "Evil␛]0;INJECTED␇Model�2J"
 EVIL_FILE = "evil\x1b]2;FILE\x07.gguf"
@@ -257,6 +204,7 @@ def make_app(model: Path | None, store_path: Path, **kwargs) -> EzChatApp:
     return EzChatApp(options, store_path=store_path, show_timings=False, **kwargs)
 
 
+@pytest.mark.slow
 async def test_app_shows_a_stored_chat_and_the_models_metadata_visibly(
     tmp_path: Path, evil_gguf: Path
 ) -> None:
@@ -313,6 +261,7 @@ async def test_app_shows_a_stored_chat_and_the_models_metadata_visibly(
         assert store.chat(chat_id).title == HOSTILE_LINE
 
 
+@pytest.mark.slow
 async def test_app_shows_smollm2s_own_escape_visibly_while_it_streams(tmp_path: Path) -> None:
     """Continuing a reply of OSC sequences, SmolLM2 writes another ESC (greedy, so always)."""
     store_path = tmp_path / "chats.db"
@@ -355,6 +304,7 @@ async def test_app_shows_smollm2s_own_escape_visibly_while_it_streams(tmp_path: 
         assert store.messages(chat_id)[-1].content == OSC_REPLY + written
 
 
+@pytest.mark.slow
 async def test_app_chat_list_dialogs_and_notifications_show_titles_visibly(
     tmp_path: Path,
 ) -> None:
@@ -395,6 +345,7 @@ async def test_app_chat_list_dialogs_and_notifications_show_titles_visibly(
         assert "␛]0;T␇[/nope]" in shown and FAMILIES["CSI 2J clear screen"][1] in shown
 
 
+@pytest.mark.slow
 async def test_app_shows_preset_names_descriptions_and_errors_visibly(tmp_path: Path) -> None:
     """A user's preset file whose name and description hold escapes and markup: the F3
     picker, the header, the F2 form and the sampler lines of the context pane."""
@@ -520,6 +471,7 @@ def assert_output_safe(result, where: str) -> tuple[str, str]:
     return out, err
 
 
+@pytest.mark.slow
 def test_cli_generate_shows_the_models_escape_and_json_keeps_it(model: ez.Model) -> None:
     raw = model.generate(
         OSC_REPLY, sampler=samplers.load("GreedyDecoding").replace(max_len_tokens=12)
@@ -534,6 +486,7 @@ def test_cli_generate_shows_the_models_escape_and_json_keeps_it(model: ez.Model)
     assert json.loads(out)["text"] == raw
 
 
+@pytest.mark.slow
 def test_cli_generate_of_every_family_and_candidates(model: ez.Model) -> None:
     """A completion that continues a prompt of every family (whatever the model writes) and
     the candidate tokens after it."""

@@ -263,13 +263,13 @@ def from_jinja(
     source: str = "inline",
 ) -> Format:
     """A format that renders a Jinja chat template; its dict keys are derived best-effort."""
-    try:
-        jinja_render.compile_template(template)
-    except jinja2.TemplateSyntaxError as exc:
-        raise UserFileError(f"{source}: chat template line {exc.lineno}: {exc.message}") from None
     fmt = Format(
         {}, name=name, source=source, template=template, bos_token=bos_token, eos_token=eos_token
     )
+    try:
+        jinja_render.compile_template(template, fmt._what)
+    except jinja2.TemplateSyntaxError as exc:
+        raise UserFileError(f"{source}: chat template line {exc.lineno}: {exc.message}") from None
     # Probing the template runs it: a runaway one is refused here, at load, in one line.
     jinja_render.capabilities(template, fmt._what)
     fmt.update(derive_parts(fmt))

@@ -88,7 +88,7 @@ def _probe(
     }
     try:
         return True, _run(template, context, None)
-    except (_RenderExpired, _OutputTooLarge):
+    except (_RenderExpired, _OutputTooLarge, MemoryError):
         raise
     except Exception:  # a probe that fails tells something too
         return False, ""

@@ -19,17 +19,21 @@ from typing import Any
 from . import jinja_families
 from .jinja_caps import Capabilities, capabilities
 from .jinja_engine import (
+    DEFAULT_RENDER_MEMORY_MB,
     DEFAULT_RENDER_SECONDS,
     MAX_RENDER_CHARS,
     ChatTemplateError,
     _bounded,
     _run,
     compile_template,
+    render_memory_mb,
     render_timeout,
+    set_render_memory,
     set_render_timeout,
 )
 
 __all__ = [
+    "DEFAULT_RENDER_MEMORY_MB",
     "DEFAULT_RENDER_SECONDS",
     "MAX_RENDER_CHARS",
     "Capabilities",
@@ -38,7 +42,9 @@ __all__ = [
     "compile_template",
     "prepare_messages",
     "render",
+    "render_memory_mb",
     "render_timeout",
+    "set_render_memory",
     "set_render_timeout",
 ]
 
@@ -160,7 +166,7 @@ def render(
     went through ``prepare_messages`` already. ``variables``: more for the template, set per
     chat (``enable_thinking`` and its kin, see ezchat/chat/reasoning.py); they win over the defaults.
     """
-    template = compile_template(source)
+    template = compile_template(source, what)
     if not prepared:
         messages = prepare_messages(source, messages, capabilities(source, what))
     context: dict[str, Any] = {

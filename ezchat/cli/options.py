@@ -151,11 +151,17 @@ def root_options(context: typer.Context | None) -> ChatOptions | None:
     return root.obj if root is not None and isinstance(root.obj, ChatOptions) else None
 
 
+def apply_template_limits(seconds: float | None, megabytes: float | None) -> None:
+    """The bounds on a chat template's compile and renders (None: the default)."""
+    jinja_render.set_render_timeout(seconds or jinja_render.DEFAULT_RENDER_SECONDS)
+    jinja_render.set_render_memory(megabytes or jinja_render.DEFAULT_RENDER_MEMORY_MB)
+
+
 def prepare(options: ChatOptions) -> ChatOptions:
     """Apply the config file and check the format and preset names, so a typo is reported
     before the model is loaded."""
     options = options.with_config()
-    jinja_render.set_render_timeout(options.template_timeout or jinja_render.DEFAULT_RENDER_SECONDS)
+    apply_template_limits(options.template_timeout, options.template_memory_mb)
     if options.system is not None:
         utf8.check(options.system, "--system")
     load_sampler(options)

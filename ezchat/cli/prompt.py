@@ -13,7 +13,14 @@ from ..session import ChatOptions, make_thread
 from ..settings.config import load_config
 from ..storage.chatfile import ChatFile, parse_chat_text, read_chat_file
 from .loadbar import load_model_showing_progress
-from .options import FormatOption, ModelOption, prepare, read_stdin, root_model
+from .options import (
+    FormatOption,
+    ModelOption,
+    apply_template_limits,
+    prepare,
+    read_stdin,
+    root_model,
+)
 
 
 def prompt(
@@ -42,6 +49,8 @@ def prompt(
         options = prepare(ChatOptions(model=model or root_model(ctx), format="auto"))
         fmt = make_thread(load_model_showing_progress(options), options).format
     else:
+        config = load_config()
+        apply_template_limits(config.template_timeout, config.template_memory_mb)
         fmt = formats.load(name)
     # exact but for terminal controls, which a chat template or the messages can hold
     sys.stdout.write(visible(fmt.render(chat.messages, add_generation_prompt=generation_prompt)))

@@ -41,6 +41,30 @@ __all__ = [
 ]
 
 
+class _Llama(llama_cpp.Llama):
+    """llama-cpp-python's ``Llama`` without the GGUF's chat templates in its metadata.
+
+    Its constructor compiles every ``tokenizer.chat_template*`` it finds in the metadata into
+    a chat handler, with no bound: Jinja folds constant filters while it compiles, so a
+    40-character template (``'a b'|center(3000000)|wordwrap(2)``) hangs the load for hours
+    and ``'x'|center(1500000000)`` allocates gigabytes, even when another format is chosen.
+    ezchat never uses those handlers (it renders templates itself, bounded: ezchat/chat), so
+    the templates are left out of the metadata the constructor reads.
+    """
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return self._metadata_without_templates
+
+    @metadata.setter
+    def metadata(self, value: dict[str, str]) -> None:
+        self._metadata_without_templates = {
+            key: text
+            for key, text in value.items()
+            if not key.startswith("tokenizer.chat_template")
+        }
+
+
 def _gpu_build() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
@@ -133,7 +157,7 @@ class Model(ContextSizeChecks, TokenCalls, RunCalls, GenerationCalls):
 
         with reporting_progress(progress) as load:
             try:
-                self._llama = llama_cpp.Llama(
+                self._llama = _Llama(
                     self.filename,
                     n_ctx=self.context_length,
                     n_batch=self.n_batch,

@@ -40,6 +40,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "server_max_read_mb": (int, float),
     "max_markdown_chars": int,
     "template_timeout": (int, float),
+    "template_memory_mb": (int, float),
     "keymap": dict,
     "loom": dict,
 }
@@ -66,6 +67,7 @@ class Config:
     server_max_read_mb: float | None = None
     max_markdown_chars: int | None = None  # None: MAX_MARKDOWN_CHARS
     template_timeout: float | None = None  # None: jinja_render.DEFAULT_RENDER_SECONDS
+    template_memory_mb: float | None = None  # None: jinja_render.DEFAULT_RENDER_MEMORY_MB
     # action id -> key(s), e.g. {"stop" = "escape", "reroll" = "ctrl+r"}
     keymap: dict[str, str] = field(default_factory=dict)
     # the loom's settings: {"grow" = 4}
@@ -111,6 +113,13 @@ def load_config(path: Path | None = None) -> Config:
         raise UserFileError(
             f"{where(path, 'template_timeout')}: template_timeout is the most seconds one "
             f"render of a chat template may take, a number above 0, not {timeout!r}"
+        )
+    memory = data.get("template_memory_mb")
+    number = isinstance(memory, int | float) and not isinstance(memory, bool)
+    if memory is not None and not (number and 0 < memory < 1e9):
+        raise UserFileError(
+            f"{where(path, 'template_memory_mb')}: template_memory_mb is the most MiB one "
+            f"render of a chat template may take, a number above 0, not {memory!r}"
         )
     return Config(**data)
 
