@@ -12,6 +12,31 @@ from servers import free_port, start_llama_server, start_server, stop_server
 import ezchat as ez
 from ezchat.settings.modelpath import gemma3_model_path
 
+# Tests that use these start a server process, llama.cpp's own tools or ezchat on a pty: the
+# full suite runs them, the quick tier (-m "not slow") leaves them out.
+SLOW_FIXTURES = frozenset(
+    {
+        "server_url",
+        "remote",
+        "llama_server_url",
+        "llama_remote",
+        "server_with",
+        "rpc_worker",
+        "own_server",
+        "busy_proxy",
+        "backend_url",
+        "llama_server_prompts",
+        "terminal",
+        "app_terminal",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import TextArea
 from tui_support import SIZE, make_app, palette_command, wait_idle, wait_loaded, wait_until
 
@@ -37,6 +38,7 @@ def test_every_chat_binding_id_is_in_the_table():
     assert len(table) == len(actions.ACTIONS), "an id is in the table twice"
 
 
+@pytest.mark.slow
 async def test_the_palette_lists_every_titled_action_and_runs_it(tmp_path):
     app = make_app(tmp_path / "chats.db")
     async with app.run_test(size=SIZE) as pilot:
@@ -49,6 +51,7 @@ async def test_the_palette_lists_every_titled_action_and_runs_it(tmp_path):
     assert "Switch thinking" in titles and "Export this chat" in titles
 
 
+@pytest.mark.slow
 async def test_the_input_boxs_keys_are_remapped_from_the_config(tmp_path):
     save_config(Config(keymap={"input.send": "ctrl+o", "input.newline": "enter"}))
     app = make_app(tmp_path / "chats.db")

@@ -53,6 +53,7 @@ def test_a_file_name_settles_a_model_with_no_name() -> None:
     assert (name, reason) == ("llama3", "from the model's file name (Llama-3.2-1B.Q4_K_M.gguf)")
 
 
+@pytest.mark.slow
 def test_special_tokens_of_both_real_files(model_path: Path, second_model_path: Path) -> None:
     smol, gemma = special_tokens(model_path), special_tokens(second_model_path)
     assert {"<|im_start|>", "<|im_end|>"} <= smol and "<start_of_turn>" not in smol
@@ -75,6 +76,7 @@ def test_marker_warning_names_the_foreign_markers(second_model_path: Path) -> No
     assert markers(formats.load("llama2chat")) == ["</s>", "<s>"]
 
 
+@pytest.mark.slow
 def test_thread_auto_on_the_second_model(second_model: ez.Model) -> None:
     thread = ez.Thread(second_model, "auto")
     choice = thread.format_choice

@@ -70,6 +70,7 @@ def test_a_fifo_as_the_model_is_refused_before_opening(fifo: Path) -> None:
         read_gguf("/dev/zero")
 
 
+@pytest.mark.slow
 def test_a_fifo_as_the_model_in_the_cli(fifo: Path, isolated_home: Path) -> None:
     for command in (["info", "-m", str(fifo)], ["generate", "-m", str(fifo), "hi"]):
         one_error_line(run_ezchat(*command), str(fifo), "named pipe (FIFO)")
@@ -78,6 +79,7 @@ def test_a_fifo_as_the_model_in_the_cli(fifo: Path, isolated_home: Path) -> None
 # --- batch OUTPUT ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_batch_into_dev_full_stops_with_one_line(tmp_path: Path, isolated_home: Path) -> None:
     """/dev/full reads as endless zeros and refuses every write: it is not read for ids to
     resume (that read never ended), and the first failed write stops the run."""
@@ -95,6 +97,7 @@ def _limit_file_size(limit: int):
     return apply
 
 
+@pytest.mark.slow
 def test_batch_output_that_fills_up_keeps_what_was_written_and_resumes(
     tmp_path: Path, isolated_home: Path
 ) -> None:
@@ -125,6 +128,7 @@ def test_batch_output_that_fills_up_keeps_what_was_written_and_resumes(
     assert sorted(row["id"] for row in rows) == ["q0", "q1", "q2"]
 
 
+@pytest.mark.slow
 def test_batch_output_folder_must_exist_unless_mkdir(tmp_path: Path, isolated_home: Path) -> None:
     source = _prompts(tmp_path / "in.jsonl", 1)
     output = tmp_path / "missing" / "deeper" / "out.jsonl"

@@ -345,6 +345,7 @@ def test_chat_reads_piped_lines_and_prints_plain_text(model: ez.Model, greedy) -
     assert "\x1b" not in result.stdout  # piped output is plain
 
 
+@pytest.mark.slow
 def test_text_that_is_not_utf8_is_refused_in_one_line(model: ez.Model, greedy) -> None:
     """It was a UnicodeEncodeError traceback from the tokenizer, in generate and in chat."""
     stdin = run("generate", "-", input=b"bad \xff\n")
@@ -438,6 +439,7 @@ def test_bare_command_without_a_terminal_says_so() -> None:
 # --- as a program ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_python_m_ezchat_runs_and_errors_without_traceback() -> None:
     done = ezchat("--version")
     assert done.returncode == 0 and done.stdout == f"ezchat {ez.__version__}\n"
@@ -452,6 +454,7 @@ def test_python_m_ezchat_runs_and_errors_without_traceback() -> None:
     assert len(done.stderr.splitlines()) == 1 and "'--threads'" in done.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_generate_exits_130(tmp_path: Path) -> None:
     gate = ProcessHold(tmp_path / "gate", "token", 8)  # Ctrl-C comes with 8 tokens out
     env = {**os.environ, "PYTHONPATH": str(ROOT), **gate.env}

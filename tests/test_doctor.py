@@ -123,6 +123,7 @@ def read_to_end(fd: int, timeout: float = 20) -> bytes:
     ],
     ids=["app", "repl"],
 )
+@pytest.mark.slow
 def test_a_fatal_signal_gives_the_terminal_back(command, ready, fatal, tmp_path):
     pid, fd = pty.fork()
     if pid == 0:  # the child: ezchat on a real terminal

@@ -23,6 +23,7 @@ def _thread(model: ez.Model, greedy: ez.SamplerSettings) -> ez.Thread:
     return thread
 
 
+@pytest.mark.slow
 def test_grown_replies_are_siblings_under_the_user_message(model: ez.Model, greedy, warm) -> None:
     thread = _thread(model, greedy)
     user = thread.node_at(0 if thread.messages[0]["role"] == "user" else 1)
@@ -99,6 +100,7 @@ def _repl_chat(thread: ez.Thread, keys: str) -> str:
     return chat(thread, keys)
 
 
+@pytest.mark.slow
 def test_alt_in_the_repl_grows_lists_and_picks(model: ez.Model, greedy) -> None:
     thread = ez.Thread(model, "auto", greedy.replace(max_len_tokens=16))
     screen = _repl_chat(thread, "Write a short poem about the sea.\rtemp 0.8\rseed 9\r!alt 3\r2\r")

@@ -1,6 +1,6 @@
-"""The heatmap (issue 15, item 3): replies coloured token by token by the probability the model
-gave each token, readable in the light and dark themes, toggled on F10 for every reply; and the
-token inspection reads the stored weighing of any reply instead of computing it."""
+"""The heatmap: replies coloured token by token by the probability the model gave each token,
+readable in the light and dark themes, toggled on F10 for every reply; and the token inspection
+reads the stored weighing of any reply instead of computing it."""
 
 from __future__ import annotations
 
@@ -80,6 +80,7 @@ def test_unknown_token_weighings_survive_storage() -> None:
     assert unpack_token_info(pack_token_info(infos)) == infos
 
 
+@pytest.mark.slow
 async def test_heatmap_toggle_colours_every_reply_from_its_tokens(tmp_path):
     app = make_app(tmp_path / "chats.db")
     async with app.run_test(size=SIZE) as pilot:
@@ -120,6 +121,7 @@ async def test_heatmap_toggle_colours_every_reply_from_its_tokens(tmp_path):
         assert not any(view.has_class("-heat") for view in screen.conversation.views)
 
 
+@pytest.mark.slow
 async def test_inspecting_an_earlier_reply_reads_its_stored_weighing(tmp_path):
     app = make_app(tmp_path / "chats.db")
     async with app.run_test(size=SIZE) as pilot:

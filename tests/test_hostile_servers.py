@@ -77,6 +77,7 @@ def _one_line(message: str, *fragments: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.slow
 def test_connecting_to_a_misbehaving_server(kind: str) -> None:
     with hostile_server(kind) as server, pytest.raises(ServerUnavailableError) as failure:
         ez.RemoteModel(server.url, **LIMITS)
@@ -122,6 +123,7 @@ def test_a_stopped_reply_ends_while_the_server_is_silent(server_url: str, greedy
     assert generation.result.stop_reason == "cancelled"
 
 
+@pytest.mark.slow
 def test_a_timeout_is_not_retried() -> None:
     with hostile_server(HANG) as server, pytest.raises(ServerUnavailableError) as failure:
         ez.RemoteModel(server.url, timeout=1, retries=3)
@@ -149,6 +151,7 @@ def _cli_error(result: subprocess.CompletedProcess[str], *fragments: str) -> Non
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.slow
 def test_cli_connecting_to_a_misbehaving_server(kind: str, isolated_home: Path) -> None:
     with hostile_server(kind) as server:
         result = _ezchat("generate", "Say hi.", "--server", server.url, *LIMIT_FLAGS)
@@ -165,6 +168,7 @@ def test_cli_generate_on_a_misbehaving_server(
     _cli_error(result, SAYS[kind])
 
 
+@pytest.mark.slow
 def test_cli_takes_the_timeout_from_the_config_file(isolated_home: Path) -> None:
     with hostile_server(HANG) as server:
         set_it = _ezchat("config", "set", "server_timeout", "1")
@@ -179,6 +183,7 @@ def test_cli_takes_the_timeout_from_the_config_file(isolated_home: Path) -> None
 # --- the app --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_quitting_the_app_while_it_connects_ends_it(isolated_home: Path) -> None:
     """The app connects to a server that never answers, with a timeout longer than any test
     runs: q on the loading screen ends the process, and the connection never gives up first."""

@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# each test loads the model in a child process: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 # The real CLI, and a real SIGINT to this process, sent from inside llama.cpp's load, once its
 # progress first reaches AT: at that progress report ("report"), or from inside the next log
-# line llama.cpp writes through llama-cpp-python's ctypes log callback ("log"), where a
-# KeyboardInterrupt used to be swallowed ("Exception ignored on calling ctypes callback") and
-# the load, and the reply, went on. The wrapper only decides when to send it.
+# line llama.cpp writes through llama-cpp-python's ctypes log callback ("log"), where ctypes
+# would swallow a KeyboardInterrupt ("Exception ignored on calling ctypes callback") and let the
+# load, and the reply, go on. The wrapper only decides when to send it.
 INTERRUPTED_LOAD = """
 import os, signal, sys
 import llama_cpp._logger as llama_logger

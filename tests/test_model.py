@@ -45,6 +45,7 @@ def test_default_context_is_native_capped(model_path) -> None:
         assert native.context_length == 8192
 
 
+@pytest.mark.slow
 def test_generate_is_deterministic(
     model: ez.Model, greedy: ez.SamplerSettings, chat_prompt: str
 ) -> None:
@@ -199,6 +200,7 @@ def test_get_length_counts_bos(model: ez.Model) -> None:
     assert model.get_length(text) == len(model.tokenize(text, add_bos=True))
 
 
+@pytest.mark.slow
 def test_ingest_then_generate_reuses_cache(
     model: ez.Model, greedy: ez.SamplerSettings, chat_prompt: str
 ) -> None:
@@ -269,7 +271,7 @@ def test_kv_cache_estimate_is_what_llama_cpp_allocates(model_path, capfd, n_ctx,
 
 
 def test_a_context_too_large_to_allocate_says_so_before_loading(model_path) -> None:
-    """It said the file "may be damaged or need a newer llama-cpp-python"."""
+    """The refusal names the context and the memory its KV cache needs, not the file."""
     from ezchat.engine.memory import human_bytes
 
     n_ctx = 99999999999999
@@ -297,6 +299,7 @@ def test_a_context_llama_cpp_refuses_is_not_blamed_on_the_file(model_path) -> No
     )
 
 
+@pytest.mark.slow
 def test_saved_state_round_trip(
     model: ez.Model, greedy: ez.SamplerSettings, model_path, chat_prompt: str
 ) -> None:
@@ -309,6 +312,7 @@ def test_saved_state_round_trip(
         assert other.last_eval.evaluated == 1
 
 
+@pytest.mark.slow
 def test_load_progress_rises_to_one(model_path, greedy, chat_prompt) -> None:
     seen: list[float] = []
     loaded = ez.Model(model_path, context_length=256, progress=seen.append)

@@ -69,6 +69,7 @@ def test_format_file_sets_the_markers_and_the_prompt_opens_the_block(thread: ez.
     assert thread._prompt_opens
 
 
+@pytest.mark.slow
 def test_history_keeps_the_reasoning_apart_and_the_next_prompt_leaves_it_out(
     thread: ez.Thread,
 ) -> None:
@@ -96,6 +97,7 @@ def test_history_keeps_the_reasoning_apart_and_the_next_prompt_leaves_it_out(
     assert "<think>\n:" + answer in prompt
 
 
+@pytest.mark.slow
 def test_candidates_and_branching_inside_the_reasoning(thread: ez.Thread) -> None:
     thread.add_message("user", QUESTION)
     reply = thread.start_reply()
@@ -112,6 +114,7 @@ def test_candidates_and_branching_inside_the_reasoning(thread: ez.Thread) -> Non
     assert thread.reply_text(branched) == thread.model.detokenize(thread.reply_tokens(branched))
 
 
+@pytest.mark.slow
 def test_repl_shows_the_reasoning_dim(thread: ez.Thread) -> None:
     master, slave = pty.openpty()
     try:
@@ -180,6 +183,7 @@ def test_store_migrates_a_current_file_and_exports_keep_the_reasoning(
     assert again.messages[-1]["reasoning"] == message["reasoning"]
 
 
+@pytest.mark.slow
 async def test_app_shows_the_reasoning_collapsed_and_expands_it(
     tmp_path: Path, think_format
 ) -> None:

@@ -340,6 +340,7 @@ def test_runners_on_a_server(remote: ez.RemoteModel, model: ez.Model) -> None:
 
 
 @pytest.mark.parametrize("backend", ["remote", "llama_remote"])
+@pytest.mark.slow
 def test_typed_output_on_a_server_is_held_by_its_grammar(
     backend: str, request: pytest.FixtureRequest, model: ez.Model
 ) -> None:

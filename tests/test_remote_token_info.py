@@ -1,4 +1,4 @@
-"""A reply from a server keeps how the server weighed each token (issue 15, item 3), from
+"""A reply from a server keeps how the server weighed each token, from
 llama-server's ``n_probs`` and llama-cpp-python's ``logprobs``, as a local reply does."""
 
 from __future__ import annotations

@@ -84,6 +84,7 @@ def test_two_turns_print_the_replies_and_reuse_the_cache(thread: ez.Thread) -> N
     assert report.reused > 0 and report.evaluated < report.prompt_tokens
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_reply_keeps_the_partial_reply_and_enter_rerolls(
     model: ez.Model, greedy: ez.SamplerSettings
 ) -> None:
@@ -233,6 +234,7 @@ def test_save_and_load_round_trip(thread: ez.Thread, model: ez.Model, greedy) ->
     assert len(other.messages) == 2  # a bad file changed nothing
 
 
+@pytest.mark.slow
 def test_summarise_leaves_the_chat_unchanged(thread: ez.Thread) -> None:
     chat(thread, f"My name is Ada and I like tea.{ENTER}")
     before = [dict(m) for m in thread.messages]
@@ -245,6 +247,7 @@ def test_summarise_leaves_the_chat_unchanged(thread: ez.Thread) -> None:
     assert "error: there is nothing to summarise yet; send a message first" in out
 
 
+@pytest.mark.slow
 def test_a_prompt_too_long_is_refused_and_the_chat_goes_on(thread: ez.Thread) -> None:
     huge = "tea " * 3000
     out = chat(thread, f"{huge}{ENTER}Hello!{ENTER}")
@@ -278,6 +281,7 @@ def test_header_and_no_stream(thread: ez.Thread) -> None:
     assert f"{reply}\n" in out
 
 
+@pytest.mark.slow
 def test_colour_only_on_a_terminal_and_only_when_asked(thread: ez.Thread) -> None:
     master, slave = pty.openpty()
     shown = {}

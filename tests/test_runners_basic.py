@@ -34,6 +34,7 @@ def test_string_in_string_out_is_a_raw_completion(basic: BasicModelRunner, model
     assert basic.call(text) == reply
 
 
+@pytest.mark.slow
 def test_list_in_list_out_keeps_order(basic: BasicModelRunner) -> None:
     texts = ["The capital of France is", "One, two, three,", "def add(a, b):"]
     replies = basic(texts)
@@ -46,6 +47,7 @@ def test_list_in_list_out_keeps_order(basic: BasicModelRunner) -> None:
     assert [r.prompt.user_prompt for r in basic.last_responses] == [texts[-1]]
 
 
+@pytest.mark.slow
 def test_chat_runner_uses_the_models_format_and_system_prompt(
     chat: ChatRunner, model: ez.Model
 ) -> None:
@@ -64,6 +66,7 @@ def test_chat_runner_uses_the_models_format_and_system_prompt(
     assert pirate.last_responses[0].prompt.sys_prompt == "You are a pirate. Say arr!"
 
 
+@pytest.mark.slow
 def test_loaded_examples_are_few_shot_turns(chat: ChatRunner, model: ez.Model) -> None:
     chat.load_data([{"input": "2+2", "output": "4"}, ("3+3", "6")])
     chat.load_data({"input": "5+5", "output": "10"})
@@ -144,6 +147,7 @@ def test_train_points_to_lora(chat: ChatRunner) -> None:
         chat.train()
 
 
+@pytest.mark.slow
 def test_a_runner_loads_its_model_from_a_path(model_path: Path, greedy) -> None:
     runner = BasicModelRunner(model_path, greedy.replace(max_len_tokens=4), cache=False)
     try:

@@ -41,6 +41,7 @@ def _collection(count: int) -> PromptCollection:
     )
 
 
+@pytest.mark.slow
 def test_twenty_prompts_through_a_template(model: ez.Model, sampler) -> None:
     console, buffer = _console()
     runner = BatchRunner(model, sampler, cache=False, console=console)
@@ -80,6 +81,7 @@ def test_twenty_prompts_through_a_template(model: ez.Model, sampler) -> None:
     )
 
 
+@pytest.mark.slow
 def test_batched_outputs_equal_one_by_one_outputs(model: ez.Model, sampler) -> None:
     runner = BatchRunner(model, sampler, cache=False, progress=False)
     distinct = [
@@ -111,6 +113,7 @@ def test_batched_outputs_equal_one_by_one_outputs(model: ez.Model, sampler) -> N
     assert [r.tokens for r in results] == [r.tokens for r in one_by_one]
 
 
+@pytest.mark.slow
 def test_a_shared_system_prompt_is_evaluated_once(model: ez.Model, sampler) -> None:
     """Prompts that start alike (a long system prompt, few-shot examples) share one evaluation
     of what they have in common, copied into every slot, and reply as if each ran alone."""
@@ -144,6 +147,7 @@ def test_a_shared_system_prompt_is_evaluated_once(model: ez.Model, sampler) -> N
         assert sum(evaluated) == len(shared) + sum(own)  # the prefix once, not once a prompt
 
 
+@pytest.mark.slow
 def test_second_run_comes_from_the_cache(model: ez.Model, sampler) -> None:
     collection = _collection(6)
     runner = BatchRunner(model, sampler, progress=False)
@@ -168,6 +172,7 @@ def test_second_run_comes_from_the_cache(model: ez.Model, sampler) -> None:
     assert len(ResponseCache()) == 8
 
 
+@pytest.mark.slow
 def test_typed_batch_is_cached_with_its_grammar(model: ez.Model, sampler) -> None:
     runner = ChatRunner(model, sampler=sampler.replace(max_len_tokens=32))
     first = runner(["Is water wet?", "Is fire cold?"], output_type={"answer": "bool"})

@@ -18,6 +18,7 @@ def runner(model: ez.Model, greedy: ez.SamplerSettings) -> ChatRunner:
     )
 
 
+@pytest.mark.slow
 def test_each_turn_sees_the_earlier_turns(runner: ChatRunner, model: ez.Model) -> None:
     turns = ["My name is Bob and I like green apples.", "What is my name?", "What fruit do I like?"]
     replies = runner.chat(turns)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer
 from gates import ProcessHold
 from typer.testing import CliRunner
@@ -49,6 +50,7 @@ def test_register_adds_batch_to_an_app() -> None:
     assert "--output-type" in result.output and "--template" in result.output
 
 
+@pytest.mark.slow
 def test_batch_writes_a_line_per_prompt_and_reports_bad_lines(
     tmp_path: Path, isolated_home: Path
 ) -> None:
@@ -96,6 +98,7 @@ def test_batch_writes_a_line_per_prompt_and_reports_bad_lines(
     assert "context holds" in rows["long"]["skipped"] and "response" not in rows["long"]
 
 
+@pytest.mark.slow
 def test_typed_output_and_user_errors(tmp_path: Path, isolated_home: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"prompt": "Is the sky blue?"}) + "\n")
@@ -123,6 +126,7 @@ def test_typed_output_and_user_errors(tmp_path: Path, isolated_home: Path) -> No
     assert bad_template.returncode == 2 and "unknown template 'nope'" in bad_template.stderr
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path: Path, isolated_home: Path) -> None:
     source = tmp_path / "in.jsonl"
     prompts = [{"id": f"q{i}", "prompt": f"Count from {i} to {i + 20}."} for i in range(10)]
@@ -160,6 +164,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path: Path, isolated_ho
     assert _lines(output) == rows
 
 
+@pytest.mark.slow
 def test_a_line_that_is_not_text_is_one_bad_record(tmp_path: Path, isolated_home: Path) -> None:
     """A lone surrogate aborted the whole batch with a traceback, and one non-UTF-8 byte
     rejected the whole file without a line number; each is now a bad line like the others."""

@@ -166,6 +166,7 @@ def test_each_scalar_type_is_enforced(
     _reply_is_json_of(runner.last_responses[0].text, {"answer": value["answer"]})
 
 
+@pytest.mark.slow
 def test_lists_and_several_fields(runner: ChatRunner) -> None:
     value = runner(
         "Name a city and its population.",
@@ -201,6 +202,7 @@ def test_a_small_max_len_tokens_does_not_cut_a_bounded_type(model: ez.Model, gre
     _reply_is_json_of(response.text, value)
 
 
+@pytest.mark.slow
 def test_a_cut_off_reply_is_closed_and_flagged(model: ez.Model, greedy, tmp_path) -> None:
     """An unbounded list takes the sampler's limit: a tiny one cuts the reply off."""
     spec = {"city": "str[20]", "sights": "list[str]"}
@@ -220,6 +222,7 @@ def test_a_cut_off_reply_is_closed_and_flagged(model: ez.Model, greedy, tmp_path
     assert tiny.last_responses[0].cached and tiny.last_responses[0].cut_off
 
 
+@pytest.mark.slow
 def test_every_prefix_of_a_real_reply_closes_to_the_type(runner: ChatRunner) -> None:
     """Wherever a reply is cut, closing gives JSON of the type: every prefix of real replies."""
     specs = [

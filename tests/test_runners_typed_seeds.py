@@ -96,6 +96,7 @@ SINGLE_CALLS = 4
 
 
 @pytest.mark.parametrize("sampler_name", ["GreedyDecoding", "DefaultSampling"])
+@pytest.mark.slow
 def test_every_seed_question_gives_the_declared_types(model: ez.Model, sampler_name: str) -> None:
     """The seed's questions as it calls them, ``llm.call(question, output_type=...)``, then
     all 30, each type's questions as one list call."""
@@ -115,6 +116,7 @@ def test_every_seed_question_gives_the_declared_types(model: ez.Model, sampler_n
             assert response.ok and response.response_data["cut_off"] == response.cut_off
 
 
+@pytest.mark.slow
 def test_the_seed_batch_example_through_a_batch_runner(model: ez.Model) -> None:
     """The seed's "Bigger inference" call, as a PromptCollection through a BatchRunner."""
     spec = {"response": "str", "explanation": "str"}

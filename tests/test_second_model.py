@@ -65,6 +65,7 @@ def check_stats(thread: ez.Thread, seen: list[ContextStats]) -> None:
     assert all(m["role"] != "system" for m in left_out)
 
 
+@pytest.mark.slow
 def test_a_long_chat_at_a_small_context(second_model: ez.Model, second_model_path: Path, greedy):
     greedy.max_len_tokens = REPLY_TOKENS
     thread = ez.Thread(second_model, "auto", greedy)
@@ -92,6 +93,7 @@ def printed_stats(thread: ez.Thread) -> list[str]:
     return out.getvalue().splitlines()
 
 
+@pytest.mark.slow
 def test_stats_on_the_default_model_at_a_small_context(model_path: Path, greedy) -> None:
     small = ez.Model(model_path, context_length=512, seed=1234)
     greedy.max_len_tokens = REPLY_TOKENS
@@ -130,6 +132,7 @@ def test_candidates_on_the_second_model(second_model: ez.Model, greedy) -> None:
     )
 
 
+@pytest.mark.slow
 async def test_the_app_on_the_second_model(tmp_path: Path, second_model_path: Path) -> None:
     options = ChatOptions(
         model=str(second_model_path), sampler="GreedyDecoding", context_length=1024, seed=1234

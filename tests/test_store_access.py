@@ -78,12 +78,12 @@ def test_a_read_only_folder_or_file_is_named_as_such() -> None:
 
 
 HOLDER = """
-import sys, time
+import sys
 from pathlib import Path
 from ezchat.storage.chatlocks import ChatLocks
 locks = ChatLocks(Path(sys.argv[1]))
 print(locks.claim(7), flush=True)
-time.sleep(600)
+sys.stdin.read()  # holds the claim until the test kills this process
 """
 
 
@@ -92,6 +92,7 @@ def test_a_chat_claimed_by_another_process_is_refused_until_it_exits(tmp_path) -
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(store_path)],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -101,7 +102,7 @@ def test_a_chat_claimed_by_another_process_is_refused_until_it_exits(tmp_path) -
         assert mine.claim(7) is False
         assert mine.claim(8) is True  # other chats are free
         os.kill(holder.pid, signal.SIGKILL)  # however it ends, the OS drops its lock
-        holder.wait(timeout=30)
+        holder.wait()
         assert mine.claim(7) is True
         # within one process, two holders exclude each other too (two apps in one process)
         assert ChatLocks(store_path).claim(7) is False

@@ -80,6 +80,7 @@ def ezchat(*args: str) -> subprocess.CompletedProcess[str]:
     return run_ezchat(*args, timeout=60)
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_runaway_format_in_one_line():
     path = write_format("loops", NESTED_RANGES)
     done = ezchat("generate", "-f", "loops", "--template-timeout", "0.4", "Hello")

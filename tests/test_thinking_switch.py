@@ -57,8 +57,8 @@ def thread(model: ez.Model, greedy: ez.SamplerSettings, qwen3) -> ez.Thread:
 def test_an_empty_chat_renders_the_templates_own_generation_prompt_without_a_warning(
     model: ez.Model, greedy: ez.SamplerSettings, qwen3
 ) -> None:
-    # Qwen3's template reads messages[0]: on an empty chat (the app's context pane counting a
-    # new chat and the next reply's prompt) it used to fail and fall back to chatml, warning
+    # Qwen3's template reads messages[0]: an empty chat (the app's context pane counting a new
+    # chat and the next reply's prompt) renders with no fall-back to chatml and no warning
     empty = ez.Thread(model, qwen3, greedy)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -225,6 +225,7 @@ def test_a_threads_reasoning_reaches_the_template_as_llama_server_hands_it(
 # --- the command line ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ezchat_chat_takes_the_switch(qwen3) -> None:
     shown = run_ezchat(
         "chat", "--format", "qwen3think", "--no-thinking", input="!think\n", timeout=300
@@ -233,6 +234,7 @@ def test_ezchat_chat_takes_the_switch(qwen3) -> None:
     assert "(thinking off)" in shown.stdout.splitlines()
 
 
+@pytest.mark.slow
 def test_ezchat_chat_refuses_the_switch_where_the_format_has_none() -> None:
     refused = run_ezchat("chat", "--format", "chatml", "--thinking", input="", timeout=300)
     one_error_line(refused, "format 'chatml' has no thinking switch")
@@ -241,6 +243,7 @@ def test_ezchat_chat_refuses_the_switch_where_the_format_has_none() -> None:
 # --- the app: its thinking key (F9, id 'thinking') -------------------------------------------
 
 
+@pytest.mark.slow
 async def test_the_app_starts_with_the_switch_and_saves_a_flip(tmp_path: Path, qwen3) -> None:
     options = ChatOptions(
         sampler="GreedyDecoding", context_length=2048, seed=1234, format="qwen3think",

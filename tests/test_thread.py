@@ -31,6 +31,7 @@ def test_documented_attributes_and_messages(thread: ez.Thread, model: ez.Model) 
     assert thread.as_string().endswith("<|im_start|>assistant\nhello<|im_end|>\n")
 
 
+@pytest.mark.slow
 def test_each_turn_evaluates_only_new_tokens(thread: ez.Thread, model: ez.Model) -> None:
     thread.send("Hi! Who are you?")
     cached = model.cached_tokens
@@ -42,6 +43,7 @@ def test_each_turn_evaluates_only_new_tokens(thread: ez.Thread, model: ez.Model)
     assert model.last_eval.evaluated == len(plan.tokens) - len(cached)
 
 
+@pytest.mark.slow
 def test_sixty_turns_at_small_context(model_path, greedy: ez.SamplerSettings) -> None:
     greedy.max_len_tokens = 24
     with ez.Model(model_path, context_length=512) as small:
@@ -108,6 +110,7 @@ def test_reroll_reuses_history(thread: ez.Thread, model: ez.Model) -> None:
     assert model.last_eval.reused == len(plan.tokens) - 1
 
 
+@pytest.mark.slow
 def test_remembered_reply_tokens_keep_a_reopened_chat_cached(
     thread: ez.Thread, model: ez.Model, greedy: ez.SamplerSettings
 ) -> None:
@@ -147,6 +150,7 @@ def test_reroll_replaces_reply_and_evaluates_no_history(thread: ez.Thread, model
     assert reply.result.prompt.evaluated <= 1
 
 
+@pytest.mark.slow
 def test_reroll_keeps_the_prefix_the_user_wrote(thread: ez.Thread, model: ez.Model) -> None:
     thread.add_message("user", "Name a colour.")
     first = thread.start_reply("My favourite colour is").run()
@@ -160,6 +164,7 @@ def test_reroll_keeps_the_prefix_the_user_wrote(thread: ez.Thread, model: ez.Mod
     assert thread.start_reroll(sampler=warm, prefix="").run()  # a plain reply on request
 
 
+@pytest.mark.slow
 def test_candidates_at_each_reply_position_match_the_greedy_choice(thread: ez.Thread) -> None:
     thread.send("What is the capital of France?")
     index = len(thread.messages) - 1
@@ -172,6 +177,7 @@ def test_candidates_at_each_reply_position_match_the_greedy_choice(thread: ez.Th
         )
 
 
+@pytest.mark.slow
 def test_branch_forces_a_candidate_and_continues(thread: ez.Thread, model: ez.Model) -> None:
     thread.send("What is the capital of France?")
     index = len(thread.messages) - 1
@@ -188,6 +194,7 @@ def test_branch_forces_a_candidate_and_continues(thread: ez.Thread, model: ez.Mo
     assert len(thread.messages) == index + 1
 
 
+@pytest.mark.slow
 def test_turn_after_truncation_shifts_instead_of_re_evaluating(
     model_path, greedy: ez.SamplerSettings
 ) -> None:
@@ -212,9 +219,10 @@ def test_turn_after_truncation_shifts_instead_of_re_evaluating(
         assert shifted_turns > 0
 
 
+@pytest.mark.slow
 def test_a_tail_that_only_looks_cached_is_not_shifted(model: ez.Model) -> None:
-    """Regression: the reply to '...number 14.' ends in '5', '.', which the next prompt
-    '...number 15.' also contains; shifting that tail answered about the number 1."""
+    """The reply to '...number 14.' ends in '5', '.', which the next prompt '...number 15.'
+    also contains: that tail is evaluated again, not shifted (a shift answers about 1)."""
     thread = ez.Thread(model, ez.formats.chatml, ez.SamplerSettings(temp=0, max_len_tokens=48))
     thread.send("Tell me a fact about the number 14.")
     reply = thread.send("Tell me a fact about the number 15.")

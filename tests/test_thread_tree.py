@@ -1,4 +1,4 @@
-"""A Thread is a tree (issue 15): every reroll, branch, continue and edit adds a node, nothing
+"""A Thread is a tree: every reroll, branch, continue and edit adds a node, nothing
 is overwritten, and switching branches evaluates only what the paths do not share. Real model,
 greedy."""
 

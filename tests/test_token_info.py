@@ -1,4 +1,4 @@
-"""Every generated token keeps how the model weighed it (issue 15, item 3): its full-softmax
+"""Every generated token keeps how the model weighed it: its full-softmax
 probability and the top 10, computed once per token from the logits it was sampled from."""
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ from ezchat.storage.store import ChatStore
 from ezchat.tui.conversation import BATCH_MESSAGES
 from ezchat.tui.plainbody import PlainBody
 
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
+
 ROWS = 10_000
 MESSAGES = 2_000
 

@@ -1,13 +1,17 @@
-"""Branch from a token of an earlier reply in the app (issue 15, item 4): inspect that reply's
+"""Branch from a token of an earlier reply in the app: inspect that reply's
 tokens, pick another candidate, and the reply goes on from there as a new sibling; the old
 reply and the turn after it stay on their branch, in the store too."""
 
 from __future__ import annotations
 
+import pytest
 from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
 
 from ezchat.chat.tree import Made
 from ezchat.storage.store import ChatStore
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 
 async def test_a_candidate_branches_an_earlier_reply_and_keeps_the_turn_after_it(tmp_path):

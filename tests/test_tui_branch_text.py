@@ -1,13 +1,17 @@
-"""Branch at a token with your own text (issue 15, item 4): in the candidates pane, ``i`` asks
+"""Branch at a token with your own text: in the candidates pane, ``i`` asks
 for the text; the reply keeps its tokens before that position, the typed text takes the token's
 place, the model goes on from there, and the old reply stays as the other branch."""
 
 from __future__ import annotations
 
+import pytest
 from tui_support import SIZE, make_app, wait_idle, wait_loaded, wait_until
 
 from ezchat.chat.tree import Made
 from ezchat.tui.dialogs import TextEditScreen
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 
 async def test_typed_text_branches_the_reply_at_a_token(tmp_path):

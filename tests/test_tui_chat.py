@@ -3,10 +3,14 @@ continue shape the reply, and the input keeps its history."""
 
 from __future__ import annotations
 
+import pytest
 from gates import at_token, holding
 from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
 
 import ezchat as ez
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 
 async def test_reply_streams_in_and_matches_the_library(tmp_path, model):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from gates import holding
 from textual import events
 from tui_support import SIZE, make_app, send, wait_loaded, wait_until
@@ -13,6 +14,9 @@ from tui_support import SIZE, make_app, send, wait_loaded, wait_until
 from ezchat.settings import paths
 from ezchat.storage.chatlocks import ChatLocks
 from ezchat.storage.store import ChatStore
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 
 def _some_reply_text(app) -> bool:

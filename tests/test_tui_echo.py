@@ -5,6 +5,7 @@ newest again. (benchmarks/open_chat.py measures the echo times; no clock is read
 
 from __future__ import annotations
 
+import pytest
 from gates import holding
 from test_tui_bigchat import many_messages, store_with
 from textual import events
@@ -13,6 +14,9 @@ from tui_support import SIZE, send, wait_counted, wait_loaded, wait_until
 
 from ezchat.session import ChatOptions
 from ezchat.tui import EzChatApp
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 MESSAGES = 2_000
 

@@ -4,12 +4,16 @@ would: the same keys, in the same order, dimmed the same way."""
 
 from __future__ import annotations
 
+import pytest
 from textual.app import App
 from textual.widgets import Footer, Static
 from textual.widgets._footer import FooterKey
 from tui_support import make_app, send, wait_loaded, wait_until
 
 from ezchat.tui.footer import KeyFooter
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 
 def shown(footer: Footer) -> list[tuple[str, str, bool]]:

@@ -3,6 +3,7 @@ in the tree and in the chats file; Escape stops all N and each keeps its part.""
 
 from __future__ import annotations
 
+import pytest
 from gates import holding
 from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
 
@@ -11,6 +12,9 @@ from ezchat.safetext import visible
 from ezchat.settings.config import Config, save_config
 from ezchat.storage.store import ChatStore
 from ezchat.tui.grow_panel import GrowPanel
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 
 def _grown(nodes) -> list:

@@ -1,10 +1,11 @@
-"""The loom's whole scenario in the app (issue 15), on the real model: reroll twice, switch
+"""The loom's whole scenario in the app, on the real model: reroll twice, switch
 siblings on an earlier message, branch at token 5 of an earlier reply, grow 3 alternatives,
 jump to a node in the tree screen, quit and reopen. After reopening, the tree, the heatmap and
 token inspection are the same, and nothing is generated."""
 
 from __future__ import annotations
 
+import pytest
 from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
 
 from ezchat.chat.tree import Made
@@ -13,6 +14,9 @@ from ezchat.tui.grow_panel import GrowPanel
 from ezchat.tui.heat_view import HeatText
 from ezchat.tui.token_inspection import stored_candidates
 from ezchat.tui.tree_screen import TreeScreen
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 
 def _shape(tree) -> list[tuple]:

@@ -6,6 +6,7 @@ MAX_MARKDOWN_TABLE_ROWS is plain text, and the context pane counts in a worker, 
 
 from __future__ import annotations
 
+import pytest
 from test_tui_bigchat import many_messages, store_with, table_reply
 from tui_support import SIZE, make_app, wait_counted, wait_until
 
@@ -13,6 +14,9 @@ from ezchat.safetext import visible
 from ezchat.settings.config import MAX_MARKDOWN_CHARS
 from ezchat.tui.markdown_limits import MAX_MARKDOWN_TABLE_ROWS, table_rows
 from ezchat.tui.plainbody import PlainBody
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 
 def test_table_rows_counts_the_rows_after_the_delimiter():

@@ -4,11 +4,15 @@ numbers."""
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import OptionList
 from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
 
 from ezchat.session import ChatOptions
 from ezchat.tui import EzChatApp
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 
 async def test_reroll_keeps_versions_browsable(tmp_path):

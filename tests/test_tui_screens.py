@@ -4,6 +4,7 @@ app instead of tracebacks."""
 
 from __future__ import annotations
 
+import pytest
 from gates import at_token, holding
 from tui_support import (
     SIZE,
@@ -19,6 +20,9 @@ from ezchat.session import ChatOptions
 from ezchat.settings import paths
 from ezchat.settings.config import Config, load_config, save_config
 from ezchat.tui import EzChatApp
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 
 def screen_name(app) -> str:

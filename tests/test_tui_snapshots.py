@@ -18,6 +18,9 @@ from ezchat.session import ChatOptions
 from ezchat.storage.store import ChatStore
 from ezchat.tui import EzChatApp
 
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
+
 SIZE = (120, 40)
 FIXED_TIME = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 

@@ -5,11 +5,15 @@ tests/test_tui_snapshots_heatmap.py --snapshot-update`` and look at the report f
 
 from __future__ import annotations
 
+import pytest
 from tui_support import wait_loaded
 
 from ezchat.chat.tree import Made, Origin, TokenInfo
 from ezchat.session import ChatOptions
 from ezchat.tui import EzChatApp
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 SIZE = (120, 30)
 REPLY = "The capital of France is Paris, a city on the Seine known for its museums."

@@ -7,12 +7,16 @@ Update it after a deliberate change with ``pytest tests/test_tui_snapshots_tree.
 
 from __future__ import annotations
 
+import pytest
 from tui_support import wait_loaded, wait_until
 
 from ezchat.chat.tree import Made, Origin, TokenInfo, Tree
 from ezchat.session import ChatOptions
 from ezchat.tui import EzChatApp
 from ezchat.tui.tree_screen import TreeScreen
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 SIZE = (120, 30)
 

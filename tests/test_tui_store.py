@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from gates import at_token, holding
 from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
 
 from ezchat.storage.store import ChatStore
 from ezchat.tui.reply_saver import ReplySaver
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 
 async def test_saved_chat_survives_a_restart_with_every_version(tmp_path):

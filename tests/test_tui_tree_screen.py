@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from tui_support import (
     SIZE,
     make_app,
@@ -21,6 +22,9 @@ from ezchat.storage.store import ChatStore
 from ezchat.tui.tree_rows import tree_rows
 from ezchat.tui.tree_screen import TreeScreen
 from ezchat.tui.tree_view import TreeView
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 
 def _message(role: str, text: str) -> dict:

@@ -4,10 +4,14 @@ only the tokens after the common prefix, and a reopened app finds the same tree 
 
 from __future__ import annotations
 
+import pytest
 from tui_support import SIZE, make_app, send, wait_idle, wait_loaded, wait_until
 
 from ezchat.chat.tree import Tree
 from ezchat.storage.store import ChatStore
+
+# drives the app through Pilot on the real model: the full suite's, not the quick tier's
+pytestmark = pytest.mark.slow
 
 
 def _shape(tree: Tree) -> list[tuple]:
