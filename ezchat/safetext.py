@@ -61,6 +61,12 @@ def visible(text: str) -> str:
     return _UNSAFE.sub(_picture, text)
 
 
+def one_line(text: str) -> str:
+    """``text`` as one visible line: its runs of whitespace, line breaks included, made one
+    space (a warning or an error that quotes a template's or a server's words)."""
+    return visible(" ".join(str(text).split()))
+
+
 class VisibleStream:
     """``visible`` for text that arrives in pieces (a streamed reply). A CR that ends one
     piece waits for the next: a newline after it makes it a line ending, anything else a

@@ -17,6 +17,7 @@ from gguf_craft import craft_gguf
 import ezchat as ez
 from ezchat.chat import formats
 from ezchat.errors import TemplateLimitError
+from ezchat.safetext import visible
 from ezchat.settings import paths
 
 # Jinja folds constant filters while it compiles: wordwrap(2) cuts a 3M-character run of spaces
@@ -174,3 +175,43 @@ def test_real_templates_still_render_within_the_bounds() -> None:
     chat = [{"role": "user", "content": "Hello " * 1000}]
     for name in formats.available():
         assert "Hello" in formats.load(name).render(chat)
+
+
+# --- a template's words on stderr ----------------------------------------------------------------
+
+# raise_exception with a title, a screen clear and a clipboard write (OSC 52) in its message
+RAISES_ESCAPES = "{{ raise_exception('\x1b]0;PWN\x07\x1b[2J\x1b]52;c;SklOSkE=\x07 x\ny') }}"
+
+
+def assert_one_visible_warning(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("ezchat: warning: "), lines[0]
+    assert not set(lines[0]) & {"\x1b", "\x07", "\x9b"}, lines[0]
+    assert visible("\x1b]52;c;SklOSkE=\x07 x y") in lines[0]
+    assert "UserWarning" not in stderr and ".py" not in stderr
+    return lines[0]
+
+
+def test_a_gguf_templates_error_is_one_visible_warning_line(gguf_with, chat_file: Path) -> None:
+    done = run_ezchat("prompt", "-m", str(gguf_with("raises", RAISES_ESCAPES)), str(chat_file))
+    assert done.returncode == 0, done.stderr
+    line = assert_one_visible_warning(done.stderr)
+    assert "format 'auto' from model metadata" in line and "using chatml" in line
+    assert "<|im_start|>user\nHello" in done.stdout
+
+
+def test_a_format_files_template_error_is_one_visible_warning_line(chat_file: Path) -> None:
+    path = write_format("raises", RAISES_ESCAPES)
+    done = run_ezchat("prompt", "-f", "raises", str(chat_file))
+    assert done.returncode == 0, done.stderr
+    assert str(path) in assert_one_visible_warning(done.stderr)
+
+
+def test_the_librarys_warning_of_a_template_error_holds_no_control_character() -> None:
+    fmt = formats.from_jinja(RAISES_ESCAPES, name="raises")
+    with pytest.warns(UserWarning) as caught:
+        fmt.render([{"role": "user", "content": "Hello"}])
+    message = str(caught[0].message)
+    assert "\x1b" not in message and "\n" not in message
+    assert visible("\x1b]0;PWN\x07") in message

@@ -21,6 +21,7 @@ from typing import Any
 import jinja2
 
 from ..errors import TemplateLimitError, UnknownNameError, UserFileError
+from ..safetext import one_line
 from ..settings import paths, userfiles
 from ..settings.userfiles import UserFile
 from . import jinja_render
@@ -195,7 +196,7 @@ class Format(dict):
             raise  # a runaway template is refused, not papered over
         except Exception as error:  # a template can fail in any way; the chat must go on
             warnings.warn(
-                f"{self._what}: the chat template failed ({error}); using chatml instead",
+                one_line(f"{self._what}: the chat template failed ({error}); using chatml instead"),
                 stacklevel=3,
             )
         plain = [m for m in messages if m["role"] in TEMPLATE_NAME_OF]

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TemplateLimitError
+from ..safetext import one_line
 
 if TYPE_CHECKING:
     from .formats import Format
@@ -49,8 +50,10 @@ def split_render(
     if pieces is not None:
         return [piece for piece in pieces if piece[0]]
     warnings.warn(
-        f"{fmt._what}: the chat template changes message text, so typed special "
-        "tokens in it are not escaped",
+        one_line(
+            f"{fmt._what}: the chat template changes message text, so typed special "
+            "tokens in it are not escaped"
+        ),
         stacklevel=4,  # the caller of Format.segments, as from the method this was
     )
     return [(real, False)]

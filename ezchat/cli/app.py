@@ -14,6 +14,7 @@ picture, not obeyed; ``--json`` carries the raw text, escaped.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import EzChatError
-from ..safetext import visible
+from ..safetext import one_line
 from . import chat, config, listings, model_info, oneshot, prompt
 from .batch import register as register_batch
 from .loadbar import EXIT_INTERRUPTED
@@ -33,7 +34,20 @@ EXIT_USAGE = 2
 
 def _one_line(text: str) -> str:
     """An error on one line; it may quote a file name or a server's reply, so visible."""
-    return visible(" ".join(str(text).split()))
+    return one_line(text)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """A warning as one visible line, as errors are: Python's own form names ezchat's file and
+    line, and a warning can quote a template's words (``raise_exception``), escapes included."""
+    print(f"{PROG}: warning: {one_line(str(message))}", file=file or sys.stderr)
 
 
 class EzChatGroup(TyperGroup):
@@ -124,4 +138,5 @@ register_batch(app)
 
 def main() -> None:
     """The console script ``ezchat``."""
+    warnings.showwarning = _show_warning
     app(prog_name=PROG)
