@@ -5,8 +5,11 @@ JSON, a 500) and, given an upstream, forwards every other request to a real serv
 from __future__ import annotations
 
 import contextlib
+import functools
+import gzip
 import socketserver
 import threading
+import zlib
 from collections.abc import Iterator
 
 import httpx
@@ -21,9 +24,19 @@ BAD_JSON = "bad-json"  # JSON that does not parse
 ERROR_500 = "500"  # an internal error, its body endless
 KINDS = [ENDLESS_LINE, ENDLESS_EVENTS, DRIP, HANG, QUIET, HTML, BAD_JSON, ERROR_500]
 SCRIPTED = "scripted"  # 200, then one good event, then the events it was given, then [DONE]
+DOUBLE_GZIP = "double-gzip"  # 200, a few KB sent as "Content-Encoding: gzip, gzip": 2 GiB of zeros
 
 DRIP_SECONDS = 0.2
 _EVENT = b'data: {"choices": [{"text": "a", "index": 0, "finish_reason": null}]}\n\n'
+
+
+@functools.cache
+def double_gzip_body() -> bytes:
+    """2 GiB of zeros gzipped, and the result gzipped again: about 3 KB."""
+    inner = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(1 << 20)
+    layer = b"".join([*(inner.compress(zeros) for _ in range(2048)), inner.flush()])
+    return gzip.compress(layer, 9)
 
 
 class HostileServer(socketserver.ThreadingTCPServer):
@@ -122,6 +135,10 @@ class _Handler(socketserver.StreamRequestHandler):
             script = [f"data: {event}\n\n".encode() for event in self.server.events]
             body = _EVENT + b"".join(script) + b"data: [DONE]\n\n"
             self._send(self._head("200 OK", content_type, len(body)) + body)
+        elif kind == DOUBLE_GZIP:
+            body = double_gzip_body()
+            head = self._head("200 OK", content_type, len(body))
+            self._send(head[:-2] + b"Content-Encoding: gzip, gzip\r\n\r\n" + body)
         elif kind == BAD_JSON:
             bad = b"data: {not json\n\n" if stream else b"{not json"
             self._send(self._head("200 OK", content_type, len(bad)) + bad)

@@ -23,6 +23,8 @@ from typing import Any
 import httpcore
 import httpx
 
+from . import content_encoding
+
 # How often a read that is waiting for the server looks at its deadline and stop check.
 READ_SLICE = 0.2
 
@@ -189,12 +191,15 @@ def _as_httpx_errors() -> Iterator[None]:
 
 
 class _Body(httpx.SyncByteStream):
-    def __init__(self, stream: Any) -> None:
+    """An answer's body, its ``layers`` of Content-Encoding undone a bounded piece at a time."""
+
+    def __init__(self, stream: Any, layers: list[str]) -> None:
         self._stream = stream
+        self._layers = layers
 
     def __iter__(self) -> Iterator[bytes]:
         with _as_httpx_errors():
-            yield from self._stream
+            yield from content_encoding.decoded(self._stream, self._layers)
 
     def close(self) -> None:
         with _as_httpx_errors():
@@ -210,6 +215,13 @@ class BoundedTransport(httpx.BaseTransport):
         self._pool = httpcore.ConnectionPool(network_backend=_BoundedBackend(waits))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        # ezchat decodes the answer itself, bounded (content_encoding): only what it decodes
+        headers = [
+            (name, value)
+            for name, value in request.headers.raw
+            if name.lower() != b"accept-encoding"
+        ]
+        headers.append((b"Accept-Encoding", content_encoding.ACCEPTED.encode()))
         core_request = httpcore.Request(
             method=request.method,
             url=httpcore.URL(
@@ -218,16 +230,31 @@ class BoundedTransport(httpx.BaseTransport):
                 port=request.url.port,
                 target=request.url.raw_path,
             ),
-            headers=request.headers.raw,
+            headers=headers,
             content=request.stream,
             extensions=request.extensions,
         )
         with _as_httpx_errors():
             response = self._pool.handle_request(core_request)
+        answer_headers = response.headers
+        header = b", ".join(v for k, v in answer_headers if k.lower() == b"content-encoding")
+        try:
+            layers = content_encoding.encodings(header.decode("latin-1"))
+        except httpx.DecodingError:
+            with _as_httpx_errors():
+                response.close()
+            raise
+        body = _Body(response.stream, layers)
+        if layers:  # httpx gets the answer decoded already
+            answer_headers = [
+                (name, value)
+                for name, value in answer_headers
+                if name.lower() not in (b"content-encoding", b"content-length")
+            ]
         return httpx.Response(
             status_code=response.status,
-            headers=response.headers,
-            stream=_Body(response.stream),
+            headers=answer_headers,
+            stream=body,
             extensions=response.extensions,
         )
 

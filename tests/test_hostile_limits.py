@@ -1,0 +1,55 @@
+"""Text and answers that ezchat did not write are bounded in size before the work on them is
+done: a server's compressed answer, a huge prompt on stdin, a huge system prompt. Memory
+cases run the real CLI under an address-space limit (``ulimit -v``) far below what the input
+would take unbounded."""
+
+from __future__ import annotations
+
+import gzip
+import resource
+import zlib
+from typing import Any
+
+import httpx
+import pytest
+from cli_support import one_error_line, run_ezchat
+from hostile_servers import DOUBLE_GZIP, hostile_server
+
+from ezchat.backends import content_encoding
+
+# What ezchat takes with the model loaded is under 1 GiB.
+ADDRESS_SPACE = 1400 * 2**20
+
+
+def limited_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+
+def ezchat_limited(*args: str, **run: Any) -> Any:
+    return run_ezchat(*args, timeout=120, preexec_fn=limited_memory, **run)
+
+
+# --- compressed answers ------------------------------------------------------------------------
+
+
+def test_a_double_gzip_answer_is_stopped_at_the_read_limit() -> None:
+    with hostile_server(DOUBLE_GZIP) as server:
+        done = ezchat_limited("generate", "--server", server.url, "--max-read-mb", "1", "Hello")
+    one_error_line(done, server.url, "answered more than 1 MiB", "--max-read-mb")
+
+
+def test_compressed_layers_come_out_a_bounded_piece_at_a_time() -> None:
+    text = b"Hello, world! " * 100_000
+    twice = gzip.compress(zlib.compress(text))
+    pieces = list(content_encoding.decoded([twice[:10], twice[10:]], ["deflate", "gzip"]))
+    assert b"".join(pieces) == text
+    assert max(len(piece) for piece in pieces) <= content_encoding.PIECE
+
+
+@pytest.mark.parametrize(
+    "header", ["br", "gzip, gzip, gzip", "zstd, gzip"], ids=["unasked", "three-layers", "mixed"]
+)
+def test_an_encoding_ezchat_did_not_ask_for_is_refused(header: str) -> None:
+    with pytest.raises(httpx.DecodingError) as refused:
+        content_encoding.encodings(header)
+    assert "Content-Encoding" in str(refused.value)
