@@ -215,3 +215,37 @@ def test_the_librarys_warning_of_a_template_error_holds_no_control_character() -
     message = str(caught[0].message)
     assert "\x1b" not in message and "\n" not in message
     assert visible("\x1b]0;PWN\x07") in message
+
+
+# --- batch templates -----------------------------------------------------------------------------
+
+NESTED_RANGES = "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}"
+
+
+@pytest.fixture
+def one_prompt(tmp_path: Path) -> Path:
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"prompt": "Hello"}\n', encoding="utf-8")
+    return path
+
+
+def test_a_batch_template_that_runs_for_hours_is_one_line(tmp_path: Path, one_prompt: Path) -> None:
+    write_config("template_timeout = 0.3\n")
+    template = tmp_path / "loops.j2"
+    template.write_text(NESTED_RANGES + "{{ user_prompt }}", encoding="utf-8")
+    done = run_ezchat(
+        "batch", str(one_prompt), "-o", str(tmp_path / "out.jsonl"), "--template", str(template),
+        timeout=60,
+    )  # fmt: skip
+    one_error_line(done, str(template), "0.3 s", "template_timeout")
+
+
+def test_a_batch_template_that_asks_for_gigabytes_is_one_line(
+    tmp_path: Path, one_prompt: Path
+) -> None:
+    template = tmp_path / "center.j2"
+    template.write_text(CENTER_GIGABYTES + "{{ user_prompt }}", encoding="utf-8")
+    done = ezchat_limited(
+        "batch", str(one_prompt), "-o", str(tmp_path / "out.jsonl"), "--template", str(template)
+    )
+    one_error_line(done, str(template), TOO_LARGE)

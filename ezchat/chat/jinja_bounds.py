@@ -18,7 +18,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jinja2
+import jinja2.compiler
+import jinja2.nodes
 from jinja2 import filters as jinja_filters
+from jinja2.sandbox import SandboxedEnvironment
 
 # Far above any context window (1M tokens is about 4M characters), far below a memory problem.
 MAX_RENDER_CHARS = 8_000_000
@@ -249,3 +252,61 @@ BOUNDED_FILTERS: dict[str, Callable[..., Any]] = {
     "string": _sized(jinja_filters.FILTERS["string"]),
     "pprint": _sized(jinja_filters.do_pprint),
 }
+
+
+# --- the environment ------------------------------------------------------------------------
+
+
+class BoundedCodeGenerator(jinja2.compiler.CodeGenerator):
+    """``a ~ b`` through ``environment.concat``, so its size is checked, and nothing evaluated
+    while compiling: Jinja's constant folding would run ``'a b'|center(3000000)|wordwrap(2)``
+    in the compile, and the compile of a cached template outside any render."""
+
+    def _output_child_to_const(self, node: Any, frame: Any, finalize: Any) -> str:
+        raise jinja2.nodes.Impossible()
+
+    def visit_Concat(self, node: jinja2.nodes.Concat, frame: jinja2.compiler.Frame) -> None:
+        if frame.eval_ctx.volatile or frame.eval_ctx.autoescape:
+            return super().visit_Concat(node, frame)
+        self.write("environment.concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class BoundedEnvironment(SandboxedEnvironment):
+    """A sandbox whose operations are size-checked before they run (run its compiles and
+    renders inside ``jinja_limits.bounded`` for the time and memory bound)."""
+
+    code_generator_class = BoundedCodeGenerator
+    # These can build a huge string or number in one C call, which no timer stops.
+    intercepted_binops = frozenset(["*", "**", "+", "%"])
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(finalize=check_output, optimized=False, **options)
+        self.filters.update(BOUNDED_FILTERS)
+        self.globals.pop("lipsum", None)  # a loop in one call; no template writes filler text
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        check_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        args = check_method(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    @staticmethod
+    def concat(parts: tuple[Any, ...]) -> str:
+        return check_concat(parts)
+
+
+def generate_text(template: jinja2.Template, variables: Mapping[str, Any]) -> str:
+    """``template.render(variables)``, refused once its output passes ``MAX_RENDER_CHARS``."""
+    pieces: list[str] = []
+    size = 0
+    for piece in template.generate(variables):
+        size += len(piece)
+        refuse_above(size)
+        pieces.append(piece)
+    return "".join(pieces)

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 
+from ..chat.jinja_bounds import BoundedEnvironment, generate_text
+from ..chat.jinja_limits import bounded
 from ..errors import UnknownNameError, UserFileError
 from ..settings import paths
 
@@ -75,10 +76,11 @@ def is_raw_template(path: Path) -> bool:
 
 
 @functools.cache
-def _environment() -> SandboxedEnvironment:
+def _environment() -> BoundedEnvironment:
     # Missing context keys render empty, as in the seed's templates where not every prompt has
-    # every key. A raw template's last newline is part of the prompt, so it is kept.
-    return SandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    # every key. A raw template's last newline is part of the prompt, so it is kept. A template
+    # is a user's file: it is bounded in time, memory and size as a chat template is.
+    return BoundedEnvironment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
 
 @functools.lru_cache(maxsize=64)
@@ -89,7 +91,7 @@ def _compile(path: Path, mtime_ns: int) -> jinja2.Template:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserFileError(f"{path}: cannot read the template ({exc})") from None
     try:
-        return _environment().from_string(source)
+        return bounded(lambda: _environment().from_string(source), f"template {path}")
     except jinja2.TemplateSyntaxError as exc:
         raise UserFileError(f"{path}:{exc.lineno}: {exc.message}") from None
 
@@ -160,7 +162,7 @@ class Prompt:
             self.template_name = template_name
         template, path = load_template(self.template_name)
         try:
-            text = template.render(self.variables())
+            text = bounded(lambda: generate_text(template, self.variables()), f"template {path}")
         except jinja2.TemplateError as exc:
             raise UserFileError(f"{path}: the template failed: {exc}") from None
         self.raw = is_raw_template(path)
