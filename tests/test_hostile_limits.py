@@ -15,7 +15,9 @@ import pytest
 from cli_support import one_error_line, run_ezchat
 from hostile_servers import DOUBLE_GZIP, hostile_server
 
+import ezchat as ez
 from ezchat.backends import content_encoding
+from ezchat.settings import paths
 
 # What ezchat takes with the model loaded is under 1 GiB.
 ADDRESS_SPACE = 1400 * 2**20
@@ -53,3 +55,34 @@ def test_an_encoding_ezchat_did_not_ask_for_is_refused(header: str) -> None:
     with pytest.raises(httpx.DecodingError) as refused:
         content_encoding.encodings(header)
     assert "Content-Encoding" in str(refused.value)
+
+
+# --- prompts longer than any context -------------------------------------------------------------
+
+
+def test_a_50_mb_prompt_on_stdin_is_refused_by_its_length_in_one_line() -> None:
+    text = "word " * 10_000_000
+    done = ezchat_limited("generate", "-n", "3", "-", input=text)
+    one_error_line(done, "the prompt is 50,000,000 characters", "8192 tokens", "shorten it")
+
+
+def test_a_system_prompt_longer_than_any_context_is_refused_by_its_length() -> None:
+    config = paths.config_dir() / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'system_prompt = "{"word " * 1_500_000}"\n', encoding="utf-8")
+    done = ezchat_limited("generate", "-f", "chatml", "-n", "3", "Hello")
+    one_error_line(done, "the system prompt is 7,500,000 characters", "shorten it")
+
+
+def test_an_old_message_longer_than_the_context_is_left_out_untokenized(model: ez.Model) -> None:
+    thread = ez.Thread(model, "chatml", ez.samplers.load("GreedyDecoding"))
+    long_text = "word " * 2_000_000
+    thread.add_message("user", long_text)
+    thread.add_message("bot", "That is long.")
+    thread.add_message("user", "Hello")
+    plan = thread.plan_prompt()
+    assert plan.dropped == 1  # only the long message
+    assert long_text not in thread._content_tokens  # never tokenized
+    assert model.detokenize(plan.tokens, special=True).endswith(
+        "user\nHello<|im_end|>\n<|im_start|>assistant\n"
+    )

@@ -105,14 +105,14 @@ class PromptTokens:
             kept = [m for i, m in enumerate(messages) if i not in left_out]
             return kept, self._tokens_for(kept, add_generation_prompt=True) + tail
 
-        dropped = 0
-        kept, tokens = without_oldest(0)
+        dropped = self._drop_past_any_context(messages, droppable)
+        kept, tokens = without_oldest(dropped)
         if len(tokens) + room > limit:
             # The fewest messages to leave out. The prompt only shrinks as more are left out,
             # so halving the range renders the conversation a handful of times, where dropping
             # one message at a time would render it once per message dropped (a long chat's
             # turn would then cost more with every turn).
-            low, high = 1, len(droppable)
+            low, high = dropped + 1, len(droppable)
             best: tuple[int, list[Message], list[int]] | None = None
             while low <= high:
                 middle = (low + high) // 2
@@ -135,6 +135,34 @@ class PromptTokens:
         plan = PromptPlan(tokens, kept, dropped)
         self.last_plan = plan
         return plan
+
+    def _drop_past_any_context(self: Thread, messages: list[Message], droppable: list[int]) -> int:
+        """How many of the oldest messages must be left out because each of the last of them
+        alone is longer than the context could hold, known from its length without tokenizing
+        it (megabytes take seconds and gigabytes in llama.cpp); a message that cannot be left
+        out (a system prompt, the newest message) and is that long is refused in one line."""
+        limit = self.model.context_length
+        if all(len(message["content"] or "") <= limit for message in messages):
+            return 0  # fewer characters than tokens in the context: nothing to know here
+        # a server's vocabulary is not known here
+        longest = getattr(self.model, "longest_token_bytes", None)
+        if longest is None:
+            return 0
+        most = limit * longest
+        must_drop = 0
+        for index, message in enumerate(messages):
+            size = len(message["content"] or "")
+            if size <= most:
+                continue
+            if index not in droppable:
+                what = "the system prompt" if message["role"] == "system" else "the message"
+                raise PromptTooLongError(
+                    f"{what} is {size:,} characters, more than a context of {limit} tokens can "
+                    f"hold (a token spells at most {longest} bytes of text); shorten it or load "
+                    "a larger context_length"
+                )
+            must_drop = droppable.index(index) + 1
+        return must_drop
 
     def inference_str_from_messages(self: Thread) -> str:
         """The prompt text for the next reply, truncated to fit, as the model will see it."""

@@ -209,6 +209,7 @@ class Model(ContextSizeChecks, TokenCalls, RunCalls, GenerationCalls):
         self._pieces: list[bytes | None] = [None] * self.n_vocab
         self._stop_cache: dict[int, bool] = {}
         self._vocab_list: list[str] | None = None
+        self._longest_piece: int | None = None
         self._busy = False
 
     # --- facts ---------------------------------------------------------------------------------

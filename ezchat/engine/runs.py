@@ -35,12 +35,14 @@ class RunCalls:
     _busy: bool
     _require_decoder: Callable[[], Decoder]
     tokenize: Callable[..., list[int]]
+    check_text_fits: Callable[[str], None]
     is_eog: Callable[[int], bool]
     token_bytes: Callable[[int], bytes]
     token_text: Callable[[int], str]
 
     def _prompt_tokens(self, prompt: str | list[int]) -> list[int]:
         if isinstance(prompt, str):
+            self.check_text_fits(prompt)
             return self.tokenize(prompt)
         return list(prompt)
 

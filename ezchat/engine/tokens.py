@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 import llama_cpp
 
 from .. import utf8
+from ..errors import PromptTooLongError
 
 
 class TokenCalls:
@@ -18,6 +19,8 @@ class TokenCalls:
 
     add_bos: bool
     n_vocab: int
+    context_length: int
+    _longest_piece: int | None
     _vocab_ptr: llama_cpp.llama_vocab_p
     _pieces: list[bytes | None]
     _stop_cache: dict[int, bool]
@@ -35,6 +38,28 @@ class TokenCalls:
                 for i in range(self.n_vocab)
             ]
         return self._vocab_list
+
+    @property
+    def longest_token_bytes(self) -> int:
+        """The most bytes of text one token spells, special tokens' included (found on first
+        use): a text of more than ``n * longest_token_bytes`` bytes is more than n tokens,
+        which is known without tokenizing it."""
+        if self._longest_piece is None:
+            self._require()
+            pieces = (len(self._piece(token, special=True)) for token in range(self.n_vocab))
+            self._longest_piece = max(1, max(pieces, default=1))
+        return self._longest_piece
+
+    def check_text_fits(self, text: str, what: str = "the prompt") -> None:
+        """Refuse, before tokenizing it, a text longer than the context's tokens could spell
+        (tokenizing 50 MB takes seconds and gigabytes in llama.cpp)."""
+        limit = self.context_length
+        if len(text) > limit and len(text) > limit * self.longest_token_bytes:
+            raise PromptTooLongError(
+                f"{what} is {len(text):,} characters, more than a context of {limit} tokens can "
+                f"hold (a token spells at most {self.longest_token_bytes} bytes of text); "
+                "shorten it or load the model with a larger context_length"
+            )
 
     def tokenize(self, text: str, add_bos: bool | None = None, special: bool = True) -> list[int]:
         """Text to token ids. ``special=False`` keeps text like ``<|im_end|>`` as plain text,
