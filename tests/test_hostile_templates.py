@@ -183,14 +183,19 @@ def test_real_templates_still_render_within_the_bounds() -> None:
 RAISES_ESCAPES = "{{ raise_exception('\x1b]0;PWN\x07\x1b[2J\x1b]52;c;SklOSkE=\x07 x\ny') }}"
 
 
-def assert_one_visible_warning(stderr: str) -> str:
+def assert_one_warning_line(stderr: str) -> str:
     lines = stderr.splitlines()
     assert len(lines) == 1, stderr
     assert lines[0].startswith("ezchat: warning: "), lines[0]
-    assert not set(lines[0]) & {"\x1b", "\x07", "\x9b"}, lines[0]
-    assert visible("\x1b]52;c;SklOSkE=\x07 x y") in lines[0]
     assert "UserWarning" not in stderr and ".py" not in stderr
     return lines[0]
+
+
+def assert_one_visible_warning(stderr: str) -> str:
+    line = assert_one_warning_line(stderr)
+    assert not set(line) & {"\x1b", "\x07", "\x9b"}, line
+    assert visible("\x1b]52;c;SklOSkE=\x07 x y") in line
+    return line
 
 
 def test_a_gguf_templates_error_is_one_visible_warning_line(gguf_with, chat_file: Path) -> None:
@@ -249,3 +254,12 @@ def test_a_batch_template_that_asks_for_gigabytes_is_one_line(
         "batch", str(one_prompt), "-o", str(tmp_path / "out.jsonl"), "--template", str(template)
     )
     one_error_line(done, str(template), TOO_LARGE)
+
+
+def test_a_template_that_writes_half_a_surrogate_pair_is_one_warning_line(chat_file: Path) -> None:
+    write_format("surrogate", "{{ '\\ud800' }}{{ messages[0].content }}")
+    done = run_ezchat("prompt", "-f", "surrogate", str(chat_file))
+    assert done.returncode == 0, done.stderr
+    line = assert_one_warning_line(done.stderr)
+    assert "\\ud800 is half of a UTF-16 surrogate pair" in line and "using chatml" in line
+    assert done.stdout.startswith("<|im_start|>user\nHello<|im_end|>")

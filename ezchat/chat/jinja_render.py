@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from .. import utf8
+from ..errors import InvalidTextError
 from . import jinja_families
 from .jinja_caps import Capabilities, capabilities
 from .jinja_engine import (
@@ -184,6 +186,9 @@ def render(
     if add_generation_prompt:  # llama.cpp leaves it undefined otherwise
         context["add_generation_prompt"] = True
     text = _bounded(lambda: _run(template, context, now), what)
+    found = utf8.problem(text)  # '\ud800' in a template: no terminal, file or tokenizer takes it
+    if found:
+        raise InvalidTextError(f"the chat template's output is not text: {found}")
     if strip_bos and bos_token and text.startswith(bos_token):
         text = text[len(bos_token) :]
     if strip_eos and eos_token and text.endswith(eos_token):
