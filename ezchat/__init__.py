@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-# the old public module paths (ezchat.thread, ...), as attributes of the package too
-from . import thread  # noqa: F401
+# interrupt first: a Ctrl-C while the rest imports ends the ezchat command in one line;
+# thread: the old public module paths (ezchat.thread, ...), as attributes of the package too
+from . import interrupt, thread  # noqa: F401
 from .backends import Backend, RemoteError, RemoteModel
 from .chat import formats, samplers
 from .chat.reply_kind import ReplyKind

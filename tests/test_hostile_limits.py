@@ -1,18 +1,23 @@
 """Text and answers that ezchat did not write are bounded in size before the work on them is
 done: a server's compressed answer, a huge prompt on stdin, a huge system prompt. Memory
 cases run the real CLI under an address-space limit (``ulimit -v``) far below what the input
-would take unbounded."""
+would take unbounded. And a Ctrl-C at any moment of the command's start is one line."""
 
 from __future__ import annotations
 
 import gzip
+import os
 import resource
+import signal
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from cli_support import one_error_line, run_ezchat
+from cli_support import ROOT, one_error_line, run_ezchat
 from hostile_servers import DOUBLE_GZIP, hostile_server
 
 import ezchat as ez
@@ -86,3 +91,52 @@ def test_an_old_message_longer_than_the_context_is_left_out_untokenized(model: e
     assert model.detokenize(plan.tokens, special=True).endswith(
         "user\nHello<|im_end|>\n<|im_start|>assistant\n"
     )
+
+
+# --- Ctrl-C while ezchat's modules import ------------------------------------------------------
+
+# Installed in the child through PYTHONPATH: it holds the import of one module at a FIFO, the
+# rendezvous a test picks, as ezchat's gates hold work in progress.
+HOLD_AN_IMPORT = """
+import importlib.abc, os, sys
+
+class HoldImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == os.environ["HOLD_IMPORT"]:
+            sys.meta_path.remove(self)
+            with open(os.environ["HOLD_FOLDER"] + "/held", "w") as held:
+                held.write(name)
+            with open(os.environ["HOLD_FOLDER"] + "/release") as release:
+                release.read()
+        return None
+
+sys.meta_path.insert(0, HoldImport())
+"""
+
+
+def test_ctrl_c_while_the_command_imports_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text(HOLD_AN_IMPORT, encoding="utf-8")
+    os.mkfifo(tmp_path / "held")
+    os.mkfifo(tmp_path / "release")
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
+        "HOLD_IMPORT": "ezchat.backends",
+        "HOLD_FOLDER": str(tmp_path),
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ezchat", "generate", "Hello"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert (tmp_path / "held").read_text() == "ezchat.backends"  # importing now
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert stderr == "ezchat: interrupted\n"
+    assert child.returncode == -signal.SIGINT
