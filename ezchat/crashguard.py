@@ -42,6 +42,14 @@ def crash_line(what: str, signum: int) -> str:
     name = signal_name(signum)
     if signum == signal.SIGKILL:
         cause = "it was killed (SIGKILL), most likely for running out of memory"
+    elif signum == getattr(signal, "SIGBUS", None):
+        # llama.cpp maps the model file into memory: a read past the end of a file that was
+        # cut short after it was mapped is a SIGBUS, not a fault of the build
+        cause = (
+            "it died with SIGBUS, a read of a file that changed under ezchat: most likely the "
+            "model file was cut short or replaced while it was loaded; check the file and load "
+            "it again"
+        )
     else:
         cause = (
             f"it died with {name}, most likely inside llama.cpp; run 'ezchat doctor' to check "

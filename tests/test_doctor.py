@@ -157,3 +157,37 @@ def test_a_fatal_signal_gives_the_terminal_back(command, ready, fatal, tmp_path)
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(fd)
+
+
+@pytest.mark.slow
+def test_a_model_file_cut_short_while_loaded_is_named_not_the_build(tmp_path, model_path):
+    copy = tmp_path / "model.gguf"
+    copy.write_bytes(model_path.read_bytes())
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the REPL on a real terminal, on the copy
+        os.chdir(ROOT)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
+        os.execve(sys.executable, [sys.executable, "-m", "ezchat", "chat", "-m", str(copy)], env)
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        read_until(fd, b"!help", timeout=60)
+        while termios.tcgetattr(fd)[3] & termios.ICANON:  # until the prompt sets raw mode
+            if select.select([fd], [], [], 0.05)[0]:
+                os.read(fd, 65536)
+        os.truncate(copy, 4096)  # the weights llama.cpp mapped are gone from under it
+        os.write(fd, b"Hello\r")
+        tail = read_to_end(fd, timeout=60)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 128 + signal.SIGBUS
+        text = tail.decode("utf-8", "replace")
+        message = text.split(RESET_SEQUENCE.replace("\r\n", ""))[-1].strip().splitlines()
+        assert len(message) == 1, message
+        assert "SIGBUS" in message[0] and "model file" in message[0], message[0]
+        assert "ezchat doctor" not in message[0]
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
