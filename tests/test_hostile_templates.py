@@ -263,3 +263,12 @@ def test_a_template_that_writes_half_a_surrogate_pair_is_one_warning_line(chat_f
     line = assert_one_warning_line(done.stderr)
     assert "\\ud800 is half of a UTF-16 surrogate pair" in line and "using chatml" in line
     assert done.stdout.startswith("<|im_start|>user\nHello<|im_end|>")
+
+
+def test_the_repl_shows_a_gguf_templates_error_visibly(gguf_with) -> None:
+    model = gguf_with("raises", RAISES_ESCAPES)
+    done = run_ezchat("chat", "-m", str(model), "-s", "GreedyDecoding", input="Hello\n")
+    assert done.returncode == 0, done.stderr
+    shown = done.stdout + done.stderr
+    assert "\x1b]" not in shown and "\x07" not in shown
+    assert visible("\x1b]52;c;SklOSkE=\x07") in shown
