@@ -263,6 +263,8 @@ class BoundedCodeGenerator(jinja2.compiler.CodeGenerator):
     in the compile, and the compile of a cached template outside any render."""
 
     def _output_child_to_const(self, node: Any, frame: Any, finalize: Any) -> str:
+        if isinstance(node, jinja2.nodes.TemplateData):  # the template's own text, as it is
+            return super()._output_child_to_const(node, frame, finalize)
         raise jinja2.nodes.Impossible()
 
     def visit_Concat(self, node: jinja2.nodes.Concat, frame: jinja2.compiler.Frame) -> None:
