@@ -272,3 +272,28 @@ def test_the_repl_shows_a_gguf_templates_error_visibly(gguf_with) -> None:
     shown = done.stdout + done.stderr
     assert "\x1b]" not in shown and "\x07" not in shown
     assert visible("\x1b]52;c;SklOSkE=\x07") in shown
+
+
+async def test_the_app_refuses_a_gguf_template_that_runs_for_hours_and_quits_on_q(
+    tmp_path: Path, gguf_with
+) -> None:
+    from dataclasses import replace
+
+    from tui_support import SIZE, make_app, wait_until
+
+    from ezchat.chat import jinja_render
+    from ezchat.tui.loading import LoadingScreen
+
+    jinja_render.set_render_timeout(0.3)
+    try:
+        app = make_app(tmp_path / "chats.db")
+        app.options = replace(app.options, model=gguf_with("wrap", WRAP_FOR_HOURS), format="auto")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: getattr(app.screen, "failed", False), "the refusal")
+            assert isinstance(app.screen, LoadingScreen)
+            status = str(app.screen.query_one("#loading-status").render())
+            assert "model metadata" in status and "0.3 s" in status
+            await pilot.press("q")
+        assert not app.is_running
+    finally:
+        jinja_render.set_render_timeout(jinja_render.DEFAULT_RENDER_SECONDS)
