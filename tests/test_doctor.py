@@ -9,6 +9,7 @@ import pty
 import select
 import signal
 import struct
+import subprocess
 import sys
 import termios
 import time
@@ -160,22 +161,33 @@ def test_a_fatal_signal_gives_the_terminal_back(command, ready, fatal, tmp_path)
 
 
 @pytest.mark.slow
-def test_a_model_file_cut_short_while_loaded_is_named_not_the_build(tmp_path, model_path):
+def test_a_model_file_cut_short_mid_reply_is_named_not_the_build(tmp_path, model_path):
     copy = tmp_path / "model.gguf"
     copy.write_bytes(model_path.read_bytes())
+    os.mkfifo(tmp_path / "held")
+    os.mkfifo(tmp_path / "release")
     pid, fd = pty.fork()
-    if pid == 0:  # the child: the REPL on a real terminal, on the copy
+    if pid == 0:  # the child: the REPL on a real terminal, on the copy, held at its first token
         os.chdir(ROOT)
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
-        os.execve(sys.executable, [sys.executable, "-m", "ezchat", "chat", "-m", str(copy)], env)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "TERM": "xterm-256color",
+            "EZCHAT_GATE": f"token:1:{tmp_path}",
+        }
+        command = [sys.executable, "-m", "ezchat", "chat", "-m", str(copy), "-s", "GreedyDecoding"]
+        os.execve(sys.executable, command, env)
     try:
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
         read_until(fd, b"!help", timeout=60)
         while termios.tcgetattr(fd)[3] & termios.ICANON:  # until the prompt sets raw mode
             if select.select([fd], [], [], 0.05)[0]:
                 os.read(fd, 65536)
-        os.truncate(copy, 4096)  # the weights llama.cpp mapped are gone from under it
         os.write(fd, b"Hello\r")
+        assert (tmp_path / "held").read_text().startswith("token")  # mid-reply now
+        os.truncate(copy, 4096)  # the weights llama.cpp mapped are gone from under it
+        with open(tmp_path / "release", "w"):
+            pass
         tail = read_to_end(fd, timeout=60)
         _, status = os.waitpid(pid, 0)
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 128 + signal.SIGBUS
@@ -191,3 +203,28 @@ def test_a_model_file_cut_short_while_loaded_is_named_not_the_build(tmp_path, mo
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(fd)
+
+
+def test_a_model_file_cut_short_between_replies_is_one_line_with_piped_input(tmp_path, model_path):
+    copy = tmp_path / "model.gguf"
+    copy.write_bytes(model_path.read_bytes())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "ezchat", "chat", "-m", str(copy), "-s", "GreedyDecoding"]
+    child = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "context" in child.stdout.readline()  # the banner: the model is loaded
+        os.truncate(copy, 4096)
+        out, err = child.communicate("Hello\n", timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode != -signal.SIGBUS, err
+    assert "the model file was cut short while loaded" in out + err
+    assert "restore the file and load it again" in out + err

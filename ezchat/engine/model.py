@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,7 @@ class Model(ContextSizeChecks, TokenCalls, RunCalls, GenerationCalls):
         self.gguf: GGUFInfo = info
         self.metadata: dict[str, Any] = info.metadata
         self.filename = str(Path(model_path).expanduser())
+        self._file_identity = _identity(self.filename)
 
         self.n_ctx_train = int(info.arch_value("context_length", 0) or 4096)
         self.rope_freq_base_train = float(info.arch_value("rope.freq_base", 10000.0))
@@ -305,6 +307,21 @@ class Model(ContextSizeChecks, TokenCalls, RunCalls, GenerationCalls):
             )
         return self._llama
 
+    def _check_file_intact(self) -> None:
+        """Refuse to run on a model file cut short in place since the load: llama.cpp reads the
+        weights from the file's mapping, and a read past its new end ends the process with
+        SIGBUS. A file replaced (a new inode) or deleted leaves the mapping on the old one."""
+        now = _identity(self.filename)
+        if now is None or self._file_identity is None:
+            return
+        (inode, size), (loaded_inode, loaded_size) = now, self._file_identity
+        if inode == loaded_inode and size < loaded_size:
+            raise ModelLoadError(
+                f"{self.filename}: the model file was cut short while loaded ({loaded_size:,} "
+                f"bytes then, {size:,} now), so ezchat stops before llama.cpp reads it: restore "
+                "the file and load it again"
+            )
+
     def _require_decoder(self) -> Decoder:
         self._require()
         return self._decoder
@@ -331,6 +348,14 @@ class Model(ContextSizeChecks, TokenCalls, RunCalls, GenerationCalls):
             f"{path.resolve()}|{stat.st_size}|{int(stat.st_mtime)}|{self.context_length}|"
             f"{self.type_k}|{self.type_v}|{self.rope_freq_base:.3f}|{self.lora_path}"
         )
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size
 
 
 def _optional_token(token: int) -> int | None:

@@ -34,6 +34,7 @@ class RunCalls:
     _vocab_ptr: llama_cpp.llama_vocab_p
     _busy: bool
     _require_decoder: Callable[[], Decoder]
+    _check_file_intact: Callable[[], None]
     tokenize: Callable[..., list[int]]
     check_text_fits: Callable[[str], None]
     is_eog: Callable[[int], bool]
@@ -50,6 +51,7 @@ class RunCalls:
         """Evaluate ``text`` into the cache so later prompts that start with it begin faster."""
         tokens = self._prompt_tokens(text)
         self._check_fits(tokens, room=0)
+        self._check_file_intact()
         return self._require_decoder().prepare(tokens)
 
     def _check_fits(self, tokens: list[int], room: int) -> None:
@@ -78,6 +80,7 @@ class RunCalls:
         weighed every generated token (its probability and top 10) in ``result.token_info``;
         a Thread asks for it, plain calls do not pay for it."""
         decoder = self._require_decoder()
+        self._check_file_intact()
         if self._busy:
             raise GenerationError("this model is already generating; one generation at a time")
         sampler = sampler or _default_sampler()
@@ -148,6 +151,7 @@ class RunCalls:
         any thread, read ``results`` and ``token_info`` at the end. Sequence i samples with
         seed + i; greedy sampling gives n equal replies."""
         self._require_decoder()
+        self._check_file_intact()
         return start_grow(
             self, self._prompt_tokens(prompt), n, sampler or _default_sampler(), stops
         )
@@ -156,6 +160,7 @@ class RunCalls:
         """The top ``k`` next tokens after ``prompt``, with probabilities from the softmax over
         the whole vocabulary, most likely first. The evaluated prompt stays in the cache."""
         decoder = self._require_decoder()
+        self._check_file_intact()
         tokens = self._prompt_tokens(prompt)
         self._check_fits(tokens, room=0)
         if self._busy:
