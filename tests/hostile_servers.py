@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gzip
+import json
 import socketserver
 import threading
 import zlib
@@ -24,6 +25,8 @@ BAD_JSON = "bad-json"  # JSON that does not parse
 ERROR_500 = "500"  # an internal error, its body endless
 KINDS = [ENDLESS_LINE, ENDLESS_EVENTS, DRIP, HANG, QUIET, HTML, BAD_JSON, ERROR_500]
 SCRIPTED = "scripted"  # 200, then one good event, then the events it was given, then [DONE]
+# the upstream's JSON answer with its "chat_template" replaced by the server's template
+TEMPLATE_PROPS = "template-props"
 DOUBLE_GZIP = "double-gzip"  # 200, a few KB sent as "Content-Encoding: gzip, gzip": 2 GiB of zeros
 
 DRIP_SECONDS = 0.2
@@ -49,12 +52,14 @@ class HostileServer(socketserver.ThreadingTCPServer):
         upstream: str | None = None,
         paths: tuple[str, ...] = (),
         events: tuple[str, ...] = (),
+        template: str = "",
     ):
         """Misbehave as ``kind`` on requests whose path ends with one of ``paths`` (all, when
         none are given), forward the rest to ``upstream``. ``events`` are the JSON texts a
-        SCRIPTED server streams."""
+        SCRIPTED server streams; ``template`` the chat template a TEMPLATE_PROPS server names."""
         self.kind = kind
         self.events = events
+        self.template = template
         self.upstream = upstream
         self.paths = paths
         self.closing = threading.Event()
@@ -135,6 +140,12 @@ class _Handler(socketserver.StreamRequestHandler):
             script = [f"data: {event}\n\n".encode() for event in self.server.events]
             body = _EVENT + b"".join(script) + b"data: [DONE]\n\n"
             self._send(self._head("200 OK", content_type, len(body)) + body)
+        elif kind == TEMPLATE_PROPS:
+            assert self.server.upstream is not None
+            props = httpx.get(self.server.upstream + path, timeout=60).json()
+            props["chat_template"] = self.server.template
+            body = json.dumps(props).encode()
+            self._send(self._head("200 OK", "application/json", len(body)) + body)
         elif kind == DOUBLE_GZIP:
             body = double_gzip_body()
             head = self._head("200 OK", content_type, len(body))
@@ -166,8 +177,9 @@ def hostile_server(
     upstream: str | None = None,
     paths: tuple[str, ...] = (),
     events: tuple[str, ...] = (),
+    template: str = "",
 ) -> Iterator[HostileServer]:
-    server = HostileServer(kind, upstream, paths, events)
+    server = HostileServer(kind, upstream, paths, events, template)
     serving = threading.Thread(target=server.serve_forever, daemon=True)
     serving.start()
     try:

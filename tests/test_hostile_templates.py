@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from cli_support import one_error_line, run_ezchat
 from gguf_craft import craft_gguf
+from hostile_servers import TEMPLATE_PROPS, hostile_server
 
 import ezchat as ez
 from ezchat.chat import formats
@@ -297,3 +298,16 @@ async def test_the_app_refuses_a_gguf_template_that_runs_for_hours_and_quits_on_
         assert not app.is_running
     finally:
         jinja_render.set_render_timeout(jinja_render.DEFAULT_RENDER_SECONDS)
+
+
+def test_a_servers_template_error_is_one_visible_warning_line(llama_server_url: str) -> None:
+    with hostile_server(
+        TEMPLATE_PROPS, llama_server_url, ("/props",), template=RAISES_ESCAPES
+    ) as server:
+        done = run_ezchat(
+            "generate", "--server", server.url, "-f", "auto", "-n", "3", "-s", "GreedyDecoding",
+            "Hello",
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    line = assert_one_visible_warning(done.stderr)
+    assert "format 'auto'" in line and "using chatml" in line
