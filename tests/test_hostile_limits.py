@@ -39,6 +39,7 @@ def ezchat_limited(*args: str, **run: Any) -> Any:
 # --- compressed answers ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_double_gzip_answer_is_stopped_at_the_read_limit() -> None:
     with hostile_server(DOUBLE_GZIP) as server:
         done = ezchat_limited("generate", "--server", server.url, "--max-read-mb", "1", "Hello")
