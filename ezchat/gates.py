@@ -22,6 +22,7 @@ The points:
 from __future__ import annotations
 
 import os
+import select
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,10 +68,19 @@ class FifoGate:
         if self._passed or point != self.point or count < self.count:
             return
         self._passed = True
-        with open(self.folder / "held", "w") as held:  # waits for the test to read
+        with open(self.folder / "held", "w") as held:  # the test has its end open already
             held.write(f"{point} {count}\n")
-        with open(self.folder / "release") as release:  # waits for the test to release
-            release.read()
+        # Wait for the test to open the release FIFO and close it. Not in a blocking open: a
+        # signal for the process (the test's SIGINT) may land on another thread, and this one
+        # must come back to Python now and then to run its handler.
+        release = os.open(self.folder / "release", os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            waiting = select.poll()
+            waiting.register(release, select.POLLIN | select.POLLHUP)
+            while not waiting.poll(100):
+                pass
+        finally:
+            os.close(release)
 
 
 if os.environ.get("EZCHAT_GATE"):
