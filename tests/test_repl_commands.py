@@ -91,6 +91,9 @@ def test_in_a_terminal_tab_lists_the_choices_then_completes_the_one(terminal: Te
     at = terminal.expect(b"> ", at)
     terminal.type(f"!think {TAB}")  # several values: listed above the prompt, as a shell does
     at = terminal.expect(b"default", at)
+    # the list is printed with the terminal out of raw mode; keys typed before the prompt is
+    # drawn again would meet the terminal's own line editing (its Ctrl-U)
+    at = terminal.expect(b"!think", at)
     terminal.type(f"\x15!stat{TAB}{ENTER}")  # Ctrl-U clears the line; one name: written out
     at = terminal.expect(b"tokens in the context", at)
     shown = _plain(terminal.screen)
