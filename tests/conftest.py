@@ -3,6 +3,7 @@ session, a private user dir, and a server on loopback running the default model.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,13 @@ from servers import free_port, start_llama_server, start_server, stop_server
 
 import ezchat as ez
 from ezchat.settings.modelpath import gemma3_model_path
+
+# A suite started in the background by a shell without job control inherits SIGINT ignored,
+# and every process it starts would too: the tests that interrupt ezchat with SIGINT need
+# Python's default handling in the child, which a handler here gives it (exec resets handlers
+# to the default, but keeps an ignored signal ignored).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Tests that use these start a server process, llama.cpp's own tools or ezchat on a pty: the
 # full suite runs them, the quick tier (-m "not slow") leaves them out.
